@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+/** The `tts-queue` command: the entry point, where things start. */
+
+import { readFileSync } from 'node:fs';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { SAY_USAGE, runSay } from './say.js';
+import { TtsError, toTtsError } from '../errors.js';
+
+const USAGE = `Usage: tts-queue <command> [options]
+
+Commands:
+  say     read text aloud into an audio file on this machine
+  help    show this help
+
+Run "tts-queue say --help" for the options of say.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    switch (command) {
+      case 'say':
+        await runSay(rest, controller.signal);
+        return EXIT.ok;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n\n${SAY_USAGE}\n`);
+        return EXIT.ok;
+      case '--version':
+      case '-v':
+        process.stdout.write(`${version()}\n`);
+        return EXIT.ok;
+      default:
+        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: say, help.`);
+    }
+  } catch (error) {
+    const failure = isUsageError(error) ? new TtsError('E_INVALID_ARGUMENT', (error as Error).message) : toTtsError(error);
+    process.stderr.write(`\ntts-queue: ${failure.code}: ${failure.message}\n`);
+    if (failure.code === 'E_INTERNAL' && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return exitCodeFor(failure.code);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** node:util parseArgs reports unknown or malformed options with these codes. */
+function isUsageError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,26 @@
+/** A one-line progress bar by segment, drawn on stderr only when it is a terminal. */
+
+export interface ProgressBar {
+  update(done: number, total: number): void;
+  finish(): void;
+}
+
+const WIDTH = 30;
+
+export function createProgressBar(stream: NodeJS.WriteStream = process.stderr): ProgressBar {
+  if (!stream.isTTY) return { update: () => undefined, finish: () => undefined };
+  const started = performance.now();
+  let drawn = false;
+  return {
+    update(done, total) {
+      const ratio = total === 0 ? 1 : done / total;
+      const filled = Math.round(ratio * WIDTH);
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      stream.write(`\r[${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${done}/${total} segments  ${seconds}s`);
+      drawn = true;
+    },
+    finish() {
+      if (drawn) stream.write('\n');
+    },
+  };
+}

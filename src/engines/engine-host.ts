@@ -1,0 +1,253 @@
+/**
+ * The worker's handle on one engine host process: starts it, waits for `ready`, sends one
+ * segment at a time, and turns every way a host can fail (exit, silence, garbage, hang) into a
+ * typed, retryable error. A host that failed is never reused: the pool starts a new one.
+ */
+
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { PROTOCOL_VERSION, ProtocolViolation, parseHostMessage, type DoneMessage, type EngineCapabilities, type HostMessage, type SynthesizeRequest, type WorkerMessage } from './protocol.js';
+import { TtsError } from '../errors.js';
+
+/** How to start a host: a program and its arguments (never through a shell). */
+export interface HostSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export interface EngineHostOptions {
+  /** Time allowed from spawn to `ready` (model loading included). */
+  startTimeoutMs: number;
+  /** After `cancel` or `shutdown`, time the host has to stop before it is killed. */
+  stopGraceMs: number;
+  /** Receives the host's stderr lines and `log` messages. */
+  onLog?: (line: string) => void;
+}
+
+export const DEFAULT_HOST_OPTIONS: EngineHostOptions = { startTimeoutMs: 120_000, stopGraceMs: 5_000 };
+
+export type HostState = 'starting' | 'idle' | 'busy' | 'closing' | 'dead';
+
+export type SegmentRequest = Omit<SynthesizeRequest, 'type' | 'id'>;
+
+interface InFlight {
+  id: string;
+  resolve: (done: DoneMessage) => void;
+  reject: (error: TtsError) => void;
+}
+
+export class EngineHost {
+  readonly spec: HostSpec;
+  private readonly options: EngineHostOptions;
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private inFlight: InFlight | undefined;
+  private readonly pings = new Map<string, () => void>();
+  private exited: Promise<void> | undefined;
+  private startWaiter: { resolve: (c: EngineCapabilities) => void; reject: (e: TtsError) => void } | undefined;
+  private deathReason: TtsError | undefined;
+  state: HostState = 'starting';
+  capabilities: EngineCapabilities | undefined;
+
+  constructor(spec: HostSpec, options: Partial<EngineHostOptions> = {}) {
+    this.spec = spec;
+    this.options = { ...DEFAULT_HOST_OPTIONS, ...options };
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Spawns the host and resolves with its capabilities once it says `ready`. */
+  async start(): Promise<EngineCapabilities> {
+    if (this.child !== undefined) throw new Error('EngineHost.start() called twice; start a new EngineHost instead');
+    const child = spawn(this.spec.command, this.spec.args, {
+      cwd: this.spec.cwd,
+      env: { ...process.env, ...this.spec.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+    child.stdin.on('error', () => {
+      // A host that died closes its stdin; the 'exit' handler reports it.
+    });
+    createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => this.options.onLog?.(`[${this.spec.name}:${child.pid}] ${line}`));
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.onLine(line));
+    child.on('error', (error) => this.die(new TtsError('E_ENGINE_START_FAILED', `Cannot start engine host "${this.spec.name}" (${this.spec.command}): ${error.message}`, { cause: error })));
+    child.on('exit', (code, signal) => {
+      const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
+      const error = this.state === 'starting'
+        ? new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" exited before it was ready (${how}).`)
+        : new TtsError('E_ENGINE_CRASHED', `Engine host "${this.spec.name}" (pid ${child.pid}) exited (${how}) while working on a segment.`);
+      this.die(this.deathReason ?? error);
+    });
+
+    const timer = setTimeout(() => {
+      this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" did not say ready within ${this.options.startTimeoutMs} ms.`));
+    }, this.options.startTimeoutMs);
+    try {
+      return await new Promise<EngineCapabilities>((resolve, reject) => {
+        this.startWaiter = { resolve, reject };
+      });
+    } finally {
+      clearTimeout(timer);
+      this.startWaiter = undefined;
+    }
+  }
+
+  /**
+   * Synthesises one segment. Rejects with E_ENGINE_TIMEOUT (host killed) past `timeoutMs`,
+   * E_ENGINE_CRASHED if the host dies, E_CANCELED when `signal` aborts, or the host's error.
+   */
+  async synthesize(segment: SegmentRequest, control: { timeoutMs: number; signal?: AbortSignal }): Promise<DoneMessage> {
+    if (this.state !== 'idle') throw new TtsError('E_ENGINE_CLOSED', `Engine host "${this.spec.name}" is ${this.state}, not idle.`);
+    control.signal?.throwIfAborted();
+    const id = randomUUID();
+    this.state = 'busy';
+    const result = new Promise<DoneMessage>((resolve, reject) => {
+      this.inFlight = { id, resolve, reject };
+    });
+    this.send({ type: 'synthesize', id, ...segment });
+
+    const timer = setTimeout(() => {
+      this.fail(new TtsError('E_ENGINE_TIMEOUT', `Engine host "${this.spec.name}" gave no answer within ${control.timeoutMs} ms for a ${segment.text.length}-character segment; it was restarted.`));
+    }, control.timeoutMs);
+    let cancelTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      this.send({ type: 'cancel', id });
+      // A host that does not stop in time is killed; the caller gets E_CANCELED either way.
+      cancelTimer = setTimeout(() => this.fail(new TtsError('E_CANCELED', 'The segment was canceled; the host did not stop in time and was killed.')), this.options.stopGraceMs);
+    };
+    control.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await result;
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(cancelTimer);
+      control.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Round trip to an idle host; rejects if it does not answer in `timeoutMs`. */
+  async ping(timeoutMs = 5_000): Promise<number> {
+    const id = randomUUID();
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(id);
+        reject(new TtsError('E_ENGINE_TIMEOUT', `Engine host "${this.spec.name}" did not answer a ping within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      this.pings.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.send({ type: 'ping', id });
+    });
+    return performance.now() - started;
+  }
+
+  /**
+   * Stops the host: waits for the segment in flight (a host is never killed while writing),
+   * asks it to shut down, and kills it only if it has not exited `stopGraceMs` later.
+   */
+  async close(): Promise<void> {
+    if (this.child === undefined || this.state === 'dead') return;
+    if (this.inFlight !== undefined) {
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (this.inFlight === undefined) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+      });
+    }
+    // The host may have died while the last segment finished.
+    if ((this.state as HostState) === 'dead') return;
+    this.state = 'closing';
+    this.send({ type: 'shutdown' });
+    this.child.stdin.end();
+    const killTimer = setTimeout(() => this.child?.kill('SIGKILL'), this.options.stopGraceMs);
+    await this.exited;
+    clearTimeout(killTimer);
+  }
+
+  /** Kills the host at once, failing any segment in flight with `reason`. */
+  fail(reason: TtsError): void {
+    if (this.state === 'dead') return;
+    this.deathReason ??= reason;
+    this.child?.kill('SIGKILL');
+    this.die(reason);
+  }
+
+  /** Resolves when the host process has exited. */
+  async waitForExit(): Promise<void> {
+    await this.exited;
+  }
+
+  private send(message: WorkerMessage): void {
+    if (this.child === undefined || this.state === 'dead' || !this.child.stdin.writable) return;
+    this.child.stdin.write(`${JSON.stringify(message)}\n`);
+  }
+
+  private onLine(line: string): void {
+    if (line.trim() === '') return;
+    let message: HostMessage;
+    try {
+      message = parseHostMessage(line);
+    } catch (error) {
+      const why = error instanceof ProtocolViolation ? error.message : String(error);
+      this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" broke the protocol (${why}); it was restarted.`));
+      return;
+    }
+    switch (message.type) {
+      case 'ready':
+        if (this.state !== 'starting') return this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" said ready twice.`));
+        if (message.protocol !== PROTOCOL_VERSION) {
+          return this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" speaks protocol ${message.protocol}; this worker speaks ${PROTOCOL_VERSION}.`));
+        }
+        this.capabilities = message.capabilities;
+        this.state = 'idle';
+        this.startWaiter?.resolve(message.capabilities);
+        return;
+      case 'done':
+      case 'error': {
+        if (message.type === 'error' && this.state === 'starting') {
+          return this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" could not start: ${message.message}`));
+        }
+        const job = this.inFlight;
+        if (job === undefined || message.id !== job.id) {
+          if (message.type === 'error' && message.id === undefined) {
+            this.options.onLog?.(`[${this.spec.name}] error: ${message.code} ${message.message}`);
+            return;
+          }
+          return this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" answered a segment it was not working on.`));
+        }
+        this.inFlight = undefined;
+        if (this.state === 'busy') this.state = 'idle';
+        if (message.type === 'done') job.resolve(message);
+        else job.reject(TtsError.fromWire(message));
+        return;
+      }
+      case 'pong':
+        this.pings.get(message.id)?.();
+        this.pings.delete(message.id);
+        return;
+      case 'log':
+        this.options.onLog?.(`[${this.spec.name}] ${message.level}: ${message.message}`);
+        return;
+    }
+  }
+
+  private die(reason: TtsError): void {
+    if (this.state === 'dead') return;
+    this.state = 'dead';
+    this.startWaiter?.reject(reason);
+    const job = this.inFlight;
+    this.inFlight = undefined;
+    job?.reject(reason);
+  }
+}

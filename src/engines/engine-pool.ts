@@ -1,0 +1,178 @@
+/**
+ * A pool of engine hosts of one kind: hands each segment to an idle host (first come, first
+ * served), replaces any host that died or was killed, and gives up with a typed error only
+ * when hosts keep failing to start. Retrying a lost segment is the caller's decision: the
+ * error says whether it is retryable.
+ */
+
+import { EngineHost, type EngineHostOptions, type HostSpec, type SegmentRequest } from './engine-host.js';
+import type { DoneMessage, EngineCapabilities } from './protocol.js';
+import { TtsError } from '../errors.js';
+import { charCount } from '../text/normalize.js';
+
+export interface EnginePoolOptions {
+  spec: HostSpec;
+  /** Hosts running at once. */
+  size: number;
+  host?: Partial<EngineHostOptions>;
+  /** A segment may take baseTimeoutMs + perCharTimeoutMs × its characters. */
+  baseTimeoutMs?: number;
+  perCharTimeoutMs?: number;
+  /** Consecutive failed starts of one slot after which the pool stops retrying it. */
+  maxStartFailures?: number;
+  onEvent?: (event: PoolEvent) => void;
+}
+
+export type PoolEvent =
+  | { type: 'host:ready'; slot: number; pid: number | undefined }
+  | { type: 'host:lost'; slot: number; pid: number | undefined; reason: TtsError }
+  | { type: 'host:start-failed'; slot: number; reason: TtsError };
+
+const POOL_DEFAULTS = { baseTimeoutMs: 30_000, perCharTimeoutMs: 500, maxStartFailures: 5 };
+const RESTART_BACKOFF_MS = [0, 250, 1_000, 3_000, 10_000];
+
+interface Waiter {
+  resolve: (host: EngineHost) => void;
+  reject: (error: TtsError) => void;
+}
+
+export class EnginePool {
+  private readonly options: EnginePoolOptions & typeof POOL_DEFAULTS;
+  private readonly slots: Array<EngineHost | undefined>;
+  private readonly startFailures: number[];
+  private readonly idle: EngineHost[] = [];
+  private readonly waiters: Waiter[] = [];
+  private closed = false;
+  private brokenReason: TtsError | undefined;
+  capabilities: EngineCapabilities | undefined;
+  /** Hosts started to replace lost ones. */
+  restarts = 0;
+
+  constructor(options: EnginePoolOptions) {
+    if (!Number.isInteger(options.size) || options.size < 1) {
+      throw new TtsError('E_INVALID_ARGUMENT', `Expected the number of engine hosts to be an integer from 1 and up, got ${String(options.size)}.`);
+    }
+    this.options = { ...POOL_DEFAULTS, ...options };
+    this.slots = new Array<EngineHost | undefined>(options.size).fill(undefined);
+    this.startFailures = new Array<number>(options.size).fill(0);
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Process ids of the live hosts, by slot. */
+  get pids(): Array<number | undefined> {
+    return this.slots.map((host) => (host?.state === 'dead' ? undefined : host?.pid));
+  }
+
+  /** Starts every host; resolves with the engine's capabilities once all are ready. */
+  async start(): Promise<EngineCapabilities> {
+    const started = await Promise.allSettled(this.slots.map((_, slot) => this.startSlot(slot)));
+    const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) {
+      await this.close();
+      throw failure.reason instanceof TtsError ? failure.reason : new TtsError('E_ENGINE_START_FAILED', String(failure.reason));
+    }
+    return this.capabilities!;
+  }
+
+  /** Timeout for a segment of this text. */
+  timeoutFor(text: string): number {
+    return this.options.baseTimeoutMs + this.options.perCharTimeoutMs * charCount(text);
+  }
+
+  async synthesize(segment: SegmentRequest, control: { signal?: AbortSignal } = {}): Promise<DoneMessage> {
+    const host = await this.acquire(control.signal);
+    try {
+      return await host.synthesize(segment, { timeoutMs: this.timeoutFor(segment.text), signal: control.signal });
+    } finally {
+      this.release(host);
+    }
+  }
+
+  /** Stops taking work and closes every host, letting segments in flight finish first. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new TtsError('E_ENGINE_CLOSED', 'The engine pool is shutting down.'));
+    await Promise.all(this.slots.map((host) => host?.close()));
+  }
+
+  private async startSlot(slot: number): Promise<void> {
+    const host = new EngineHost(this.options.spec, this.options.host);
+    this.slots[slot] = host;
+    let capabilities: EngineCapabilities;
+    try {
+      capabilities = await host.start();
+    } catch (error) {
+      const reason = error instanceof TtsError ? error : new TtsError('E_ENGINE_START_FAILED', String(error));
+      this.options.onEvent?.({ type: 'host:start-failed', slot, reason });
+      throw reason;
+    }
+    this.startFailures[slot] = 0;
+    if (this.capabilities !== undefined && this.capabilities.engine !== capabilities.engine) {
+      host.fail(new TtsError('E_ENGINE_START_FAILED', `Host in slot ${slot} is "${capabilities.engine}", the pool runs "${this.capabilities.engine}".`));
+      throw new TtsError('E_ENGINE_START_FAILED', 'Mixed engines in one pool.');
+    }
+    this.capabilities ??= capabilities;
+    this.options.onEvent?.({ type: 'host:ready', slot, pid: host.pid });
+    void host.waitForExit().then(() => this.onHostExit(slot, host));
+    this.release(host);
+  }
+
+  private onHostExit(slot: number, host: EngineHost): void {
+    const index = this.idle.indexOf(host);
+    if (index !== -1) this.idle.splice(index, 1);
+    if (this.closed || this.slots[slot] !== host) return;
+    this.options.onEvent?.({ type: 'host:lost', slot, pid: host.pid, reason: new TtsError('E_ENGINE_CRASHED', 'host exited') });
+    void this.restartSlot(slot);
+  }
+
+  private async restartSlot(slot: number): Promise<void> {
+    while (!this.closed) {
+      const failures = this.startFailures[slot] ?? 0;
+      if (failures >= this.options.maxStartFailures) {
+        this.slots[slot] = undefined;
+        if (this.slots.every((h) => h === undefined)) {
+          this.brokenReason = new TtsError('E_ENGINE_START_FAILED', `Engine hosts "${this.options.spec.name}" failed to start ${failures} times in a row; see the host's log.`);
+          for (const waiter of this.waiters.splice(0)) waiter.reject(this.brokenReason);
+        }
+        return;
+      }
+      const delay = RESTART_BACKOFF_MS[Math.min(failures, RESTART_BACKOFF_MS.length - 1)] ?? 0;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.closed) return;
+      try {
+        this.restarts++;
+        await this.startSlot(slot);
+        return;
+      } catch {
+        this.startFailures[slot] = failures + 1;
+      }
+    }
+  }
+
+  private async acquire(signal: AbortSignal | undefined): Promise<EngineHost> {
+    signal?.throwIfAborted();
+    if (this.closed) throw new TtsError('E_ENGINE_CLOSED', 'The engine pool is shutting down.');
+    if (this.brokenReason !== undefined) throw this.brokenReason;
+    const host = this.idle.shift();
+    if (host !== undefined) return host;
+    return await new Promise<EngineHost>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index !== -1) this.waiters.splice(index, 1);
+        reject(new TtsError('E_CANCELED', 'The work was canceled.'));
+      }, { once: true });
+    });
+  }
+
+  private release(host: EngineHost): void {
+    if (host.state !== 'idle' || this.closed) return;
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) waiter.resolve(host);
+    else this.idle.push(host);
+  }
+}

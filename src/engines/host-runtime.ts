@@ -1,0 +1,117 @@
+/**
+ * The host side of the engine-host protocol, for hosts written in TypeScript: reads requests
+ * from stdin, runs one at a time, answers on stdout. An engine plugs in through `HostEngine`.
+ */
+
+import { createInterface } from 'node:readline';
+import { PROTOCOL_VERSION, ProtocolViolation, parseWorkerMessage, type EngineCapabilities, type HostMessage, type SynthesizeRequest } from './protocol.js';
+import { TtsError, toTtsError } from '../errors.js';
+
+export interface SynthesisOutcome {
+  sampleRate: number;
+  durationMs: number;
+}
+
+export interface HostEngine {
+  readonly capabilities: EngineCapabilities;
+  /** Writes a 16-bit PCM WAV at `request.outPath`. Stops early when `signal` aborts, if it can. */
+  synthesize(request: SynthesizeRequest, signal: AbortSignal): Promise<SynthesisOutcome>;
+}
+
+function send(message: HostMessage): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+/** Runs a host until stdin closes or `shutdown` arrives; stdout carries protocol messages only. */
+export async function runHost(createEngine: () => Promise<HostEngine>): Promise<void> {
+  // Anything printed by libraries must not corrupt the protocol stream.
+  console.log = console.error;
+  console.info = console.error;
+
+  let engine: HostEngine;
+  try {
+    engine = await createEngine();
+  } catch (error) {
+    const failure = toTtsError(error);
+    send({ type: 'error', code: 'E_ENGINE_START_FAILED', message: failure.message, retryable: true });
+    process.exitCode = 1;
+    return;
+  }
+  send({ type: 'ready', protocol: PROTOCOL_VERSION, capabilities: engine.capabilities });
+
+  const queue: SynthesizeRequest[] = [];
+  let current: { id: string; controller: AbortController } | undefined;
+  let shuttingDown = false;
+
+  const finishIfIdle = (): void => {
+    if (shuttingDown && current === undefined && queue.length === 0) {
+      lines.close();
+      process.stdin.destroy();
+    }
+  };
+
+  const work = async (): Promise<void> => {
+    while (current === undefined && queue.length > 0) {
+      const request = queue.shift()!;
+      const controller = new AbortController();
+      current = { id: request.id, controller };
+      try {
+        const outcome = await engine.synthesize(request, controller.signal);
+        if (controller.signal.aborted) throw new TtsError('E_CANCELED', 'The segment was canceled.');
+        send({ type: 'done', id: request.id, outPath: request.outPath, ...outcome });
+      } catch (error) {
+        const failure = controller.signal.aborted ? new TtsError('E_CANCELED', 'The segment was canceled.') : toTtsError(error);
+        send({ type: 'error', id: request.id, ...failure.toWire(), retryable: failure.retryable });
+      } finally {
+        current = undefined;
+      }
+    }
+    finishIfIdle();
+  };
+
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    if (line.trim() === '') return;
+    let message;
+    try {
+      message = parseWorkerMessage(line);
+    } catch (error) {
+      const why = error instanceof ProtocolViolation ? error.message : String(error);
+      send({ type: 'error', code: 'E_ENGINE_PROTOCOL', message: `bad request: ${why}`, retryable: false });
+      return;
+    }
+    switch (message.type) {
+      case 'synthesize':
+        if (shuttingDown) {
+          send({ type: 'error', id: message.id, code: 'E_ENGINE_CLOSED', message: 'The host is shutting down.', retryable: true });
+          return;
+        }
+        queue.push(message);
+        void work();
+        return;
+      case 'cancel': {
+        if (current?.id === message.id) {
+          current.controller.abort();
+          return;
+        }
+        const queued = queue.findIndex((r) => r.id === message.id);
+        if (queued !== -1) {
+          queue.splice(queued, 1);
+          send({ type: 'error', id: message.id, code: 'E_CANCELED', message: 'The segment was canceled.', retryable: false });
+        }
+        return;
+      }
+      case 'ping':
+        send({ type: 'pong', id: message.id });
+        return;
+      case 'shutdown':
+        shuttingDown = true;
+        finishIfIdle();
+        return;
+    }
+  });
+  lines.on('close', () => {
+    // stdin closed (the worker went away): finish what is running, then exit.
+    shuttingDown = true;
+  });
+}

@@ -1,0 +1,40 @@
+/** Forced readings (`pronunciations`): checked here once, before any engine sees them. */
+
+import type { Pronunciation } from '../engines/protocol.js';
+import { TtsError } from '../errors.js';
+import { charCount } from './normalize.js';
+
+export const MAX_PRONUNCIATIONS = 100;
+const MAX_PRONUNCIATION_TEXT = 16;
+/** One pinyin syllable with its tone number (5 = neutral); `v` or `ü` for ü. */
+const SYLLABLE = /^[a-zü]{1,6}[1-5]$/u;
+const HAN = /^\p{Script=Han}+$/u;
+
+function invalid(index: number, why: string): never {
+  throw new TtsError('E_PRONUNCIATION_INVALID', `pronunciations[${index}]: ${why}. Example: {"text": "重", "pinyin": "chong2"}.`);
+}
+
+/** Checks and normalises a list of forced readings (pinyin lower-cased, `ü` written `v`). */
+export function parsePronunciations(value: unknown): Pronunciation[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new TtsError('E_PRONUNCIATION_INVALID', `Expected pronunciations to be a list, got ${typeof value}.`);
+  if (value.length > MAX_PRONUNCIATIONS) {
+    throw new TtsError('E_PRONUNCIATION_INVALID', `Expected at most ${MAX_PRONUNCIATIONS} pronunciations, got ${value.length}.`);
+  }
+  return value.map((entry: unknown, index): Pronunciation => {
+    if (typeof entry !== 'object' || entry === null) invalid(index, 'expected an object with "text" and "pinyin"');
+    const { text, pinyin } = entry as Record<string, unknown>;
+    if (typeof text !== 'string' || text.trim() === '') invalid(index, '"text" must be a non-empty string');
+    if (typeof pinyin !== 'string' || pinyin.trim() === '') invalid(index, '"pinyin" must be a non-empty string');
+    const word = text.trim();
+    if (charCount(word) > MAX_PRONUNCIATION_TEXT) invalid(index, `"text" may have at most ${MAX_PRONUNCIATION_TEXT} characters`);
+    const syllables = pinyin.trim().toLowerCase().replaceAll('ü', 'v').split(/\s+/u);
+    for (const syllable of syllables) {
+      if (!SYLLABLE.test(syllable)) invalid(index, `"${syllable}" is not a pinyin syllable with a tone number 1–5`);
+    }
+    if (HAN.test(word) && syllables.length !== charCount(word)) {
+      invalid(index, `"${word}" has ${charCount(word)} characters but ${syllables.length} syllables were given`);
+    }
+    return { text: word, pinyin: syllables.join(' ') };
+  });
+}
