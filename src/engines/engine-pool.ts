@@ -66,6 +66,11 @@ export class EnginePool {
     return this.slots.map((host) => (host?.state === 'dead' ? undefined : host?.pid));
   }
 
+  /** Hosts working on a segment right now. */
+  get busy(): number {
+    return this.slots.filter((host) => host?.state === 'busy').length;
+  }
+
   /** Starts every host; resolves with the engine's capabilities once all are ready. */
   async start(): Promise<EngineCapabilities> {
     const started = await Promise.allSettled(this.slots.map((_, slot) => this.startSlot(slot)));
