@@ -9,6 +9,8 @@ export interface ProbeResult {
   containers: string[];
   /** Duration the container announces, when it announces one. */
   durationMs: number | undefined;
+  /** True when ffprobe guessed the duration from the bitrate (raw AAC, mp3 without a Xing header). */
+  durationIsEstimate: boolean;
   audio: { codec: string; sampleRate: number; channels: number } | undefined;
   hasVideo: boolean;
 }
@@ -26,7 +28,7 @@ export function asFileUrl(path: string): string {
 export async function probeMedia(path: string, options: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
   const result = await runBinary(
     ffprobePath(),
-    ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', asFileUrl(path)],
+    ['-v', 'warning', '-print_format', 'json', '-show_format', '-show_streams', asFileUrl(path)],
     { timeoutMs: 15_000, signal: options.signal, maxStdoutBytes: 1024 * 1024 },
   );
   if (result.exitCode !== 0) {
@@ -51,6 +53,7 @@ export async function probeMedia(path: string, options: { signal?: AbortSignal }
       sampleRate: Number(audioStream.sample_rate) || 0,
       channels: audioStream.channels ?? 0,
     },
+    durationIsEstimate: /Estimating duration from bitrate/u.test(result.stderr),
     hasVideo: streams.some((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1),
   };
 }

@@ -107,7 +107,7 @@ export async function normalizeReference(inputPath: string, options: NormalizeRe
   const bytes = decoded.stdout.length - (decoded.stdout.length % 2);
   const samples = new Int16Array(decoded.stdout.buffer, decoded.stdout.byteOffset, bytes / 2).slice();
   const decodedMs = (samples.length / sampleRate) * 1000;
-  if (source.durationMs !== undefined && decodedMs < source.durationMs * TRUNCATION_RATIO - 100) {
+  if (source.durationMs !== undefined && !source.durationIsEstimate && decodedMs < source.durationMs * TRUNCATION_RATIO - 100) {
     throw new TtsError(
       'E_AUDIO_TRUNCATED',
       `The reference announces ${(source.durationMs / 1000).toFixed(1)} s but only ${(decodedMs / 1000).toFixed(1)} s could be decoded: the file is cut short. Send the whole file.`,
