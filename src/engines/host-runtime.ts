@@ -4,6 +4,7 @@
  */
 
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { PROTOCOL_VERSION, ProtocolViolation, parseWorkerMessage, type EngineCapabilities, type HostMessage, type SynthesizeRequest } from './protocol.js';
 import { TtsError, toTtsError } from '../errors.js';
 
@@ -16,6 +17,12 @@ export interface HostEngine {
   readonly capabilities: EngineCapabilities;
   /** Writes a 16-bit PCM WAV at `request.outPath`. Stops early when `signal` aborts, if it can. */
   synthesize(request: SynthesizeRequest, signal: AbortSignal): Promise<SynthesisOutcome>;
+}
+
+/** True when the module at `moduleUrl` is the script node was started with (not imported). */
+export function isMainModule(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  return script !== undefined && fileURLToPath(moduleUrl) === script;
 }
 
 function send(message: HostMessage): void {

@@ -10,7 +10,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runHost, type HostEngine } from '../host-runtime.js';
+import { isMainModule, runHost, type HostEngine } from '../host-runtime.js';
 import { encodeWav } from '../../audio/wav.js';
 import { charCount } from '../../text/normalize.js';
 
@@ -50,4 +50,4 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
   };
 }
 
-await runHost(createBenchSleepEngine);
+if (isMainModule(import.meta.url)) await runHost(createBenchSleepEngine);

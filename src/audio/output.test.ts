@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OUTPUT_FORMAT_NAMES, encodeAudio, joinWavFiles, parseOutputFormat } from './output.js';
+import { probeMedia } from './probe.js';
+import { decodeWav, encodeWav } from './wav.js';
+import { TtsError } from '../errors.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'output-test-'));
+test.after(() => rm(dir, { recursive: true, force: true }));
+
+function tone(seconds: number, sampleRate = 22_050): Int16Array {
+  const samples = new Int16Array(Math.round(seconds * sampleRate));
+  for (let i = 0; i < samples.length; i++) samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 220 * i) / sampleRate));
+  return samples;
+}
+
+async function segmentFiles(): Promise<string[]> {
+  const paths = [join(dir, 's1.wav'), join(dir, 's2.wav')];
+  await writeFile(paths[0]!, encodeWav({ sampleRate: 22_050, channels: 1, samples: tone(1) }));
+  await writeFile(paths[1]!, encodeWav({ sampleRate: 22_050, channels: 1, samples: tone(0.5) }));
+  return paths;
+}
+
+test('segments are joined with the pause between them', async () => {
+  const joined = await joinWavFiles(await segmentFiles(), join(dir, 'joined.wav'), 250);
+  assert.equal(joined.sampleRate, 22_050);
+  assert.ok(Math.abs(joined.durationMs - 1750) < 1, `${joined.durationMs} ms`);
+  const audio = decodeWav(await readFile(joined.path));
+  assert.equal(audio.samples.length, Math.round(1.75 * 22_050));
+  // The pause is silent.
+  assert.equal(audio.samples[22_050 + 100], 0);
+});
+
+test('segments of different rates are not joined', async () => {
+  const other = join(dir, 'other-rate.wav');
+  await writeFile(other, encodeWav({ sampleRate: 16_000, channels: 1, samples: tone(0.2, 16_000) }));
+  const [first] = await segmentFiles();
+  await assert.rejects(joinWavFiles([first!, other], join(dir, 'bad.wav'), 0), (e: unknown) => e instanceof TtsError && e.code === 'E_ENGINE_FAILED');
+});
+
+for (const format of OUTPUT_FORMAT_NAMES) {
+  test(`encodes ${format}`, async () => {
+    const joined = await joinWavFiles(await segmentFiles(), join(dir, `joined-${format}.wav`), 100);
+    const outPath = join(dir, `speech.${format}`);
+    await encodeAudio(joined.path, format, outPath);
+    assert.ok((await stat(outPath)).size > 0);
+    if (format === 'pcm') {
+      assert.equal((await stat(outPath)).size, Math.round(1.6 * 22_050) * 2);
+      return;
+    }
+    const probe = await probeMedia(outPath);
+    assert.ok(probe.audio, 'has an audio stream');
+    assert.ok(Math.abs((probe.durationMs ?? 0) - 1600) < 120, `duration ${probe.durationMs}`);
+    const expected = { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus', flac: 'flac' }[format];
+    assert.equal(probe.audio.codec, expected);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.partial')), []);
+  });
+}
+
+test('unknown formats are refused with the list of known ones', () => {
+  assert.throws(() => parseOutputFormat('aiff'), (e: unknown) => e instanceof TtsError && e.code === 'E_FORMAT_UNSUPPORTED' && e.message.includes('mp3'));
+  assert.equal(parseOutputFormat('opus'), 'opus');
+});
