@@ -28,6 +28,7 @@ Options:
   --seed N              seed for engines that sample
   --pause-ms N          silence between segments (default 200)
   --max-chars N         longest text accepted (default ${DEFAULT_MAX_TEXT_CHARS})
+  --json                print the result as JSON on standard output
   --quiet               no progress bar, no summary
   -h, --help            this help`;
 
@@ -82,6 +83,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       'pause-ms': { type: 'string' },
       'max-chars': { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -126,6 +128,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       onProgress: ({ done, total }) => bar.update(done, total),
     });
     bar.finish();
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     if (!values.quiet) {
       const seconds = (performance.now() - started) / 1000;
       process.stderr.write(

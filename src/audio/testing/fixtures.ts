@@ -29,14 +29,16 @@ export interface ToneOptions {
   /** Peak amplitude, 0..1. */
   amplitude?: number;
   channels?: number;
+  /** Pitch of the tone. */
+  frequencyHz?: number;
 }
 
 /** Writes a tone fixture; returns its path. */
 export async function makeTone(path: string, options: ToneOptions): Promise<string> {
-  const { seconds, silence = 0, format = 'wav', sampleRate = 44_100, amplitude = 0.5, channels = 1 } = options;
+  const { seconds, silence = 0, format = 'wav', sampleRate = 44_100, amplitude = 0.5, channels = 1, frequencyHz = 180 } = options;
   const total = seconds + 2 * silence;
-  // A 180 Hz tone with a 4 Hz syllable-like envelope, gated to the "voice" interval.
-  const expression = `${amplitude}*sin(2*PI*180*t)*(0.55+0.45*sin(2*PI*4*t))*between(t,${silence},${silence + seconds})`;
+  // A tone (180 Hz unless told) with a 4 Hz syllable-like envelope, gated to the "voice" interval.
+  const expression = `${amplitude}*sin(2*PI*${frequencyHz}*t)*(0.55+0.45*sin(2*PI*4*t))*between(t,${silence},${silence + seconds})`;
   await ffmpeg(['-f', 'lavfi', '-i', `aevalsrc='${expression}':s=${sampleRate}:d=${total}`, '-ac', String(channels), ...FIXTURE_FORMATS[format], asFileUrl(path)]);
   return path;
 }
