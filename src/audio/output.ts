@@ -3,7 +3,9 @@
  * never sits in memory), then encoded to the requested format.
  */
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { ffmpegPath } from './binaries.js';
 import { asFileUrl } from './probe.js';
 import { lastLine, runBinary } from './run-binary.js';
@@ -35,42 +37,68 @@ export interface JoinedAudio {
 }
 
 /**
- * Joins 16-bit PCM WAV segments into one WAV at `outPath`, with `pauseMs` of silence between
- * them. All segments must share a sample rate and channel count (one engine wrote them).
+ * Joins 16-bit PCM WAV segments into one WAV, in order, as they become ready: the caller
+ * appends segment i once segments 0..i-1 are appended, so joining overlaps synthesis instead of
+ * waiting for the last segment. All segments must share a sample rate and channel count.
  */
-export async function joinWavFiles(paths: readonly string[], outPath: string, pauseMs: number): Promise<JoinedAudio> {
-  if (paths.length === 0) throw new TtsError('E_INTERNAL', 'No segments to join.');
-  const file = await open(outPath, 'w');
-  let sampleRate = 0;
-  let channels = 0;
-  let dataBytes = 0;
-  try {
-    await file.write(Buffer.alloc(44)); // header placeholder, written once sizes are known
-    for (const [index, path] of paths.entries()) {
-      const audio = decodeWav(await readFile(path), `segment ${index + 1}`);
-      if (index === 0) {
-        sampleRate = audio.sampleRate;
-        channels = audio.channels;
-      } else if (audio.sampleRate !== sampleRate || audio.channels !== channels) {
-        throw new TtsError('E_ENGINE_FAILED', `Segment ${index + 1} is ${audio.sampleRate} Hz/${audio.channels} ch, the first was ${sampleRate} Hz/${channels} ch.`);
-      }
-      if (index > 0 && pauseMs > 0) {
-        const pause = Buffer.alloc(Math.round((sampleRate * pauseMs) / 1000) * channels * 2);
-        await file.write(pause);
-        dataBytes += pause.length;
-      }
-      const bytes = Buffer.from(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength);
-      await file.write(bytes);
-      dataBytes += bytes.length;
+export class WavJoiner {
+  private file: FileHandle | undefined;
+  private sampleRate = 0;
+  private channels = 0;
+  private dataBytes = 0;
+  private count = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly pauseMs: number,
+  ) {}
+
+  async append(segmentPath: string): Promise<void> {
+    this.file ??= await open(this.path, 'w');
+    if (this.count === 0) await this.file.write(Buffer.alloc(44)); // header, written by finish()
+    const audio = decodeWav(await readFile(segmentPath), `segment ${this.count + 1}`);
+    if (this.count === 0) {
+      this.sampleRate = audio.sampleRate;
+      this.channels = audio.channels;
+    } else if (audio.sampleRate !== this.sampleRate || audio.channels !== this.channels) {
+      throw new TtsError('E_ENGINE_FAILED', `Segment ${this.count + 1} is ${audio.sampleRate} Hz/${audio.channels} ch, the first was ${this.sampleRate} Hz/${this.channels} ch.`);
     }
-    const header = encodeWav({ sampleRate, channels, samples: new Int16Array(0) });
-    header.writeUInt32LE(36 + dataBytes, 4);
-    header.writeUInt32LE(dataBytes, 40);
-    await file.write(header, 0, 44, 0);
-  } finally {
-    await file.close();
+    if (this.count > 0 && this.pauseMs > 0) {
+      const pause = Buffer.alloc(Math.round((this.sampleRate * this.pauseMs) / 1000) * this.channels * 2);
+      await this.file.write(pause);
+      this.dataBytes += pause.length;
+    }
+    await this.file.write(new Uint8Array(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength));
+    this.dataBytes += audio.samples.byteLength;
+    this.count++;
   }
-  return { path: outPath, sampleRate, channels, durationMs: (dataBytes / 2 / channels / sampleRate) * 1000 };
+
+  /** Writes the header and closes the file. */
+  async finish(): Promise<JoinedAudio> {
+    if (this.file === undefined || this.count === 0) throw new TtsError('E_INTERNAL', 'No segments to join.');
+    const header = encodeWav({ sampleRate: this.sampleRate, channels: this.channels, samples: new Int16Array(0) });
+    header.writeUInt32LE(36 + this.dataBytes, 4);
+    header.writeUInt32LE(this.dataBytes, 40);
+    await this.file.write(header, 0, 44, 0);
+    await this.close();
+    return { path: this.path, sampleRate: this.sampleRate, channels: this.channels, durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate) * 1000 };
+  }
+
+  async close(): Promise<void> {
+    await this.file?.close();
+    this.file = undefined;
+  }
+}
+
+/** Joins WAV segments already on disk (see WavJoiner). */
+export async function joinWavFiles(paths: readonly string[], outPath: string, pauseMs: number): Promise<JoinedAudio> {
+  const joiner = new WavJoiner(outPath, pauseMs);
+  try {
+    for (const path of paths) await joiner.append(path);
+    return await joiner.finish();
+  } finally {
+    await joiner.close();
+  }
 }
 
 /**
@@ -82,11 +110,10 @@ export async function encodeAudio(wavPath: string, format: OutputFormat, outPath
   try {
     const { ffmpegArgs } = OUTPUT_FORMATS[format];
     if (format === 'pcm') {
-      // Raw little-endian 16-bit samples: the WAV's data, without its header.
-      const audio = decodeWav(await readFile(wavPath), 'joined audio');
-      await writeAll(partial, Buffer.from(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength));
+      // Raw little-endian 16-bit samples: the joined WAV's data, after its 44-byte header.
+      await pipeline(createReadStream(wavPath, { start: 44 }), createWriteStream(partial));
     } else if (ffmpegArgs === null) {
-      await writeAll(partial, await readFile(wavPath));
+      await copyFile(wavPath, partial);
     } else {
       const result = await runBinary(
         ffmpegPath(),
@@ -99,14 +126,5 @@ export async function encodeAudio(wavPath: string, format: OutputFormat, outPath
   } catch (error) {
     await unlink(partial).catch(() => undefined);
     throw error;
-  }
-}
-
-async function writeAll(path: string, data: Buffer): Promise<void> {
-  const file = await open(path, 'w');
-  try {
-    await file.write(data);
-  } finally {
-    await file.close();
   }
 }

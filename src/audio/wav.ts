@@ -59,8 +59,9 @@ export function decodeWav(file: Buffer, name = 'WAV file'): PcmAudio {
       // Streaming writers leave the size as 0 or 0xFFFFFFFF: take what is there.
       if (size === 0 || body + size > file.length) size = file.length - body;
       const bytes = size - (size % 2);
-      const copy = Buffer.from(file.subarray(body, body + bytes));
-      const samples = new Int16Array(copy.buffer, copy.byteOffset, bytes / 2);
+      // An Int16Array needs an even byte offset: copy only when the data is not aligned.
+      const data = (file.byteOffset + body) % 2 === 0 ? file.subarray(body, body + bytes) : Buffer.from(file.subarray(body, body + bytes));
+      const samples = new Int16Array(data.buffer, data.byteOffset, bytes / 2);
       return { sampleRate: format.sampleRate, channels: format.channels, samples };
     }
     offset = body + size + (size % 2);

@@ -164,13 +164,23 @@ export class EnginePool {
     const host = this.idle.shift();
     if (host !== undefined) return host;
     return await new Promise<EngineHost>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      this.waiters.push(waiter);
-      signal?.addEventListener('abort', () => {
+      const onAbort = (): void => {
         const index = this.waiters.indexOf(waiter);
         if (index !== -1) this.waiters.splice(index, 1);
         reject(new TtsError('E_CANCELED', 'The work was canceled.'));
-      }, { once: true });
+      };
+      const waiter: Waiter = {
+        resolve: (host) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(host);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

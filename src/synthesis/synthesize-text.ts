@@ -5,11 +5,12 @@
  * this; the service's worker reuses its parts.
  */
 
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { encodeAudio, joinWavFiles, type OutputFormat } from '../audio/output.js';
+import { WavJoiner, encodeAudio, type OutputFormat } from '../audio/output.js';
 import { normalizeReference, type NormalizedReference } from '../audio/reference.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { Pronunciation, VoiceReference } from '../engines/protocol.js';
@@ -75,10 +76,14 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
   // One failed segment stops the others; the scratch folder goes only once every host is done with it.
   const stopAll = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stopAll.signal]) : stopAll.signal;
+  // Every segment waiting for a host listens to this signal: thousands of listeners are expected.
+  setMaxListeners(0, signal);
   const capabilities = pool.capabilities;
   if (capabilities === undefined) throw new TtsError('E_INTERNAL', 'synthesizeText needs a started engine pool.');
   const text = prepareText(options.text, options.maxTextChars);
-  const segments = splitText(text, { maxChars: capabilities.maxSegmentChars }).filter((s) => isSpeakable(s.text));
+  const segments = splitText(text, { maxChars: capabilities.maxSegmentChars })
+    .filter((s) => isSpeakable(s.text))
+    .map((s, index) => ({ ...s, index }));
   if (capabilities.requiresVoice && options.voicePath === undefined) {
     throw new TtsError('E_INVALID_ARGUMENT', `The "${capabilities.engine}" engine needs a reference voice.`);
   }
@@ -93,6 +98,21 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
 
     let done = 0;
     let retries = 0;
+    // Finished segments are joined in order while later ones are still being synthesised.
+    const joiner = new WavJoiner(join(scratch, 'joined.wav'), pauseMs);
+    const finished: Array<string | undefined> = new Array(segments.length).fill(undefined);
+    let nextToJoin = 0;
+    let joining: Promise<void> = Promise.resolve();
+    const joinReady = (): void => {
+      joining = joining.then(async () => {
+        while (nextToJoin < segments.length && finished[nextToJoin] !== undefined) {
+          await joiner.append(finished[nextToJoin]!);
+          await unlink(finished[nextToJoin]!); // joined: a long book need not sit on disk twice
+          nextToJoin++;
+        }
+      });
+      joining.catch(() => stopAll.abort());
+    };
     options.onProgress?.({ done, total: segments.length });
     const runSegment = async (segment: Segment): Promise<string> => {
       const outPath = join(scratch, `segment-${String(segment.index).padStart(6, '0')}.wav`);
@@ -104,6 +124,8 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
           );
           done++;
           options.onProgress?.({ done, total: segments.length });
+          finished[segment.index] = outPath;
+          joinReady();
           return outPath;
         } catch (error) {
           const failure = toTtsError(error);
@@ -122,11 +144,14 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
         }),
       ),
     );
+    const joinFailure = await joining.then(() => undefined, (error: unknown) => toTtsError(error));
     const failures = settled.flatMap((s) => (s.status === 'rejected' ? [toTtsError(s.reason)] : []));
-    if (failures.length > 0) throw failures.find((f) => f.code !== 'E_CANCELED') ?? failures[0]!;
-    const segmentPaths = settled.map((s) => (s as PromiseFulfilledResult<string>).value);
-
-    const joined = await joinWavFiles(segmentPaths, join(scratch, 'joined.wav'), pauseMs);
+    if (joinFailure !== undefined) failures.unshift(joinFailure);
+    if (failures.length > 0) {
+      await joiner.close();
+      throw failures.find((f) => f.code !== 'E_CANCELED') ?? failures[0]!;
+    }
+    const joined = await joiner.finish();
     await encodeAudio(joined.path, options.format, options.outPath, { signal });
     const { size } = await stat(options.outPath);
     return { outPath: options.outPath, format: options.format, durationMs: joined.durationMs, bytes: size, sampleRate: joined.sampleRate, segments: segments.length, retries };

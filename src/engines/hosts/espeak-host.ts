@@ -161,6 +161,9 @@ async function createEspeakEngine(): Promise<HostEngine> {
     return concat(chunks);
   };
 
+  // Warm up before `ready`: the first syntheses are slow while the engine's JavaScript is compiled.
+  for (const run of splitLanguageRuns('你好，这是预热。Warming up.')) speak(run, undefined);
+
   return {
     capabilities: {
       engine: 'espeak',
