@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OUTPUT_FORMAT_NAMES, encodeAudio, joinWavFiles, parseOutputFormat } from './output.js';
+import { AudioSink, OUTPUT_FORMAT_NAMES, parseOutputFormat, writeSegments } from './output.js';
 import { probeMedia } from './probe.js';
 import { decodeWav, encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
@@ -25,7 +25,7 @@ async function segmentFiles(): Promise<string[]> {
 }
 
 test('segments are joined with the pause between them', async () => {
-  const joined = await joinWavFiles(await segmentFiles(), join(dir, 'joined.wav'), 250);
+  const joined = await writeSegments(await segmentFiles(), 'wav', join(dir, 'joined.wav'), { pauseMs: 250 });
   assert.equal(joined.sampleRate, 22_050);
   assert.ok(Math.abs(joined.durationMs - 1750) < 1, `${joined.durationMs} ms`);
   const audio = decodeWav(await readFile(joined.path));
@@ -34,21 +34,29 @@ test('segments are joined with the pause between them', async () => {
   assert.equal(audio.samples[22_050 + 100], 0);
 });
 
-test('segments of different rates are not joined', async () => {
+test('segments of different rates are not joined, and nothing is left behind', async () => {
   const other = join(dir, 'other-rate.wav');
   await writeFile(other, encodeWav({ sampleRate: 16_000, channels: 1, samples: tone(0.2, 16_000) }));
   const [first] = await segmentFiles();
-  await assert.rejects(joinWavFiles([first!, other], join(dir, 'bad.wav'), 0), (e: unknown) => e instanceof TtsError && e.code === 'E_ENGINE_FAILED');
+  await assert.rejects(writeSegments([first!, other], 'mp3', join(dir, 'bad.mp3'), { pauseMs: 0 }), (e: unknown) => e instanceof TtsError && e.code === 'E_ENGINE_FAILED');
+  assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('bad')), []);
+});
+
+test('an aborted sink leaves no file', async () => {
+  const sink = new AudioSink('opus', join(dir, 'aborted.ogg'), { pauseMs: 0 });
+  await sink.append((await segmentFiles())[0]!);
+  await sink.abort();
+  assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('aborted')), []);
 });
 
 for (const format of OUTPUT_FORMAT_NAMES) {
   test(`encodes ${format}`, async () => {
-    const joined = await joinWavFiles(await segmentFiles(), join(dir, `joined-${format}.wav`), 100);
     const outPath = join(dir, `speech.${format}`);
-    await encodeAudio(joined.path, format, outPath);
-    assert.ok((await stat(outPath)).size > 0);
+    const result = await writeSegments(await segmentFiles(), format, outPath, { pauseMs: 100 });
+    assert.equal(result.bytes, (await stat(outPath)).size);
+    assert.ok(result.bytes > 0);
     if (format === 'pcm') {
-      assert.equal((await stat(outPath)).size, Math.round(1.6 * 22_050) * 2);
+      assert.equal(result.bytes, Math.round(1.6 * 22_050) * 2);
       return;
     }
     const probe = await probeMedia(outPath);

@@ -1,22 +1,27 @@
 /**
- * Output audio: segments joined with a pause into one WAV (streamed to disk, so a long book
- * never sits in memory), then encoded to the requested format.
+ * Output audio: segments are appended in order to a sink that writes the requested format as
+ * they arrive (ffmpeg encodes from a pipe while later segments are still being synthesised),
+ * with a pause between segments. Nothing is held in memory beyond one segment, and the output
+ * file appears whole or not at all.
  */
 
-import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { ffmpegPath } from './binaries.js';
 import { asFileUrl } from './probe.js';
-import { lastLine, runBinary } from './run-binary.js';
+import { lastLine } from './run-binary.js';
 import { decodeWav, encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
 
-/** The output formats, defined once: name → file extension, content type, ffmpeg encoder. */
+/**
+ * The output formats, defined once: name → file extension, content type, and the ffmpeg
+ * encoder (null: written directly). Encoder settings favour speed: speech needs no more.
+ */
 export const OUTPUT_FORMATS = {
   wav: { extension: 'wav', contentType: 'audio/wav', ffmpegArgs: null },
-  mp3: { extension: 'mp3', contentType: 'audio/mpeg', ffmpegArgs: ['-c:a', 'libmp3lame', '-b:a', '128k', '-f', 'mp3'] },
-  opus: { extension: 'ogg', contentType: 'audio/ogg', ffmpegArgs: ['-c:a', 'libopus', '-b:a', '48k', '-f', 'ogg'] },
+  mp3: { extension: 'mp3', contentType: 'audio/mpeg', ffmpegArgs: ['-c:a', 'libmp3lame', '-b:a', '128k', '-compression_level', '7', '-f', 'mp3'] },
+  opus: { extension: 'ogg', contentType: 'audio/ogg', ffmpegArgs: ['-c:a', 'libopus', '-b:a', '48k', '-ar', '24000', '-compression_level', '5', '-f', 'ogg'] },
   flac: { extension: 'flac', contentType: 'audio/flac', ffmpegArgs: ['-c:a', 'flac', '-f', 'flac'] },
   pcm: { extension: 'pcm', contentType: 'audio/L16', ffmpegArgs: null },
 } as const;
@@ -29,102 +34,187 @@ export function parseOutputFormat(value: string): OutputFormat {
   throw new TtsError('E_FORMAT_UNSUPPORTED', `Expected a format among ${OUTPUT_FORMAT_NAMES.join(', ')}, got "${value}".`);
 }
 
-export interface JoinedAudio {
+export interface EncodedAudio {
   path: string;
+  format: OutputFormat;
   sampleRate: number;
   channels: number;
   durationMs: number;
+  bytes: number;
+}
+
+/** Where PCM bytes go: a file (wav, pcm) or an ffmpeg encoder. */
+interface PcmDestination {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Completes the file at `partialPath`; `dataBytes` is the PCM written. */
+  end(dataBytes: number): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+class FileDestination implements PcmDestination {
+  private constructor(
+    private readonly file: FileHandle,
+    private readonly header: { sampleRate: number; channels: number } | null,
+  ) {}
+
+  static async open(path: string, header: { sampleRate: number; channels: number } | null): Promise<FileDestination> {
+    const destination = new FileDestination(await open(path, 'w'), header);
+    if (header !== null) await destination.file.write(Buffer.alloc(44)); // filled in by end()
+    return destination;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.file.write(bytes);
+  }
+
+  async end(dataBytes: number): Promise<void> {
+    if (this.header !== null) {
+      const header = encodeWav({ ...this.header, samples: new Int16Array(0) });
+      header.writeUInt32LE(36 + dataBytes, 4);
+      header.writeUInt32LE(dataBytes, 40);
+      await this.file.write(header, 0, 44, 0);
+    }
+    await this.file.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.file.close().catch(() => undefined);
+  }
+}
+
+class EncoderDestination implements PcmDestination {
+  private stderr = '';
+  private readonly closed: Promise<number | null>;
+
+  constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    private readonly format: OutputFormat,
+  ) {
+    child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)));
+    child.stdin.on('error', () => undefined); // reported through the exit code
+    this.closed = new Promise((resolve, reject) => {
+      child.once('error', (error) => reject(new TtsError('E_FFMPEG_MISSING', `Cannot run ffmpeg: ${error.message}`, { cause: error })));
+      child.once('close', (code) => resolve(code));
+    });
+    this.closed.catch(() => undefined);
+  }
+
+  static start(format: OutputFormat, partialPath: string, sampleRate: number, channels: number): EncoderDestination {
+    const args = OUTPUT_FORMATS[format].ffmpegArgs!;
+    const child = spawn(
+      ffmpegPath(),
+      ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...args, asFileUrl(partialPath)],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    return new EncoderDestination(child, format);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (!this.child.stdin.write(bytes)) {
+      // Wait for the encoder to catch up, or for it to die (then end() reports why).
+      await Promise.race([once(this.child.stdin, 'drain'), this.closed]);
+    }
+  }
+
+  async end(): Promise<void> {
+    this.child.stdin.end();
+    const code = await this.closed;
+    if (code !== 0) throw new TtsError('E_FFMPEG_FAILED', `Encoding to ${this.format} failed: ${lastLine(this.stderr)}`);
+  }
+
+  async destroy(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.closed.catch(() => undefined);
+  }
+}
+
+export interface AudioSinkOptions {
+  /** Silence between segments. */
+  pauseMs: number;
 }
 
 /**
- * Joins 16-bit PCM WAV segments into one WAV, in order, as they become ready: the caller
- * appends segment i once segments 0..i-1 are appended, so joining overlaps synthesis instead of
- * waiting for the last segment. All segments must share a sample rate and channel count.
+ * Receives segment WAVs in order and writes `outPath` in `format`. Call `finish()` after the
+ * last segment, or `abort()` to stop and remove everything written.
  */
-export class WavJoiner {
-  private file: FileHandle | undefined;
+export class AudioSink {
+  private destination: PcmDestination | undefined;
+  private readonly partialPath: string;
   private sampleRate = 0;
   private channels = 0;
   private dataBytes = 0;
-  private count = 0;
+  private segments = 0;
 
   constructor(
-    readonly path: string,
-    private readonly pauseMs: number,
-  ) {}
+    readonly format: OutputFormat,
+    readonly outPath: string,
+    private readonly options: AudioSinkOptions,
+  ) {
+    this.partialPath = `${outPath}.partial`;
+  }
 
+  /** Appends the next segment (a 16-bit PCM WAV file). */
   async append(segmentPath: string): Promise<void> {
-    this.file ??= await open(this.path, 'w');
-    if (this.count === 0) await this.file.write(Buffer.alloc(44)); // header, written by finish()
-    const audio = decodeWav(await readFile(segmentPath), `segment ${this.count + 1}`);
-    if (this.count === 0) {
+    const audio = decodeWav(await readFile(segmentPath), `segment ${this.segments + 1}`);
+    if (this.destination === undefined) {
       this.sampleRate = audio.sampleRate;
       this.channels = audio.channels;
+      this.destination = await this.openDestination();
     } else if (audio.sampleRate !== this.sampleRate || audio.channels !== this.channels) {
-      throw new TtsError('E_ENGINE_FAILED', `Segment ${this.count + 1} is ${audio.sampleRate} Hz/${audio.channels} ch, the first was ${this.sampleRate} Hz/${this.channels} ch.`);
+      throw new TtsError('E_ENGINE_FAILED', `Segment ${this.segments + 1} is ${audio.sampleRate} Hz/${audio.channels} ch, the first was ${this.sampleRate} Hz/${this.channels} ch.`);
     }
-    if (this.count > 0 && this.pauseMs > 0) {
-      const pause = Buffer.alloc(Math.round((this.sampleRate * this.pauseMs) / 1000) * this.channels * 2);
-      await this.file.write(pause);
+    if (this.segments > 0 && this.options.pauseMs > 0) {
+      const pause = new Uint8Array(Math.round((this.sampleRate * this.options.pauseMs) / 1000) * this.channels * 2);
+      await this.destination.write(pause);
       this.dataBytes += pause.length;
     }
-    await this.file.write(new Uint8Array(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength));
+    await this.destination.write(new Uint8Array(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength));
     this.dataBytes += audio.samples.byteLength;
-    this.count++;
+    this.segments++;
   }
 
-  /** Writes the header and closes the file. */
-  async finish(): Promise<JoinedAudio> {
-    if (this.file === undefined || this.count === 0) throw new TtsError('E_INTERNAL', 'No segments to join.');
-    const header = encodeWav({ sampleRate: this.sampleRate, channels: this.channels, samples: new Int16Array(0) });
-    header.writeUInt32LE(36 + this.dataBytes, 4);
-    header.writeUInt32LE(this.dataBytes, 40);
-    await this.file.write(header, 0, 44, 0);
-    await this.close();
-    return { path: this.path, sampleRate: this.sampleRate, channels: this.channels, durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate) * 1000 };
-  }
-
-  async close(): Promise<void> {
-    await this.file?.close();
-    this.file = undefined;
-  }
-}
-
-/** Joins WAV segments already on disk (see WavJoiner). */
-export async function joinWavFiles(paths: readonly string[], outPath: string, pauseMs: number): Promise<JoinedAudio> {
-  const joiner = new WavJoiner(outPath, pauseMs);
-  try {
-    for (const path of paths) await joiner.append(path);
-    return await joiner.finish();
-  } finally {
-    await joiner.close();
-  }
-}
-
-/**
- * Encodes a WAV into `format` at `outPath`. The file appears whole or not at all: it is written
- * beside the target and renamed into place.
- */
-export async function encodeAudio(wavPath: string, format: OutputFormat, outPath: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-  const partial = `${outPath}.partial`;
-  try {
-    const { ffmpegArgs } = OUTPUT_FORMATS[format];
-    if (format === 'pcm') {
-      // Raw little-endian 16-bit samples: the joined WAV's data, after its 44-byte header.
-      await pipeline(createReadStream(wavPath, { start: 44 }), createWriteStream(partial));
-    } else if (ffmpegArgs === null) {
-      await copyFile(wavPath, partial);
-    } else {
-      const result = await runBinary(
-        ffmpegPath(),
-        ['-nostdin', '-v', 'error', '-y', '-i', asFileUrl(wavPath), ...ffmpegArgs, asFileUrl(partial)],
-        { timeoutMs: 30 * 60_000, signal: options.signal },
-      );
-      if (result.exitCode !== 0) throw new TtsError('E_FFMPEG_FAILED', `Encoding to ${format} failed: ${lastLine(result.stderr)}`);
+  async finish(): Promise<EncodedAudio> {
+    if (this.destination === undefined) throw new TtsError('E_INTERNAL', 'No segments to write.');
+    try {
+      await this.destination.end(this.dataBytes);
+      this.destination = undefined;
+      await rename(this.partialPath, this.outPath);
+    } catch (error) {
+      await this.abort();
+      throw error;
     }
-    await rename(partial, outPath);
+    const { size } = await stat(this.outPath);
+    return {
+      path: this.outPath,
+      format: this.format,
+      sampleRate: this.sampleRate,
+      channels: this.channels,
+      durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate) * 1000,
+      bytes: size,
+    };
+  }
+
+  async abort(): Promise<void> {
+    await this.destination?.destroy();
+    this.destination = undefined;
+    await unlink(this.partialPath).catch(() => undefined);
+  }
+
+  private async openDestination(): Promise<PcmDestination> {
+    if (this.format === 'wav') return await FileDestination.open(this.partialPath, { sampleRate: this.sampleRate, channels: this.channels });
+    if (this.format === 'pcm') return await FileDestination.open(this.partialPath, null);
+    return EncoderDestination.start(this.format, this.partialPath, this.sampleRate, this.channels);
+  }
+}
+
+/** Writes segments already on disk to `outPath` (see AudioSink). */
+export async function writeSegments(paths: readonly string[], format: OutputFormat, outPath: string, options: AudioSinkOptions): Promise<EncodedAudio> {
+  const sink = new AudioSink(format, outPath, options);
+  try {
+    for (const path of paths) await sink.append(path);
+    return await sink.finish();
   } catch (error) {
-    await unlink(partial).catch(() => undefined);
+    await sink.abort();
     throw error;
   }
 }

@@ -5,10 +5,11 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createProgressBar } from './progress.js';
-import { OUTPUT_FORMATS, OUTPUT_FORMAT_NAMES, parseOutputFormat } from '../audio/output.js';
+import { OUTPUT_FORMATS, OUTPUT_FORMAT_NAMES, parseOutputFormat, type OutputFormat } from '../audio/output.js';
 import { EnginePool } from '../engines/engine-pool.js';
 import { ENGINE_NAMES, hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
+import { charCount } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { DEFAULT_MAX_TEXT_CHARS, prepareText, synthesizeText } from '../synthesis/synthesize-text.js';
 
@@ -24,7 +25,8 @@ Options:
   --format FORMAT       ${OUTPUT_FORMAT_NAMES.join(' | ')} (default: from --out's extension, else wav)
   --out FILE            where to write the audio (default: speech.<format>)
   --engine NAME         ${ENGINE_NAMES.join(' | ')} (default: espeak)
-  --engines N           engine hosts in parallel (default: number of cores)
+  --engines N           engine hosts in parallel (default: one per core, less one for
+                        the encoder of mp3/opus, at most one per 10,000 characters)
   --seed N              seed for engines that sample
   --pause-ms N          silence between segments (default 200)
   --max-chars N         longest text accepted (default ${DEFAULT_MAX_TEXT_CHARS})
@@ -65,6 +67,20 @@ function formatFromPath(path: string): string | undefined {
   return match?.[0];
 }
 
+/** Characters of text that repay starting one more espeak host (measured: docs/benchmarks.md). */
+const CHARS_PER_EXTRA_HOST = 10_000;
+
+/**
+ * As many hosts as help: one per core, less one for ffmpeg when it must encode (mp3, opus), and
+ * one per 10,000 characters at most, since a fresh espeak host spends its first second being
+ * compiled, which a short text does not repay.
+ */
+function defaultEngineHosts(format: OutputFormat, textChars: number): number {
+  const cores = availableParallelism();
+  const forCores = OUTPUT_FORMATS[format].ffmpegArgs === null ? cores : cores - 1;
+  return Math.max(1, Math.min(forCores, Math.ceil(textChars / CHARS_PER_EXTRA_HOST)));
+}
+
 export async function runSay(argv: string[], signal: AbortSignal): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -93,7 +109,6 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   }
   const format = parseOutputFormat(values.format ?? (values.out && formatFromPath(values.out)) ?? 'wav');
   const outPath = resolve(values.out ?? `speech.${OUTPUT_FORMATS[format].extension}`);
-  const engines = integerOption('engines', values.engines, 1, availableParallelism());
   const seed = integerOption('seed', values.seed, 0, 0);
   const pauseMs = integerOption('pause-ms', values['pause-ms'], 0, 200);
   const maxTextChars = integerOption('max-chars', values['max-chars'], 1, DEFAULT_MAX_TEXT_CHARS);
@@ -115,6 +130,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   }
   // Refuse bad text before any engine starts.
   const text = prepareText(await readTextArgument(positionals, values.file), maxTextChars);
+  const engines = integerOption('engines', values.engines, 1, defaultEngineHosts(format, charCount(text)));
 
   const pool = new EnginePool({ spec, size: engines, onEvent: (event) => {
     if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);

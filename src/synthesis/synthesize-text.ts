@@ -5,12 +5,12 @@
  * this; the service's worker reuses its parts.
  */
 
-import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WavJoiner, encodeAudio, type OutputFormat } from '../audio/output.js';
+import { AudioSink, type OutputFormat } from '../audio/output.js';
 import { normalizeReference, type NormalizedReference } from '../audio/reference.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { Pronunciation, VoiceReference } from '../engines/protocol.js';
@@ -98,15 +98,15 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
 
     let done = 0;
     let retries = 0;
-    // Finished segments are joined in order while later ones are still being synthesised.
-    const joiner = new WavJoiner(join(scratch, 'joined.wav'), pauseMs);
+    // Finished segments are written (and encoded) in order while later ones are still being synthesised.
+    const sink = new AudioSink(options.format, options.outPath, { pauseMs });
     const finished: Array<string | undefined> = new Array(segments.length).fill(undefined);
     let nextToJoin = 0;
     let joining: Promise<void> = Promise.resolve();
     const joinReady = (): void => {
       joining = joining.then(async () => {
         while (nextToJoin < segments.length && finished[nextToJoin] !== undefined) {
-          await joiner.append(finished[nextToJoin]!);
+          await sink.append(finished[nextToJoin]!);
           await unlink(finished[nextToJoin]!); // joined: a long book need not sit on disk twice
           nextToJoin++;
         }
@@ -148,13 +148,11 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
     const failures = settled.flatMap((s) => (s.status === 'rejected' ? [toTtsError(s.reason)] : []));
     if (joinFailure !== undefined) failures.unshift(joinFailure);
     if (failures.length > 0) {
-      await joiner.close();
+      await sink.abort();
       throw failures.find((f) => f.code !== 'E_CANCELED') ?? failures[0]!;
     }
-    const joined = await joiner.finish();
-    await encodeAudio(joined.path, options.format, options.outPath, { signal });
-    const { size } = await stat(options.outPath);
-    return { outPath: options.outPath, format: options.format, durationMs: joined.durationMs, bytes: size, sampleRate: joined.sampleRate, segments: segments.length, retries };
+    const encoded = await sink.finish();
+    return { outPath: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate, segments: segments.length, retries };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
