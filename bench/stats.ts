@@ -16,13 +16,15 @@ export interface BenchLine {
   value: string;
   baseline: string;
   ratio: string;
-  target: string;
-  met: boolean;
+  /** null: a figure to read, with no target. */
+  target: string | null;
+  met: boolean | null;
 }
 
 export function printLines(title: string, lines: BenchLine[]): void {
   console.log(`\n## ${title}`);
   for (const line of lines) {
-    console.log(`- ${line.name}: ${line.value}  | baseline: ${line.baseline}  | ratio: ${line.ratio}  | target: ${line.target}  → ${line.met ? 'MET' : 'NOT MET'}`);
+    const verdict = line.target === null ? '' : `  | target: ${line.target}  → ${line.met ? 'MET' : 'NOT MET'}`;
+    console.log(`- ${line.name}: ${line.value}  | baseline: ${line.baseline}  | ratio: ${line.ratio}${verdict}`);
   }
 }
