@@ -1,0 +1,170 @@
+/**
+ * The task backend: where tasks, their segments, voices and events are kept, and where
+ * workers claim work. One interface, implemented by `sqlite` (embedded) and, later, `redis`
+ * (BullMQ); `backends/testing/backend-contract.ts` is the contract every implementation passes.
+ *
+ * Semantics:
+ * - A task is **durable** once `createTask` resolves: it survives a crash of any process.
+ * - Work comes in three kinds: `prepare` a queued task (normalise the reference, split the
+ *   text), synthesise one `segment`, and `assemble` the output once every segment is done.
+ * - `claim` hands out one unit under a **lease** owned by the worker. A worker renews the
+ *   lease while it works; a lease that expires (its worker died) puts the work back: a
+ *   `preparing` task is queued again, a running segment is pending again, an `encoding` task
+ *   can be claimed again. Finished segments are kept: work resumes at the first missing one.
+ * - Segments are handed out by task priority (higher first), then **fairly** between tasks of
+ *   equal priority (the task served least recently goes next), so a short task is not stuck
+ *   behind a long one; several workers may run segments of one task at once.
+ * - `failWork` with a retryable error puts the unit back after a backoff, until `maxAttempts`;
+ *   any other error fails the task at once.
+ * - `cancelTask` moves a task to `canceled`; the completion of any of its work is then ignored.
+ * - Every change of a task's status or progress appends an event with an increasing id;
+ *   `listEvents(taskId, afterId)` replays them and `subscribe` delivers new ones.
+ */
+
+import type { OutputFormat } from '../audio/output.js';
+import type { Pronunciation } from '../engines/protocol.js';
+import type { WireError } from '../errors.js';
+
+export const TASK_STATUSES = ['queued', 'preparing', 'synthesizing', 'encoding', 'completed', 'failed', 'canceled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const FINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'canceled'];
+export const isFinal = (status: TaskStatus): boolean => FINAL_STATUSES.includes(status);
+
+export const WORK_KINDS = ['prepare', 'segment', 'assemble'] as const;
+export type WorkKind = (typeof WORK_KINDS)[number];
+
+/** What a client asked for, already validated. */
+export interface TaskRequest {
+  /** Normalised text. */
+  text: string;
+  format: OutputFormat;
+  sampleRate?: number;
+  seed?: number;
+  priority: number;
+  promptText?: string;
+  pronunciations: Pronunciation[];
+  /** A stored voice. */
+  voiceId?: string;
+  /** A reference recording stored with the task (upload or download), normalised when prepared. */
+  uploadPath?: string;
+}
+
+/** A reference ready for the engine: normalised WAV, its hash and transcript. */
+export interface PreparedReference {
+  audioPath: string;
+  sha256: string;
+  promptText: string;
+}
+
+export interface TaskResult {
+  path: string;
+  format: OutputFormat;
+  durationMs: number;
+  bytes: number;
+  sampleRate: number;
+}
+
+export interface TaskRecord {
+  id: string;
+  status: TaskStatus;
+  request: TaskRequest;
+  segmentsTotal: number;
+  segmentsDone: number;
+  /** Attempts of the task's work that failed and were tried again, plus one. */
+  attempts: number;
+  error?: { code: string; message: string };
+  result?: TaskResult;
+  /** True once the result's retention ended and its file was deleted. */
+  expired: boolean;
+  reference?: PreparedReference;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  expiresAt?: number;
+  updatedAt: number;
+}
+
+export interface Lease {
+  owner: string;
+  /** Distinguishes this claim from any later claim of the same work. */
+  token: string;
+  expiresAt: number;
+}
+
+export type WorkUnit =
+  | { kind: 'prepare'; task: TaskRecord; lease: Lease }
+  | { kind: 'segment'; task: TaskRecord; segment: { index: number; text: string; attempt: number }; lease: Lease }
+  | { kind: 'assemble'; task: TaskRecord; segmentPaths: string[]; lease: Lease };
+
+export interface TaskEvent {
+  id: number;
+  taskId: string;
+  type: 'status' | 'progress';
+  status: TaskStatus;
+  segmentsDone: number;
+  segmentsTotal: number;
+  error?: { code: string; message: string };
+  at: number;
+}
+
+export interface VoiceRecord {
+  id: string;
+  name: string;
+  promptText: string;
+  /** The normalised reference. */
+  audioPath: string;
+  sha256: string;
+  sampleRate: number;
+  durationMs: number;
+  /** The recording as uploaded, kept to normalise again for another sample rate. */
+  originalPath: string;
+  createdAt: number;
+}
+
+export interface CreateTaskOptions {
+  idempotencyKey?: string;
+  /** Hash of the request that came with the key: the same key with another body is refused. */
+  requestHash?: string;
+}
+
+export interface ListTasksOptions {
+  status?: TaskStatus;
+  limit: number;
+  /** Opaque: the `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface TaskBackend {
+  createTask(request: TaskRequest, options?: CreateTaskOptions): Promise<{ task: TaskRecord; created: boolean }>;
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  /** Newest first. */
+  listTasks(options: ListTasksOptions): Promise<{ tasks: TaskRecord[]; nextCursor?: string }>;
+  /** Cancels a task that is not final; returns it as it is now, or undefined if unknown. */
+  cancelTask(id: string): Promise<TaskRecord | undefined>;
+
+  claim(owner: string, kinds: readonly WorkKind[], leaseMs: number): Promise<WorkUnit | undefined>;
+  /** False when the lease was lost (expired and claimed again, or the task was canceled). */
+  renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean>;
+  completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: { segments: string[]; reference?: PreparedReference }): Promise<void>;
+  completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void>;
+  completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void>;
+  /** Returns what became of the work: back in the queue after a backoff, or the task failed. */
+  failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number): Promise<'retrying' | 'failed' | 'ignored'>;
+
+  listEvents(taskId: string, afterId: number): Promise<TaskEvent[]>;
+  /** Calls `listener` for every new event of any task; returns the unsubscribe function. */
+  subscribe(listener: (event: TaskEvent) => void): () => void;
+  /** Calls `listener` when new work may be claimable (a wake-up; claim to find out). */
+  onWork(listener: () => void): () => void;
+
+  createVoice(voice: VoiceRecord): Promise<void>;
+  getVoice(id: string): Promise<VoiceRecord | undefined>;
+  listVoices(): Promise<VoiceRecord[]>;
+  deleteVoice(id: string): Promise<boolean>;
+
+  /** Marks results whose retention ended as expired and returns those tasks (their files are the caller's to delete). */
+  expireResults(now: number): Promise<TaskRecord[]>;
+  /** Counts by status, for /readyz and metrics. */
+  countByStatus(): Promise<Record<TaskStatus, number>>;
+  close(): Promise<void>;
+}

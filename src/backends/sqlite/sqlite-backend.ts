@@ -1,0 +1,581 @@
+/**
+ * The embedded backend: one SQLite file (better-sqlite3, WAL) holds tasks, segments, voices
+ * and events. Every state change is one transaction; events are delivered to subscribers
+ * after it commits. Semantics are those of `TaskBackend` (../backend.ts).
+ */
+
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import Database from 'better-sqlite3';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import {
+  TASK_STATUSES,
+  isFinal,
+  type CreateTaskOptions,
+  type Lease,
+  type ListTasksOptions,
+  type PreparedReference,
+  type TaskBackend,
+  type TaskEvent,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskResult,
+  type TaskStatus,
+  type VoiceRecord,
+  type WorkKind,
+  type WorkUnit,
+} from '../backend.js';
+import { TtsError, type WireError } from '../../errors.js';
+
+export interface SqliteBackendOptions {
+  /** Database file, or ":memory:". */
+  path: string;
+  synchronous?: 'NORMAL' | 'FULL';
+  /** Clock, for tests. */
+  now?: () => number;
+  /** Delay before retry n (1-based). */
+  backoffMs?: (attempt: number) => number;
+}
+
+interface TaskRow {
+  id: string;
+  seq: number;
+  status: TaskStatus;
+  priority: number;
+  request: string;
+  segments_total: number;
+  segments_done: number;
+  segments_pending: number;
+  retries: number;
+  lease_token: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  result: string | null;
+  reference: string | null;
+  expired: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  expires_at: number | null;
+  updated_at: number;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+interface EventRow {
+  id: number;
+  task_id: string;
+  type: 'status' | 'progress';
+  status: TaskStatus;
+  segments_done: number;
+  segments_total: number;
+  error_code: string | null;
+  error_message: string | null;
+  at: number;
+}
+
+interface VoiceRow {
+  id: string;
+  name: string;
+  prompt_text: string;
+  audio_path: string;
+  sha256: string;
+  sample_rate: number;
+  duration_ms: number;
+  original_path: string;
+  created_at: number;
+}
+
+/** Candidate tasks looked at per segment claim (those whose pending segments are all backing off are skipped). */
+const SEGMENT_CANDIDATES = 16;
+/** How often a claim also looks for expired leases. */
+const RECOVERY_INTERVAL_MS = 1_000;
+
+const defaultBackoff = (attempt: number): number => Math.min(30_000, 500 * 2 ** (attempt - 1));
+
+function toTask(row: TaskRow): TaskRecord {
+  const task: TaskRecord = {
+    id: row.id,
+    status: row.status,
+    request: JSON.parse(row.request) as TaskRequest,
+    segmentsTotal: row.segments_total,
+    segmentsDone: row.segments_done,
+    attempts: row.retries + 1,
+    expired: row.expired === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+  if (row.error_code !== null) task.error = { code: row.error_code, message: row.error_message ?? '' };
+  if (row.result !== null) task.result = JSON.parse(row.result) as TaskResult;
+  if (row.reference !== null) task.reference = JSON.parse(row.reference) as PreparedReference;
+  if (row.started_at !== null) task.startedAt = row.started_at;
+  if (row.finished_at !== null) task.finishedAt = row.finished_at;
+  if (row.expires_at !== null) task.expiresAt = row.expires_at;
+  return task;
+}
+
+function toEvent(row: EventRow): TaskEvent {
+  const event: TaskEvent = {
+    id: row.id,
+    taskId: row.task_id,
+    type: row.type,
+    status: row.status,
+    segmentsDone: row.segments_done,
+    segmentsTotal: row.segments_total,
+    at: row.at,
+  };
+  if (row.error_code !== null) event.error = { code: row.error_code, message: row.error_message ?? '' };
+  return event;
+}
+
+function toVoice(row: VoiceRow): VoiceRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    promptText: row.prompt_text,
+    audioPath: row.audio_path,
+    sha256: row.sha256,
+    sampleRate: row.sample_rate,
+    durationMs: row.duration_ms,
+    originalPath: row.original_path,
+    createdAt: row.created_at,
+  };
+}
+
+export class SqliteBackend implements TaskBackend {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly backoffMs: (attempt: number) => number;
+  private readonly emitter = new EventEmitter();
+  private pendingEvents: TaskEvent[] = [];
+  private lastRecovery = 0;
+  /** Strictly increasing "last served" stamps give round-robin order between tasks. */
+  private serveCounter: number;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly statements;
+
+  constructor(options: SqliteBackendOptions) {
+    this.now = options.now ?? Date.now;
+    this.backoffMs = options.backoffMs ?? defaultBackoff;
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new TtsError('E_INTERNAL', `The database was written by a newer tts-queue (schema ${version}).`);
+    this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.emitter.setMaxListeners(0);
+    this.serveCounter = (this.db.prepare('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
+
+    const db = this.db;
+    this.statements = {
+      taskById: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
+      taskByKey: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE idempotency_key = ?'),
+      nextSeq: db.prepare<[], { seq: number }>('SELECT IFNULL(MAX(seq), 0) + 1 AS seq FROM tasks'),
+      insertTask: db.prepare(
+        `INSERT INTO tasks (id, seq, status, priority, request, idempotency_key, request_hash, created_at, updated_at)
+         VALUES (@id, @seq, 'queued', @priority, @request, @key, @hash, @now, @now)`,
+      ),
+      insertEvent: db.prepare<[string, string, string, number, number, string | null, string | null, number]>(
+        'INSERT INTO events (task_id, type, status, segments_done, segments_total, error_code, error_message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      nextPrepare: db.prepare<[number], { id: string }>(
+        "SELECT id FROM tasks WHERE status = 'queued' AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
+      ),
+      segmentCandidates: db.prepare<[], { id: string }>(
+        `SELECT id FROM tasks WHERE status = 'synthesizing' AND segments_pending > 0
+         ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
+      ),
+      nextSegmentOf: db.prepare<[string, number], { idx: number; text: string; attempts: number }>(
+        "SELECT idx, text, attempts FROM segments WHERE task_id = ? AND status = 'pending' AND available_at <= ? ORDER BY idx LIMIT 1",
+      ),
+      nextAssemble: db.prepare<[number], { id: string }>(
+        "SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
+      ),
+      leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
+      segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
+      eventsAfter: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id'),
+    };
+  }
+
+  // ---- tasks ------------------------------------------------------------------------------
+
+  async createTask(request: TaskRequest, options: CreateTaskOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
+    const result = this.transaction(() => {
+      if (options.idempotencyKey !== undefined) {
+        const existing = this.statements.taskByKey.get(options.idempotencyKey);
+        if (existing !== undefined) {
+          if (existing.request_hash !== (options.requestHash ?? null)) {
+            throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
+          }
+          return { task: toTask(existing), created: false };
+        }
+      }
+      const now = this.now();
+      const id = randomUUID();
+      this.statements.insertTask.run({
+        id,
+        seq: this.statements.nextSeq.get()!.seq,
+        priority: request.priority,
+        request: JSON.stringify(request),
+        key: options.idempotencyKey ?? null,
+        hash: options.requestHash ?? null,
+        now,
+      });
+      const task = this.task(id)!;
+      this.event(task, 'status');
+      return { task, created: true };
+    });
+    if (result.created) this.emitter.emit('work');
+    return result;
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    return this.task(id);
+  }
+
+  async listTasks(options: ListTasksOptions): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
+    const before = options.cursor === undefined ? Number.MAX_SAFE_INTEGER : Number(options.cursor);
+    if (!Number.isSafeInteger(before) || before < 0) throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${options.cursor}".`);
+    const rows = options.status === undefined
+      ? this.db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
+      : this.db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1);
+    const page = rows.slice(0, options.limit);
+    return {
+      tasks: page.map(toTask),
+      nextCursor: rows.length > options.limit ? String(page.at(-1)!.seq) : undefined,
+    };
+  }
+
+  async cancelTask(id: string): Promise<TaskRecord | undefined> {
+    return this.transaction(() => {
+      const task = this.task(id);
+      if (task === undefined || isFinal(task.status)) return task;
+      const now = this.now();
+      this.db
+        .prepare("UPDATE tasks SET status = 'canceled', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?")
+        .run(now, now, id);
+      this.db.prepare("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND status = 'running'").run(id);
+      const canceled = this.task(id)!;
+      this.event(canceled, 'status');
+      return canceled;
+    });
+  }
+
+  // ---- work -------------------------------------------------------------------------------
+
+  async claim(owner: string, kinds: readonly WorkKind[], leaseMs: number): Promise<WorkUnit | undefined> {
+    const now = this.now();
+    if (now - this.lastRecovery >= RECOVERY_INTERVAL_MS) this.recoverExpiredLeases(now);
+    return this.transaction(() => {
+      for (const kind of kinds) {
+        const unit = kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs) : this.claimAssemble(owner, now, leaseMs);
+        if (unit !== undefined) return unit;
+      }
+      return undefined;
+    });
+  }
+
+  private newLease(owner: string, now: number, leaseMs: number): Lease {
+    return { owner, token: randomUUID(), expiresAt: now + leaseMs };
+  }
+
+  private claimPrepare(owner: string, now: number, leaseMs: number): WorkUnit | undefined {
+    const row = this.statements.nextPrepare.get(now);
+    if (row === undefined) return undefined;
+    const lease = this.newLease(owner, now, leaseMs);
+    this.db
+      .prepare("UPDATE tasks SET status = 'preparing', lease_owner = ?, lease_token = ?, lease_expires_at = ?, started_at = IFNULL(started_at, ?), updated_at = ? WHERE id = ?")
+      .run(owner, lease.token, lease.expiresAt, now, now, row.id);
+    const task = this.task(row.id)!;
+    this.event(task, 'status');
+    return { kind: 'prepare', task, lease };
+  }
+
+  private claimSegment(owner: string, now: number, leaseMs: number): WorkUnit | undefined {
+    for (const candidate of this.statements.segmentCandidates.all()) {
+      const segment = this.statements.nextSegmentOf.get(candidate.id, now);
+      if (segment === undefined) continue;
+      const lease = this.newLease(owner, now, leaseMs);
+      this.db
+        .prepare("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
+        .run(owner, lease.token, lease.expiresAt, candidate.id, segment.idx);
+      this.db.prepare('UPDATE tasks SET segments_pending = segments_pending - 1, last_served_at = ?, updated_at = ? WHERE id = ?').run(++this.serveCounter, now, candidate.id);
+      return { kind: 'segment', task: this.task(candidate.id)!, segment: { index: segment.idx, text: segment.text, attempt: segment.attempts + 1 }, lease };
+    }
+    return undefined;
+  }
+
+  private claimAssemble(owner: string, now: number, leaseMs: number): WorkUnit | undefined {
+    const row = this.statements.nextAssemble.get(now);
+    if (row === undefined) return undefined;
+    const lease = this.newLease(owner, now, leaseMs);
+    this.statements.leaseTask.run(owner, lease.token, lease.expiresAt, now, row.id);
+    const segmentPaths = this.statements.segmentPaths.all(row.id).map((s) => s.audio_path);
+    return { kind: 'assemble', task: this.task(row.id)!, segmentPaths, lease };
+  }
+
+  async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
+    const expiresAt = this.now() + leaseMs;
+    const changes = unit.kind === 'segment'
+      ? this.db.prepare("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'").run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
+      : this.db.prepare('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes;
+    return changes > 0;
+  }
+
+  /** True when the unit's task still holds this lease (not expired and re-claimed, not canceled). */
+  private holdsTaskLease(unit: WorkUnit, status: TaskStatus): boolean {
+    const row = this.db.prepare<[string], { status: TaskStatus; lease_token: string | null }>('SELECT status, lease_token FROM tasks WHERE id = ?').get(unit.task.id);
+    return row !== undefined && row.status === status && row.lease_token === unit.lease.token;
+  }
+
+  async completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: { segments: string[]; reference?: PreparedReference }): Promise<void> {
+    const accepted = this.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'preparing')) return false;
+      if (prepared.segments.length === 0) throw new TtsError('E_INTERNAL', 'A prepared task needs at least one segment.');
+      const insert = this.db.prepare("INSERT INTO segments (task_id, idx, text, status) VALUES (?, ?, ?, 'pending')");
+      prepared.segments.forEach((text, index) => insert.run(unit.task.id, index, text));
+      const now = this.now();
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?,
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), now, unit.task.id);
+      this.event(this.task(unit.task.id)!, 'status');
+      return true;
+    });
+    if (accepted) this.emitter.emit('work');
+  }
+
+  async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
+    const becameComplete = this.transaction(() => {
+      const changes = this.db
+        .prepare(
+          `UPDATE segments SET status = 'done', audio_path = ?, duration_ms = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+           WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'`,
+        )
+        .run(result.audioPath, result.durationMs, unit.task.id, unit.segment.index, unit.lease.token).changes;
+      if (changes === 0) return false; // lease lost or task canceled: the result is not used
+      const now = this.now();
+      this.db.prepare('UPDATE tasks SET segments_done = segments_done + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
+      let task = this.task(unit.task.id)!;
+      if (task.status !== 'synthesizing') return false;
+      this.event(task, 'progress');
+      if (task.segmentsDone < task.segmentsTotal) return false;
+      this.db.prepare("UPDATE tasks SET status = 'encoding', available_at = 0, updated_at = ? WHERE id = ?").run(now, unit.task.id);
+      task = this.task(unit.task.id)!;
+      this.event(task, 'status');
+      return true;
+    });
+    if (becameComplete) this.emitter.emit('work');
+  }
+
+  async completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void> {
+    this.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'encoding')) return;
+      const now = this.now();
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'completed', result = ?, finished_at = ?, expires_at = ?,
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(JSON.stringify(result), now, now + retentionMs, now, unit.task.id);
+      this.event(this.task(unit.task.id)!, 'status');
+    });
+  }
+
+  async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number): Promise<'retrying' | 'failed' | 'ignored'> {
+    const outcome = this.transaction((): { outcome: 'retrying' | 'failed' | 'ignored'; retryAt?: number } => {
+      const now = this.now();
+      if (unit.kind === 'segment') {
+        const row = this.db
+          .prepare<[string, number, string], { attempts: number }>("SELECT attempts FROM segments WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'")
+          .get(unit.task.id, unit.segment.index, unit.lease.token);
+        if (row === undefined) return { outcome: 'ignored' };
+        if (error.retryable && row.attempts < maxAttempts) {
+          const retryAt = now + this.backoffMs(row.attempts);
+          this.db
+            .prepare("UPDATE segments SET status = 'pending', available_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?")
+            .run(retryAt, unit.task.id, unit.segment.index);
+          this.db.prepare('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
+          return { outcome: 'retrying', retryAt };
+        }
+        this.db.prepare("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND idx = ?").run(unit.task.id, unit.segment.index);
+        this.failTask(unit.task.id, error, now);
+        return { outcome: 'failed' };
+      }
+      const status = unit.kind === 'prepare' ? 'preparing' : 'encoding';
+      if (!this.holdsTaskLease(unit, status)) return { outcome: 'ignored' };
+      const task = this.task(unit.task.id)!;
+      if (error.retryable && task.attempts < maxAttempts) {
+        const retryAt = now + this.backoffMs(task.attempts);
+        this.db
+          .prepare(
+            `UPDATE tasks SET status = ?, available_at = ?, retries = retries + 1, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+             updated_at = ? WHERE id = ?`,
+          )
+          .run(unit.kind === 'prepare' ? 'queued' : 'encoding', retryAt, now, unit.task.id);
+        if (unit.kind === 'prepare') this.event(this.task(unit.task.id)!, 'status');
+        return { outcome: 'retrying', retryAt };
+      }
+      this.failTask(unit.task.id, error, now);
+      return { outcome: 'failed' };
+    });
+    if (outcome.retryAt !== undefined) this.wakeAt(outcome.retryAt);
+    return outcome.outcome;
+  }
+
+  private failTask(id: string, error: WireError, now: number): void {
+    this.db
+      .prepare(
+        `UPDATE tasks SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?, lease_owner = NULL, lease_token = NULL,
+         lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+      )
+      .run(error.code, error.message, now, now, id);
+    this.event(this.task(id)!, 'status');
+  }
+
+  /** Puts work whose lease expired (its worker died) back in the queue; finished segments stay. */
+  recoverExpiredLeases(now = this.now()): number {
+    this.lastRecovery = now;
+    const recovered = this.transaction(() => {
+      let count = 0;
+      const stale = this.db
+        .prepare<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?")
+        .all(now);
+      for (const { task_id, idx } of stale) {
+        this.db.prepare("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?").run(task_id, idx);
+        this.db.prepare("UPDATE tasks SET segments_pending = segments_pending + 1 WHERE id = ? AND status = 'synthesizing'").run(task_id);
+        count++;
+      }
+      const preparing = this.db
+        .prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'preparing' AND lease_expires_at < ?")
+        .all(now);
+      for (const { id } of preparing) {
+        this.db.prepare("UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?").run(now, id);
+        this.event(this.task(id)!, 'status');
+        count++;
+      }
+      count += this.db
+        .prepare("UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE status = 'encoding' AND lease_expires_at < ?")
+        .run(now).changes;
+      return count;
+    });
+    if (recovered > 0) this.emitter.emit('work');
+    return recovered;
+  }
+
+  /**
+   * Releases every lease at once. Only for a backend owned by one process (the embedded
+   * service), at start-up: the process that held them is gone.
+   */
+  releaseAllLeases(): number {
+    return this.recoverExpiredLeases(Number.MAX_SAFE_INTEGER);
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  async listEvents(taskId: string, afterId: number): Promise<TaskEvent[]> {
+    return this.statements.eventsAfter.all(taskId, afterId).map(toEvent);
+  }
+
+  subscribe(listener: (event: TaskEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+
+  onWork(listener: () => void): () => void {
+    this.emitter.on('work', listener);
+    return () => this.emitter.off('work', listener);
+  }
+
+  // ---- voices ------------------------------------------------------------------------------
+
+  async createVoice(voice: VoiceRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(voice.id, voice.name, voice.promptText, voice.audioPath, voice.sha256, voice.sampleRate, voice.durationMs, voice.originalPath, voice.createdAt);
+  }
+
+  async getVoice(id: string): Promise<VoiceRecord | undefined> {
+    const row = this.db.prepare<[string], VoiceRow>('SELECT * FROM voices WHERE id = ?').get(id);
+    return row && toVoice(row);
+  }
+
+  async listVoices(): Promise<VoiceRecord[]> {
+    return this.db.prepare<[], VoiceRow>('SELECT * FROM voices ORDER BY created_at DESC, id').all().map(toVoice);
+  }
+
+  async deleteVoice(id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM voices WHERE id = ?').run(id).changes > 0;
+  }
+
+  // ---- housekeeping ------------------------------------------------------------------------
+
+  async expireResults(now: number): Promise<TaskRecord[]> {
+    return this.transaction(() => {
+      const rows = this.db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?').all(now);
+      const mark = this.db.prepare('UPDATE tasks SET expired = 1, updated_at = ? WHERE id = ?');
+      for (const row of rows) mark.run(now, row.id);
+      return rows.map((row) => ({ ...toTask(row), expired: true }));
+    });
+  }
+
+  async countByStatus(): Promise<Record<TaskStatus, number>> {
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const row of this.db.prepare<[], { status: TaskStatus; n: number }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all()) counts[row.status] = row.n;
+    return counts;
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+    this.emitter.removeAllListeners();
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private task(id: string): TaskRecord | undefined {
+    const row = this.statements.taskById.get(id);
+    return row && toTask(row);
+  }
+
+  private event(task: TaskRecord, type: 'status' | 'progress'): void {
+    const at = this.now();
+    const { lastInsertRowid } = this.statements.insertEvent.run(task.id, type, task.status, task.segmentsDone, task.segmentsTotal, task.error?.code ?? null, task.error?.message ?? null, at);
+    const event: TaskEvent = { id: Number(lastInsertRowid), taskId: task.id, type, status: task.status, segmentsDone: task.segmentsDone, segmentsTotal: task.segmentsTotal, at };
+    if (task.error !== undefined) event.error = task.error;
+    this.pendingEvents.push(event);
+  }
+
+  /** Runs `body` in one IMMEDIATE transaction and delivers its events once it has committed. */
+  private transaction<T>(body: () => T): T {
+    let result: T;
+    try {
+      result = this.db.transaction(body).immediate();
+    } catch (error) {
+      this.pendingEvents = [];
+      throw error;
+    }
+    const events = this.pendingEvents;
+    this.pendingEvents = [];
+    for (const event of events) this.emitter.emit('event', event);
+    return result;
+  }
+
+  private wakeAt(at: number): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.emitter.emit('work');
+    }, Math.max(0, at - this.now()));
+    timer.unref();
+    this.retryTimers.add(timer);
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * The contract every TaskBackend implementation passes. An implementation's test file calls
+ * `runBackendContract(name, factory)`; the factory gets a controllable clock.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TaskBackend, TaskEvent, TaskRequest, WorkUnit } from '../backend.js';
+import { TtsError } from '../../errors.js';
+
+export interface Clock {
+  now: () => number;
+  advance: (ms: number) => void;
+}
+
+export type BackendFactory = (clock: Clock) => Promise<TaskBackend>;
+
+const request = (text = '你好。', priority = 0): TaskRequest => ({ text, format: 'wav', priority, pronunciations: [] });
+const LEASE = 10_000;
+const transient = { code: 'E_ENGINE_CRASHED', message: 'host died', retryable: true };
+const permanent = { code: 'E_ENGINE_REJECTED', message: 'cannot', retryable: false };
+
+function makeClock(): Clock {
+  let time = 1_700_000_000_000;
+  return { now: () => time, advance: (ms) => (time += ms) };
+}
+
+async function withBackend(factory: BackendFactory, body: (backend: TaskBackend, clock: Clock) => Promise<void>): Promise<void> {
+  const clock = makeClock();
+  const backend = await factory(clock);
+  try {
+    await body(backend, clock);
+  } finally {
+    await backend.close();
+  }
+}
+
+async function claimOf<K extends WorkUnit['kind']>(backend: TaskBackend, kind: K): Promise<WorkUnit & { kind: K }> {
+  const unit = await backend.claim('worker-1', [kind], LEASE);
+  assert.ok(unit !== undefined, `expected a ${kind} unit`);
+  assert.equal(unit.kind, kind);
+  return unit as WorkUnit & { kind: K };
+}
+
+/** Creates a task and prepares it into `segments`. */
+async function preparedTask(backend: TaskBackend, segments: string[], priority = 0): Promise<string> {
+  const { task } = await backend.createTask(request(segments.join(''), priority));
+  const unit = await claimOf(backend, 'prepare');
+  assert.equal(unit.task.id, task.id);
+  await backend.completePrepare(unit, { segments });
+  return task.id;
+}
+
+export function runBackendContract(name: string, factory: BackendFactory): void {
+  test(`${name}: a created task is queued and can be read back`, () =>
+    withBackend(factory, async (backend) => {
+      const { task, created } = await backend.createTask(request('第一句。'));
+      assert.equal(created, true);
+      assert.equal(task.status, 'queued');
+      const read = await backend.getTask(task.id);
+      assert.equal(read?.request.text, '第一句。');
+      assert.equal(await backend.getTask('00000000-0000-0000-0000-000000000000'), undefined);
+    }));
+
+  test(`${name}: the same idempotency key and body give the same task; another body is refused`, () =>
+    withBackend(factory, async (backend) => {
+      const first = await backend.createTask(request(), { idempotencyKey: 'k1', requestHash: 'h1' });
+      const again = await backend.createTask(request(), { idempotencyKey: 'k1', requestHash: 'h1' });
+      assert.equal(again.created, false);
+      assert.equal(again.task.id, first.task.id);
+      await assert.rejects(backend.createTask(request('别的'), { idempotencyKey: 'k1', requestHash: 'h2' }), (e: unknown) => e instanceof TtsError && e.code === 'E_IDEMPOTENCY_CONFLICT');
+    }));
+
+  test(`${name}: a task goes prepare → segments → assemble → completed, with events in order`, () =>
+    withBackend(factory, async (backend) => {
+      const events: TaskEvent[] = [];
+      backend.subscribe((e) => events.push(e));
+      const id = await preparedTask(backend, ['一。', '二。']);
+      const first = await claimOf(backend, 'segment');
+      const second = await claimOf(backend, 'segment');
+      assert.deepEqual([first.segment.index, second.segment.index], [0, 1]);
+      assert.equal(await backend.claim('worker-1', ['segment', 'assemble'], LEASE), undefined);
+      await backend.completeSegment(second, { audioPath: '/s/1.wav', durationMs: 10 });
+      await backend.completeSegment(first, { audioPath: '/s/0.wav', durationMs: 10 });
+      const assemble = await claimOf(backend, 'assemble');
+      assert.deepEqual(assemble.segmentPaths, ['/s/0.wav', '/s/1.wav']);
+      await backend.completeAssemble(assemble, { path: '/r.wav', format: 'wav', durationMs: 20, bytes: 100, sampleRate: 24_000 }, 60_000);
+      const done = await backend.getTask(id);
+      assert.equal(done?.status, 'completed');
+      assert.equal(done?.result?.bytes, 100);
+      const statuses = events.filter((e) => e.type === 'status').map((e) => e.status);
+      assert.deepEqual(statuses, ['queued', 'preparing', 'synthesizing', 'encoding', 'completed']);
+      const replay = await backend.listEvents(id, 0);
+      assert.deepEqual(replay.map((e) => e.id), events.map((e) => e.id));
+      assert.ok(replay.every((e, i) => i === 0 || e.id > replay[i - 1]!.id));
+      assert.deepEqual((await backend.listEvents(id, replay[2]!.id)).map((e) => e.id), replay.slice(3).map((e) => e.id));
+    }));
+
+  test(`${name}: a short task is not stuck behind a long one of the same priority`, () =>
+    withBackend(factory, async (backend) => {
+      const long = await preparedTask(backend, Array.from({ length: 50 }, (_, i) => `长${i}。`));
+      for (let i = 0; i < 3; i++) await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: `/l/${i}`, durationMs: 1 });
+      const short = await preparedTask(backend, ['短。']);
+      const next = await claimOf(backend, 'segment');
+      assert.equal(next.task.id, short, 'the short task goes next');
+      const after = await claimOf(backend, 'segment');
+      assert.equal(after.task.id, long);
+    }));
+
+  test(`${name}: a higher priority goes first`, () =>
+    withBackend(factory, async (backend) => {
+      await backend.createTask(request('低。', 0));
+      const { task: urgent } = await backend.createTask(request('急。', 5));
+      const unit = await claimOf(backend, 'prepare');
+      assert.equal(unit.task.id, urgent.id);
+      await backend.completePrepare(unit, { segments: ['急。'] });
+      const low = await claimOf(backend, 'prepare');
+      await backend.completePrepare(low, { segments: ['低。'] });
+      assert.equal((await claimOf(backend, 'segment')).task.id, urgent.id);
+    }));
+
+  test(`${name}: an expired lease puts the segment back; the old holder's result is ignored`, () =>
+    withBackend(factory, async (backend, clock) => {
+      const id = await preparedTask(backend, ['一。']);
+      const lost = await claimOf(backend, 'segment');
+      assert.equal(await backend.claim('worker-2', ['segment'], LEASE), undefined);
+      clock.advance(LEASE + 5_000);
+      const again = await backend.claim('worker-2', ['segment'], LEASE);
+      assert.ok(again?.kind === 'segment');
+      assert.equal(again.segment.index, 0);
+      assert.equal(await backend.renewLease(lost, LEASE), false);
+      await backend.completeSegment(lost, { audioPath: '/old.wav', durationMs: 1 });
+      assert.equal((await backend.getTask(id))?.segmentsDone, 0);
+      await backend.completeSegment(again, { audioPath: '/new.wav', durationMs: 1 });
+      assert.equal((await backend.getTask(id))?.status, 'encoding');
+    }));
+
+  test(`${name}: a renewed lease is kept`, () =>
+    withBackend(factory, async (backend, clock) => {
+      await preparedTask(backend, ['一。']);
+      const unit = await claimOf(backend, 'segment');
+      clock.advance(LEASE - 1_000);
+      assert.equal(await backend.renewLease(unit, LEASE), true);
+      clock.advance(LEASE - 1_000);
+      assert.equal(await backend.claim('worker-2', ['segment'], LEASE), undefined);
+    }));
+
+  test(`${name}: an expired prepare lease queues the task again`, () =>
+    withBackend(factory, async (backend, clock) => {
+      const { task } = await backend.createTask(request());
+      await claimOf(backend, 'prepare');
+      clock.advance(LEASE + 5_000);
+      const again = await claimOf(backend, 'prepare');
+      assert.equal(again.task.id, task.id);
+    }));
+
+  test(`${name}: retryable failures come back after a backoff until the attempts run out`, () =>
+    withBackend(factory, async (backend, clock) => {
+      const id = await preparedTask(backend, ['一。']);
+      assert.equal(await backend.failWork(await claimOf(backend, 'segment'), transient, 2), 'retrying');
+      assert.equal(await backend.claim('worker-1', ['segment'], LEASE), undefined, 'not before the backoff');
+      clock.advance(60_000);
+      const second = await claimOf(backend, 'segment');
+      assert.equal(second.segment.attempt, 2);
+      assert.equal(await backend.failWork(second, transient, 2), 'failed');
+      const failed = await backend.getTask(id);
+      assert.equal(failed?.status, 'failed');
+      assert.equal(failed?.error?.code, 'E_ENGINE_CRASHED');
+      assert.equal(failed?.attempts, 2);
+    }));
+
+  test(`${name}: a permanent failure fails the task at once`, () =>
+    withBackend(factory, async (backend) => {
+      const { task } = await backend.createTask(request());
+      assert.equal(await backend.failWork(await claimOf(backend, 'prepare'), permanent, 3), 'failed');
+      assert.equal((await backend.getTask(task.id))?.error?.code, 'E_ENGINE_REJECTED');
+    }));
+
+  test(`${name}: a canceled task gives no more work and its results are ignored`, () =>
+    withBackend(factory, async (backend) => {
+      const id = await preparedTask(backend, ['一。', '二。']);
+      const running = await claimOf(backend, 'segment');
+      const canceled = await backend.cancelTask(id);
+      assert.equal(canceled?.status, 'canceled');
+      await backend.completeSegment(running, { audioPath: '/x.wav', durationMs: 1 });
+      assert.equal(await backend.claim('worker-1', ['prepare', 'segment', 'assemble'], LEASE), undefined);
+      assert.equal((await backend.getTask(id))?.status, 'canceled');
+      assert.equal((await backend.cancelTask(id))?.status, 'canceled', 'canceling twice is harmless');
+      assert.equal(await backend.cancelTask('00000000-0000-0000-0000-000000000000'), undefined);
+    }));
+
+  test(`${name}: tasks are listed newest first, by status, a page at a time`, () =>
+    withBackend(factory, async (backend) => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await backend.createTask(request(`${i}。`))).task.id);
+      await backend.cancelTask(ids[1]!);
+      const first = await backend.listTasks({ limit: 2 });
+      assert.deepEqual(first.tasks.map((t) => t.id), [ids[4], ids[3]]);
+      const second = await backend.listTasks({ limit: 2, cursor: first.nextCursor });
+      assert.deepEqual(second.tasks.map((t) => t.id), [ids[2], ids[1]]);
+      const third = await backend.listTasks({ limit: 2, cursor: second.nextCursor });
+      assert.deepEqual(third.tasks.map((t) => t.id), [ids[0]]);
+      assert.equal(third.nextCursor, undefined);
+      assert.deepEqual((await backend.listTasks({ limit: 10, status: 'canceled' })).tasks.map((t) => t.id), [ids[1]]);
+    }));
+
+  test(`${name}: results expire after their retention`, () =>
+    withBackend(factory, async (backend, clock) => {
+      const id = await preparedTask(backend, ['一。']);
+      await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: '/0.wav', durationMs: 1 });
+      await backend.completeAssemble(await claimOf(backend, 'assemble'), { path: '/r.wav', format: 'wav', durationMs: 1, bytes: 1, sampleRate: 1 }, 1_000);
+      assert.deepEqual(await backend.expireResults(clock.now()), []);
+      clock.advance(2_000);
+      const expired = await backend.expireResults(clock.now());
+      assert.deepEqual(expired.map((t) => t.id), [id]);
+      assert.equal((await backend.getTask(id))?.expired, true);
+      assert.deepEqual(await backend.expireResults(clock.now()), [], 'only once');
+    }));
+
+  test(`${name}: voices are stored, listed and deleted`, () =>
+    withBackend(factory, async (backend) => {
+      const voice = { id: 'v1', name: 'teacher', promptText: '你好', audioPath: '/v.wav', sha256: 'ab', sampleRate: 24_000, durationMs: 3000, originalPath: '/o.mp3', createdAt: 1 };
+      await backend.createVoice(voice);
+      assert.deepEqual(await backend.getVoice('v1'), voice);
+      assert.deepEqual((await backend.listVoices()).map((v) => v.id), ['v1']);
+      assert.equal(await backend.deleteVoice('v1'), true);
+      assert.equal(await backend.deleteVoice('v1'), false);
+      assert.equal(await backend.getVoice('v1'), undefined);
+    }));
+
+  test(`${name}: new work wakes listeners`, () =>
+    withBackend(factory, async (backend) => {
+      let wakes = 0;
+      backend.onWork(() => wakes++);
+      await backend.createTask(request());
+      assert.ok(wakes >= 1);
+    }));
+}

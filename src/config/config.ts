@@ -1,0 +1,97 @@
+/**
+ * The service's configuration: every setting, its environment variable, its default and its
+ * check, in one place. `loadConfig(process.env)` is called once, where the service starts.
+ */
+
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { TtsError } from '../errors.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/registry.js';
+
+export const BACKEND_NAMES = ['sqlite'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface ServiceConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  backend: BackendName;
+  engine: EngineName;
+  engineHosts: number;
+  /** Longest text accepted, in characters after normalisation. */
+  maxTextChars: number;
+  /** Largest request body (JSON or multipart upload), in bytes. */
+  maxUploadBytes: number;
+  /** How long a finished task's audio is kept. */
+  resultTtlMs: number;
+  /** How long a worker's claim on work lasts without renewal. */
+  leaseMs: number;
+  /** Attempts of a segment before its task fails (retryable errors only). */
+  maxAttempts: number;
+  /** Silence between segments in the output. */
+  pauseMs: number;
+  /** Tasks prepared (reference normalised, text split) ahead of the engine. */
+  prepareConcurrency: number;
+  /** Outputs assembled (joined, encoded) at once. */
+  assembleConcurrency: number;
+  /** Let audio_url reach loopback and private addresses (tests, trusted networks only). */
+  audioUrlAllowPrivate: boolean;
+  /** Longest wait for an audio_url download. */
+  audioUrlTimeoutMs: number;
+  logLevel: string;
+  /** SQLite `synchronous`: NORMAL survives process crashes; FULL also survives power loss. */
+  sqliteSynchronous: 'NORMAL' | 'FULL';
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TtsError('E_INVALID_ARGUMENT', `Expected ${name} to be an integer from ${min} to ${max}, got "${raw}".`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new TtsError('E_INVALID_ARGUMENT', `Expected ${name} to be one of ${allowed.join(', ')}, got "${raw}".`);
+  return raw as T;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new TtsError('E_INVALID_ARGUMENT', `Expected ${name} to be 1/true or 0/false, got "${raw}".`);
+}
+
+/** Engines that run on a GPU get one host by default; CPU engines one per core. */
+const GPU_ENGINES: readonly string[] = [];
+
+export function loadConfig(env: Env = process.env): ServiceConfig {
+  const engine = oneOf(env, 'ENGINE', ENGINE_NAMES, 'espeak');
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 3000, 0, 65_535),
+    dataDir: resolve(env.DATA_DIR || './data'),
+    backend: oneOf(env, 'BACKEND', BACKEND_NAMES, 'sqlite'),
+    engine,
+    engineHosts: integer(env, 'ENGINE_HOSTS', GPU_ENGINES.includes(engine) ? 1 : availableParallelism(), 1, 64),
+    maxTextChars: integer(env, 'MAX_TEXT_CHARS', 100_000, 1),
+    maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 10 * 1024 * 1024, 1024),
+    resultTtlMs: integer(env, 'RESULT_TTL_SECONDS', 86_400, 1) * 1000,
+    leaseMs: integer(env, 'LEASE_MS', 30_000, 100),
+    maxAttempts: integer(env, 'MAX_ATTEMPTS', 3, 1, 20),
+    pauseMs: integer(env, 'PAUSE_MS', 200, 0, 5_000),
+    prepareConcurrency: integer(env, 'PREPARE_CONCURRENCY', 2, 1, 64),
+    assembleConcurrency: integer(env, 'ASSEMBLE_CONCURRENCY', 1, 1, 64),
+    audioUrlAllowPrivate: flag(env, 'AUDIO_URL_ALLOW_PRIVATE'),
+    audioUrlTimeoutMs: integer(env, 'AUDIO_URL_TIMEOUT_MS', 15_000, 100),
+    logLevel: env.LOG_LEVEL || 'info',
+    sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
+  };
+}
