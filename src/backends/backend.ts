@@ -45,8 +45,10 @@ export interface TaskRequest {
   pronunciations: Pronunciation[];
   /** A stored voice. */
   voiceId?: string;
-  /** A reference recording stored with the task (upload or download), normalised when prepared. */
+  /** A reference recording uploaded with the task, normalised when prepared. */
   uploadPath?: string;
+  /** A reference to download when the task is prepared (checked again then). */
+  audioUrl?: string;
 }
 
 /** A reference ready for the engine: normalised WAV, its hash and transcript. */

@@ -4,12 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { SAY_USAGE, runSay } from './say.js';
+import { runServe } from './serve.js';
 import { TtsError, toTtsError } from '../errors.js';
 
 const USAGE = `Usage: tts-queue <command> [options]
 
 Commands:
-  say     read text aloud into an audio file on this machine
+  serve   run the service (HTTP API, queue, worker, engines); configured by environment
+          variables (see the README); this is what \`npm start\` runs
+  say     read text aloud into an audio file on this machine, without the service
   help    show this help
 
 Run "tts-queue say --help" for the options of say.`;
@@ -30,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
       case 'say':
         await runSay(rest, controller.signal);
         return EXIT.ok;
+      case 'serve':
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await runServe();
+        return EXIT.ok;
       case undefined:
       case 'help':
       case '--help':
@@ -41,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${version()}\n`);
         return EXIT.ok;
       default:
-        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: say, help.`);
+        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: serve, say, help.`);
     }
   } catch (error) {
     const failure = isUsageError(error) ? new TtsError('E_INVALID_ARGUMENT', (error as Error).message) : toTtsError(error);

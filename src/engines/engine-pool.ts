@@ -26,7 +26,9 @@ export interface EnginePoolOptions {
 export type PoolEvent =
   | { type: 'host:ready'; slot: number; pid: number | undefined }
   | { type: 'host:lost'; slot: number; pid: number | undefined; reason: TtsError }
-  | { type: 'host:start-failed'; slot: number; reason: TtsError };
+  | { type: 'host:start-failed'; slot: number; reason: TtsError }
+  /** A segment's time on a host (performance.now() clock), for busy-time measurements. */
+  | { type: 'segment:end'; slot: number; startedAt: number; endedAt: number; ok: boolean };
 
 const POOL_DEFAULTS = { baseTimeoutMs: 30_000, perCharTimeoutMs: 500, maxStartFailures: 5 };
 const RESTART_BACKOFF_MS = [0, 250, 1_000, 3_000, 10_000];
@@ -89,9 +91,14 @@ export class EnginePool {
 
   async synthesize(segment: SegmentRequest, control: { signal?: AbortSignal } = {}): Promise<DoneMessage> {
     const host = await this.acquire(control.signal);
+    const startedAt = performance.now();
+    let ok = false;
     try {
-      return await host.synthesize(segment, { timeoutMs: this.timeoutFor(segment.text), signal: control.signal });
+      const done = await host.synthesize(segment, { timeoutMs: this.timeoutFor(segment.text), signal: control.signal });
+      ok = true;
+      return done;
     } finally {
+      this.options.onEvent?.({ type: 'segment:end', slot: this.slots.indexOf(host), startedAt, endedAt: performance.now(), ok });
       this.release(host);
     }
   }

@@ -1,0 +1,231 @@
+/**
+ * HTTP front door under load: accepting tasks (`POST /api/synthesis`) and reading status
+ * (`GET /api/task/:id`) at 50 connections, measured with autocannon. Baseline: the article's
+ * design written from its description (bench/baseline/article-server.ts), with the same
+ * bench-sleep engine at 200 ms per segment behind it, so only the orchestration differs.
+ *
+ * Only one server process is alive at a time: each measured run starts its server fresh (empty
+ * queue, fresh temp folder), warms it up, measures, and stops it, so neither the other server's
+ * backlog nor the previous run's weighs on a run. Runs alternate baseline / ours; medians.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { median, printLines } from './stats.js';
+
+const BASELINE_SERVER = fileURLToPath(new URL('./baseline/article-server.js', import.meta.url));
+const OUR_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const HOST = '127.0.0.1';
+const CONNECTIONS = 50;
+const WARM_UP_S = 2;
+const MEASURE_S = 10;
+const COST_MS = 200;
+const POST_BODY = JSON.stringify({ text: '今天我们学习语音合成。' });
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** A server running as a child process of the benchmark. */
+export interface ServerProcess {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  /** Temp folder to remove once the server has stopped. */
+  dir?: string;
+  /** The last lines the server wrote to stderr, for error messages. */
+  stderrTail: string[];
+}
+
+/** A port free at the time of asking (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Spawns `node <args>` (argument array, no shell) and resolves once `GET <readyPath>` answers
+ * 200, polled every 50 ms for at most 30 s. Rejects, with the server stopped, otherwise.
+ */
+export async function startServer(name: string, args: string[], env: Record<string, string>, readyPath: string, dir?: string): Promise<ServerProcess> {
+  const url = `http://${env.HOST}:${env.PORT}`;
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server: ServerProcess = { name, url, child, dir, stderrTail: [] };
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    server.stderrTail.push(...chunk.split('\n').filter((line) => line !== ''));
+    server.stderrTail.splice(0, Math.max(0, server.stderrTail.length - 20));
+  });
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = signal === null ? `exit code ${code}` : `signal ${signal}`));
+  child.once('error', (error) => (exited = error.message));
+  const deadline = performance.now() + 30_000;
+  try {
+    for (;;) {
+      if (exited !== undefined) throw new Error(`${name} exited before it was ready (${exited}):\n${server.stderrTail.join('\n')}`);
+      if (performance.now() > deadline) throw new Error(`${name} did not answer GET ${readyPath} with 200 within 30 s:\n${server.stderrTail.join('\n')}`);
+      const ok = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(1_000) }).then(
+        async (res) => (await res.arrayBuffer(), res.status === 200),
+        () => false,
+      );
+      if (ok) return server;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch (error) {
+    await stopServer(server);
+    throw error;
+  }
+}
+
+/** SIGTERM, SIGKILL if still running 5 s later; then removes the server's temp folder. */
+export async function stopServer(server: ServerProcess): Promise<void> {
+  const { child } = server;
+  if (child.exitCode === null && child.signalCode === null) {
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    child.kill('SIGTERM');
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await closed;
+    clearTimeout(killTimer);
+  }
+  if (server.dir !== undefined) await rm(server.dir, { recursive: true, force: true });
+}
+
+/** The article's design (bench/baseline/article-server.ts), ready at GET /debug/engine-timeline. */
+export async function startBaselineServer(costMs = COST_MS): Promise<ServerProcess> {
+  const env = { HOST, PORT: String(await freePort()), BENCH_SLEEP_COST_MS: String(costMs) };
+  return await startServer('baseline (article design)', [BASELINE_SERVER], env, '/debug/engine-timeline');
+}
+
+/** Our service, `tts-queue serve`, on a fresh data folder with one bench-sleep host. */
+async function startOurService(costMs = COST_MS): Promise<ServerProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-http-ours-'));
+  const env = {
+    HOST,
+    PORT: String(await freePort()),
+    DATA_DIR: dir,
+    ENGINE: 'bench-sleep',
+    ENGINE_HOSTS: '1',
+    BENCH_SLEEP_COST_MS: String(costMs),
+    LOG_LEVEL: 'warn',
+  };
+  try {
+    return await startServer('tts-queue serve', [OUR_CLI, 'serve'], env, '/healthz', dir);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Creates `count` tasks one after another and returns their ids. */
+async function createTasks(url: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${url}/api/synthesis`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ text: `第${i + 1}句话。` }) });
+    const body = (await res.json()) as { id?: unknown };
+    if (res.status !== 202 || typeof body.id !== 'string') throw new Error(`POST /api/synthesis answered ${res.status} ${JSON.stringify(body)}`);
+    ids.push(body.id);
+  }
+  return ids;
+}
+
+function acceptingTasks(url: string, seconds: number): Promise<autocannon.Result> {
+  return autocannon({ url: `${url}/api/synthesis`, connections: CONNECTIONS, duration: seconds, method: 'POST', headers: JSON_HEADERS, body: POST_BODY });
+}
+
+function readingStatus(url: string, ids: readonly string[], seconds: number): Promise<autocannon.Result> {
+  let next = 0;
+  return autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/task/${ids[next++ % ids.length]}` }) }],
+  });
+}
+
+type Scenario = 'accepting' | 'reading';
+
+interface RunFigures {
+  rps: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** One measured run on a fresh server: set-up, 2 s warm-up, 10 s measured, stop. */
+async function measureRun(start: () => Promise<ServerProcess>, scenario: Scenario): Promise<RunFigures> {
+  const server = await start();
+  try {
+    const run = scenario === 'accepting'
+      ? (seconds: number) => acceptingTasks(server.url, seconds)
+      : await createTasks(server.url, 200).then((ids) => (seconds: number) => readingStatus(server.url, ids, seconds));
+    await run(WARM_UP_S);
+    const result = await run(MEASURE_S);
+    return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  } finally {
+    await stopServer(server);
+  }
+}
+
+interface Summary {
+  rps: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+function summarise(runs: readonly RunFigures[]): Summary {
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    p99: median(runs.map((r) => r.p99)),
+    non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+  };
+}
+
+function describe(s: Summary): string {
+  const failures = s.errors === 0 ? '' : `, ${s.errors} connection errors`;
+  return `${s.rps.toFixed(0)} req/s, p99 ${s.p99.toFixed(1)} ms, ${s.non2xx} non-2xx${failures}`;
+}
+
+export async function benchHttpThroughput(runs = 3): Promise<void> {
+  const figures: Record<Scenario, { baseline: RunFigures[]; ours: RunFigures[] }> = {
+    accepting: { baseline: [], ours: [] },
+    reading: { baseline: [], ours: [] },
+  };
+  for (const scenario of ['accepting', 'reading'] as const) {
+    for (let i = 0; i < runs; i++) {
+      figures[scenario].baseline.push(await measureRun(startBaselineServer, scenario));
+      figures[scenario].ours.push(await measureRun(startOurService, scenario));
+    }
+  }
+  const post = { baseline: summarise(figures.accepting.baseline), ours: summarise(figures.accepting.ours) };
+  const get = { baseline: summarise(figures.reading.baseline), ours: summarise(figures.reading.ours) };
+  const postRatio = post.ours.rps / post.baseline.rps;
+  const getRatio = get.ours.rps / get.baseline.rps;
+  const clean = (s: Summary): boolean => s.non2xx === 0 && s.errors === 0;
+  printLines(`HTTP at ${CONNECTIONS} connections, bench-sleep at ${COST_MS} ms, ${MEASURE_S} s runs after ${WARM_UP_S} s warm-up, median of ${runs} runs (non-2xx summed)`, [
+    {
+      name: `POST /api/synthesis at ${CONNECTIONS} connections`,
+      value: describe(post.ours),
+      baseline: describe(post.baseline),
+      ratio: `${postRatio.toFixed(2)}×`,
+      target: '≥ 2× the baseline, p99 < 25 ms',
+      met: postRatio >= 2 && post.ours.p99 < 25 && clean(post.ours),
+    },
+    {
+      name: `GET /api/task/:id at ${CONNECTIONS} connections`,
+      value: describe(get.ours),
+      baseline: describe(get.baseline),
+      ratio: `${getRatio.toFixed(2)}×`,
+      target: '≥ 2× the baseline',
+      met: getRatio >= 2 && clean(get.ours),
+    },
+  ]);
+}

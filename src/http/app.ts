@@ -1,0 +1,70 @@
+/**
+ * The HTTP API as a Fastify app, built from its dependencies. It never listens: server.ts does,
+ * and tests call `app.inject()` or listen on a free port themselves.
+ */
+
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import { registerErrorHandling } from './error-handler.js';
+import { ErrorBody, TaskBody, VoiceBody } from './schemas.js';
+import { eventRoutes } from './routes/events.js';
+import { healthRoutes } from './routes/health.js';
+import { synthesisRoutes } from './routes/synthesis.js';
+import { taskRoutes } from './routes/tasks.js';
+import { voiceRoutes } from './routes/voices.js';
+import type { TaskBackend } from '../backends/backend.js';
+import type { EngineCapabilities } from '../engines/protocol.js';
+import type { Logger } from '../service/logger.js';
+import type { TaskService } from '../service/task-service.js';
+import type { VoiceService } from '../service/voice-service.js';
+import type { BlobStore } from '../storage/blob-store.js';
+
+export interface AppDependencies {
+  tasks: TaskService;
+  voices: VoiceService;
+  backend: TaskBackend;
+  blobs: BlobStore;
+  logger: Logger;
+  engines: () => EngineCapabilities | undefined;
+  engineHosts: () => number;
+  engineBusy: () => number;
+  isReady: () => boolean;
+  limits: { maxUploadBytes: number; maxTextChars: number };
+}
+
+export async function createApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // JSON bodies: the text limit in 4-byte characters, plus room for the other fields.
+    bodyLimit: Math.max(deps.limits.maxTextChars * 4 + 64 * 1024, 1024 * 1024),
+    disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+  registerErrorHandling(app);
+  app.addSchema(ErrorBody);
+  app.addSchema(TaskBody);
+  app.addSchema(VoiceBody);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'tts-queue', version: '0.1.0', description: 'Asynchronous speech synthesis: submit text, follow progress, fetch the audio. Errors are {"error": {"code", "message"}}.' },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(multipart, {
+    limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 20, fieldSize: deps.limits.maxTextChars * 4 + 1024, parts: 25 },
+  });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  synthesisRoutes(app, deps);
+  taskRoutes(app, deps);
+  eventRoutes(app, deps);
+  voiceRoutes(app, deps);
+  healthRoutes(app, deps);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,62 @@
+/** Records as the API shows them: snake_case fields, ISO times, links. */
+
+import type { TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
+import type { TaskJson } from './schemas.js';
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function taskLinks(id: string): TaskJson['links'] {
+  return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events` };
+}
+
+export function presentTask(task: TaskRecord): TaskJson {
+  return {
+    id: task.id,
+    status: task.status,
+    format: task.request.format,
+    priority: task.request.priority,
+    progress: { segments_done: task.segmentsDone, segments_total: task.segmentsTotal },
+    attempts: task.attempts,
+    created_at: iso(task.createdAt)!,
+    started_at: iso(task.startedAt),
+    finished_at: iso(task.finishedAt),
+    expires_at: iso(task.expiresAt),
+    error: task.error ?? null,
+    result:
+      task.result === undefined
+        ? null
+        : {
+            url: `/api/task/${task.id}/audio`,
+            format: task.result.format,
+            duration_ms: Math.round(task.result.durationMs),
+            bytes: task.result.bytes,
+            sample_rate: task.result.sampleRate,
+            expired: task.expired,
+          },
+    links: taskLinks(task.id),
+  };
+}
+
+export function presentEvent(event: TaskEvent): Record<string, unknown> {
+  return {
+    event_id: event.id,
+    task_id: event.taskId,
+    type: event.type,
+    status: event.status,
+    segments_done: event.segmentsDone,
+    segments_total: event.segmentsTotal,
+    error: event.error ?? null,
+    at: new Date(event.at).toISOString(),
+  };
+}
+
+export function presentVoice(voice: VoiceRecord): Record<string, unknown> {
+  return {
+    id: voice.id,
+    name: voice.name,
+    prompt_text: voice.promptText,
+    duration_ms: voice.durationMs,
+    sample_rate: voice.sampleRate,
+    created_at: new Date(voice.createdAt).toISOString(),
+  };
+}

@@ -1,0 +1,34 @@
+/** Liveness, readiness, and what the running engines can do. */
+
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { EnginesBody, ErrorBody } from '../schemas.js';
+import type { AppDependencies } from '../app.js';
+import { TtsError } from '../../errors.js';
+
+export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void {
+  app.get('/healthz', { schema: { summary: 'The process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', { schema: { summary: 'Engines are up and the backend answers', response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: ErrorBody } } }, async () => {
+    if (!deps.isReady()) throw new TtsError('E_NOT_READY', 'The engines are starting (or the service is shutting down).');
+    await deps.backend.countByStatus();
+    return { status: 'ready' as const };
+  });
+
+  app.get('/api/engines', { schema: { summary: 'The running engines and their capabilities', response: { 200: EnginesBody, 503: ErrorBody } } }, async () => {
+    const capabilities = deps.engines();
+    if (capabilities === undefined) throw new TtsError('E_NOT_READY', 'The engines are starting.');
+    return {
+      engine: capabilities.engine,
+      version: capabilities.version,
+      sample_rates: capabilities.sampleRates,
+      cloning: capabilities.cloning,
+      voice_following: capabilities.voiceFollowing,
+      phoneme_control: capabilities.phonemeControl,
+      languages: capabilities.languages,
+      max_segment_chars: capabilities.maxSegmentChars,
+      hosts: deps.engineHosts(),
+      busy: deps.engineBusy(),
+    };
+  });
+}

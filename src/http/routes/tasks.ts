@@ -1,0 +1,97 @@
+/** Reading, listing, downloading and canceling tasks. */
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ErrorBody, IdParams, ListQuery, TaskBody, TaskListBody } from '../schemas.js';
+import { presentTask } from '../presenters.js';
+import type { AppDependencies } from '../app.js';
+import { OUTPUT_FORMATS } from '../../audio/output.js';
+import type { TaskStatus } from '../../backends/backend.js';
+import { TtsError } from '../../errors.js';
+
+interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`; undefined when the header is absent or not a single byte range. */
+function parseRange(header: string | undefined, size: number): ByteRange | undefined | 'unsatisfiable' {
+  if (header === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/u.exec(header.trim());
+  if (match === null || (match[1] === '' && match[2] === '')) return undefined; // ignored, as RFC 9110 allows
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    start = Math.max(0, size - Number(match[2]));
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
+  app.get('/api/task/:id', { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request) => {
+    const { id } = request.params as { id: string };
+    return presentTask(await deps.tasks.get(id));
+  });
+
+  app.get('/api/tasks', { schema: { summary: 'Tasks, newest first', querystring: ListQuery, response: { 200: TaskListBody, '4xx': ErrorBody } } }, async (request) => {
+    const query = request.query as { status?: TaskStatus; limit?: number; cursor?: string };
+    const page = await deps.tasks.list({ status: query.status, limit: query.limit ?? 20, cursor: query.cursor });
+    return { tasks: page.tasks.map(presentTask), next_cursor: page.nextCursor ?? null };
+  });
+
+  app.delete('/api/task/:id', { schema: { summary: 'Cancel a task (stops its running segment)', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request) => {
+    const { id } = request.params as { id: string };
+    return presentTask(await deps.tasks.cancel(id));
+  });
+
+  app.get(
+    '/api/task/:id/audio',
+    {
+      schema: {
+        summary: 'The audio of a completed task (Range and ETag supported)',
+        params: IdParams,
+        response: { 200: { description: 'The audio', type: 'string', format: 'binary' }, 206: { description: 'Part of the audio', type: 'string', format: 'binary' }, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const task = await deps.tasks.get(id);
+      if (task.status !== 'completed' || task.result === undefined) {
+        throw new TtsError('E_TASK_NOT_READY', `The task is ${task.status}; its audio is there once it is completed (GET /api/task/${id}).`);
+      }
+      if (task.expired) throw new TtsError('E_RESULT_EXPIRED', 'The audio was deleted after the retention period; submit the task again.');
+      const size = await stat(task.result.path).then((s) => s.size, () => undefined);
+      if (size === undefined) throw new TtsError('E_RESULT_EXPIRED', 'The audio is no longer stored; submit the task again.');
+      const etag = `"${id}-${size}"`;
+      const { contentType, extension } = OUTPUT_FORMATS[task.result.format];
+      reply
+        .header('etag', etag)
+        .header('accept-ranges', 'bytes')
+        .header('cache-control', 'private, max-age=3600')
+        .header('content-type', contentType)
+        .header('content-disposition', `attachment; filename="${id}.${extension}"`);
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      const ifRange = request.headers['if-range'];
+      const range = ifRange === undefined || ifRange === etag ? parseRange(request.headers.range, size) : undefined;
+      if (range === 'unsatisfiable') {
+        reply.header('content-range', `bytes */${size}`);
+        throw new TtsError('E_RANGE_NOT_SATISFIABLE', `The file has ${size} bytes.`);
+      }
+      if (range === undefined) {
+        return reply.code(200).header('content-length', size).send(createReadStream(task.result.path));
+      }
+      return reply
+        .code(206)
+        .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+        .header('content-length', range.end - range.start + 1)
+        .send(createReadStream(task.result.path, { start: range.start, end: range.end }));
+    },
+  );
+}

@@ -1,0 +1,86 @@
+/**
+ * TypeBox schemas of the API: they validate requests, serialise responses and make the
+ * OpenAPI document. Status and format lists come from where they are defined.
+ */
+
+import { Type, type Static } from '@sinclair/typebox';
+import { OUTPUT_FORMAT_NAMES } from '../audio/output.js';
+import { TASK_STATUSES } from '../backends/backend.js';
+
+const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
+
+export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { $id: 'Error', description: 'Every error: a stable code (docs/errors.md) and a message that says what to change.' });
+
+export const SynthesisBody = Type.Object(
+  {
+    text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters).' }),
+    voice_id: Type.Optional(Type.String({ description: 'A stored voice (POST /api/voices).' })),
+    audio_url: Type.Optional(Type.String({ description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
+    prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording.' })),
+    format: Type.Optional(literals(OUTPUT_FORMAT_NAMES)),
+    sample_rate: Type.Optional(Type.Integer({ description: 'One of the rates GET /api/engines lists.' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0 })),
+    priority: Type.Optional(Type.Integer({ minimum: -10, maximum: 10, description: 'Higher goes first; default 0.' })),
+    pronunciations: Type.Optional(Type.Array(Type.Object({ text: Type.String(), pinyin: Type.String() }), { description: 'Forced readings, e.g. [{"text": "重", "pinyin": "chong2"}].' })),
+  },
+  { description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
+);
+
+export const TaskLinks = Type.Object({ self: Type.String(), audio: Type.String(), events: Type.String() });
+
+export const TaskBody = Type.Object(
+  {
+    id: Type.String(),
+    status: literals(TASK_STATUSES),
+    format: Type.String(),
+    priority: Type.Integer(),
+    progress: Type.Object({ segments_done: Type.Integer(), segments_total: Type.Integer() }),
+    attempts: Type.Integer(),
+    created_at: Type.String(),
+    started_at: nullable(Type.String()),
+    finished_at: nullable(Type.String()),
+    expires_at: nullable(Type.String()),
+    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    result: Type.Union([
+      Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
+      Type.Null(),
+    ]),
+    links: TaskLinks,
+  },
+  {
+    $id: 'Task',
+    description:
+      'Status runs queued → preparing → synthesizing → encoding → completed | failed | canceled. The article\'s "pending" is queued; its "processing" is preparing, synthesizing or encoding.',
+  },
+);
+export type TaskJson = Static<typeof TaskBody>;
+
+export const AcceptedBody = Type.Object({ id: Type.String(), status: literals(TASK_STATUSES), links: TaskLinks });
+
+export const TaskListBody = Type.Object({ tasks: Type.Array(Type.Ref('Task')), next_cursor: nullable(Type.String()) });
+
+export const VoiceBody = Type.Object(
+  { id: Type.String(), name: Type.String(), prompt_text: Type.String(), duration_ms: Type.Integer(), sample_rate: Type.Integer(), created_at: Type.String() },
+  { $id: 'Voice' },
+);
+
+export const EnginesBody = Type.Object({
+  engine: Type.String(),
+  version: Type.String(),
+  sample_rates: Type.Array(Type.Integer()),
+  cloning: Type.Boolean(),
+  voice_following: Type.Array(Type.String()),
+  phoneme_control: Type.Boolean(),
+  languages: Type.Array(Type.String()),
+  max_segment_chars: Type.Integer(),
+  hosts: Type.Integer(),
+  busy: Type.Integer(),
+});
+
+export const IdParams = Type.Object({ id: Type.String() });
+export const ListQuery = Type.Object({
+  status: Type.Optional(literals(TASK_STATUSES)),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  cursor: Type.Optional(Type.String({ maxLength: 32 })),
+});

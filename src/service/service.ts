@@ -1,0 +1,161 @@
+/**
+ * The whole service in one process: backend, blob store, engine pool, worker and HTTP API,
+ * wired from a ServiceConfig. `startService` starts serving HTTP at once (so /healthz answers
+ * while engines load) and starts the worker when the engines are ready; `close` shuts down in
+ * order: stop accepting, let work finish or hand it back, stop engines, close the database.
+ */
+
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
+import type { ServiceConfig } from '../config/config.js';
+import { EnginePool, type PoolEvent } from '../engines/engine-pool.js';
+import { hostSpec } from '../engines/registry.js';
+import { TtsError } from '../errors.js';
+import { createApp } from '../http/app.js';
+import { LocalBlobStore } from '../storage/blob-store.js';
+import { Worker } from '../worker/worker.js';
+import type { Logger } from './logger.js';
+import { TaskService } from './task-service.js';
+import { VoiceService } from './voice-service.js';
+
+export interface StartServiceOptions {
+  logger: Logger;
+  /** Extra environment for the engine hosts (e.g. bench-sleep's cost). */
+  engineEnv?: NodeJS.ProcessEnv;
+  /** Sees every engine pool event (segment timings, host restarts): for metrics and benchmarks. */
+  onPoolEvent?: (event: PoolEvent) => void;
+}
+
+export interface RunningService {
+  app: FastifyInstance;
+  url: string;
+  backend: SqliteBackend;
+  pool: EnginePool;
+  /** Resolves when the engines are ready (or rejects if they cannot start). */
+  enginesReady: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A DATA_DIR belongs to one running service: a second one would corrupt the other's leases. */
+async function lockDataDir(dataDir: string): Promise<string> {
+  const lockPath = join(dataDir, 'tts-queue.pid');
+  const holder = Number(await readFile(lockPath, 'utf8').catch(() => ''));
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
+    let alive = true;
+    try {
+      process.kill(holder, 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new TtsError('E_INVALID_ARGUMENT', `DATA_DIR ${dataDir} is used by another running service (pid ${holder}); stop it or choose another DATA_DIR.`);
+  }
+  await writeFile(lockPath, String(process.pid));
+  return lockPath;
+}
+
+export async function startService(config: ServiceConfig, options: StartServiceOptions): Promise<RunningService> {
+  const { logger } = options;
+  await mkdir(config.dataDir, { recursive: true });
+  const lockPath = await lockDataDir(config.dataDir);
+  const backend = new SqliteBackend({ path: join(config.dataDir, 'tasks.db'), synchronous: config.sqliteSynchronous });
+  // This process owns DATA_DIR (locked above): any lease in the file belongs to a process that died.
+  const released = backend.releaseAllLeases();
+  if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
+  const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
+
+  const pool = new EnginePool({
+    spec: hostSpec(config.engine, options.engineEnv),
+    size: config.engineHosts,
+    host: { onLog: (line) => logger.debug(line) },
+    onEvent: (event) => {
+      if (event.type === 'host:lost') logger.warn({ slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
+      if (event.type === 'host:start-failed') logger.error({ slot: event.slot, err: event.reason }, 'engine host failed to start');
+      options.onPoolEvent?.(event);
+    },
+  });
+  const engines = () => pool.capabilities;
+  const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
+  const tasks = new TaskService({ backend, blobs, limits, engines });
+  const voices = new VoiceService(backend, blobs, engines);
+  const worker = new Worker({
+    backend,
+    pool,
+    blobs,
+    logger,
+    leaseMs: config.leaseMs,
+    maxAttempts: config.maxAttempts,
+    pauseMs: config.pauseMs,
+    prepareConcurrency: config.prepareConcurrency,
+    assembleConcurrency: config.assembleConcurrency,
+    resultTtlMs: config.resultTtlMs,
+    maxUploadBytes: config.maxUploadBytes,
+    audioUrlTimeoutMs: config.audioUrlTimeoutMs,
+    audioUrlAllowPrivate: config.audioUrlAllowPrivate,
+  });
+
+  let ready = false;
+  let closing = false;
+  const app = await createApp({
+    tasks,
+    voices,
+    backend,
+    blobs,
+    logger,
+    engines,
+    engineHosts: () => pool.size,
+    engineBusy: () => pool.busy,
+    isReady: () => ready && !closing,
+    limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
+  });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  const enginesReady = pool.start().then(
+    () => {
+      if (closing) return;
+      worker.start();
+      ready = true;
+      logger.info({ engine: config.engine, hosts: config.engineHosts }, 'engines ready; working');
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, 'the engines could not start; the API accepts tasks but nothing will run');
+      throw error;
+    },
+  );
+  enginesReady.catch(() => undefined);
+
+  // Retention: results past their time are deleted; the task keeps its record, marked expired.
+  const sweepEvery = Math.max(1_000, Math.min(60_000, Math.floor(config.resultTtlMs / 2)));
+  const retention = setInterval(() => {
+    void backend.expireResults(Date.now()).then(
+      async (expired) => {
+        for (const task of expired) if (task.result !== undefined) await blobs.remove(task.result.path);
+        if (expired.length > 0) logger.info({ count: expired.length }, 'expired results deleted');
+      },
+      (error: unknown) => logger.error({ err: error }, 'retention sweep failed'),
+    );
+  }, sweepEvery);
+  retention.unref();
+
+  return {
+    app,
+    url,
+    backend,
+    pool,
+    enginesReady,
+    async close() {
+      if (closing) return;
+      closing = true;
+      clearInterval(retention);
+      await app.close();
+      await worker.stop();
+      await pool.close();
+      await backend.close();
+      await rm(lockPath, { force: true });
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * The fields of a synthesis request (JSON body or multipart fields), checked once for both
+ * forms. Every refusal names the field, what was expected and what arrived.
+ */
+
+import { parseOutputFormat } from '../audio/output.js';
+import type { TaskRequest } from '../backends/backend.js';
+import { TtsError } from '../errors.js';
+import { normalizeText } from '../text/normalize.js';
+import { parsePronunciations } from '../text/pronunciations.js';
+import { prepareText } from '../synthesis/synthesize-text.js';
+import { checkAudioUrl } from './fetch-audio-url.js';
+
+export const SYNTHESIS_FIELDS = ['text', 'voice_id', 'audio_url', 'prompt_text', 'format', 'sample_rate', 'seed', 'priority', 'pronunciations'] as const;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
+export const MAX_PROMPT_TEXT_CHARS = 1_000;
+export const PRIORITY_RANGE = { min: -10, max: 10 } as const;
+
+export interface RequestLimits {
+  maxTextChars: number;
+  audioUrlAllowPrivate: boolean;
+}
+
+function invalid(field: string, expected: string, got: unknown): never {
+  const shown = typeof got === 'string' ? JSON.stringify(got.slice(0, 60)) : JSON.stringify(got) ?? String(got);
+  throw new TtsError('E_INVALID_ARGUMENT', `Expected \`${field}\` to be ${expected}, got ${shown}.`);
+}
+
+/** Multipart fields arrive as strings: numbers and JSON are read from them. */
+function integerField(fields: Record<string, unknown>, name: string, min: number, max: number, fromText: boolean): number | undefined {
+  let value = fields[name];
+  if (value === undefined) return undefined;
+  if (fromText && typeof value === 'string' && /^-?\d+$/u.test(value.trim())) value = Number(value);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) invalid(name, `an integer from ${min} to ${max}`, value);
+  return value;
+}
+
+function stringField(fields: Record<string, unknown>, name: string): string | undefined {
+  const value = fields[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') invalid(name, 'a string', value);
+  return value;
+}
+
+export interface ParsedSynthesis {
+  request: Omit<TaskRequest, 'uploadPath'>;
+}
+
+export function parseSynthesisFields(fields: Record<string, unknown>, limits: RequestLimits, options: { multipart: boolean; hasUpload: boolean }): ParsedSynthesis {
+  for (const key of Object.keys(fields)) {
+    if (!(SYNTHESIS_FIELDS as readonly string[]).includes(key)) {
+      throw new TtsError('E_INVALID_ARGUMENT', `Unknown field \`${key}\`; the fields are ${SYNTHESIS_FIELDS.join(', ')}${options.multipart ? ' and the file `audio`' : ''}.`);
+    }
+  }
+  const rawText = fields.text;
+  if (rawText === undefined) throw new TtsError('E_INVALID_ARGUMENT', 'Expected `text`: the text to read aloud.');
+  if (typeof rawText !== 'string') invalid('text', 'a string', rawText);
+  const text = prepareText(rawText, limits.maxTextChars);
+
+  const voiceId = stringField(fields, 'voice_id');
+  const audioUrl = stringField(fields, 'audio_url');
+  const references = [voiceId !== undefined, audioUrl !== undefined, options.hasUpload].filter(Boolean).length;
+  if (references > 1) throw new TtsError('E_VOICE_CONFLICT', 'Give one reference: `voice_id`, or an `audio` upload, or `audio_url`.');
+  if (voiceId !== undefined && !UUID.test(voiceId)) throw new TtsError('E_VOICE_NOT_FOUND', 'No voice has this id; GET /api/voices lists them.');
+  if (audioUrl !== undefined) {
+    if (audioUrl.length > 2048) invalid('audio_url', 'a URL of at most 2048 characters', `${audioUrl.length} characters`);
+    checkAudioUrl(audioUrl, limits.audioUrlAllowPrivate);
+  }
+
+  const rawPrompt = stringField(fields, 'prompt_text');
+  const promptText = rawPrompt === undefined ? undefined : normalizeText(rawPrompt);
+  if (promptText !== undefined && promptText.length > MAX_PROMPT_TEXT_CHARS) invalid('prompt_text', `at most ${MAX_PROMPT_TEXT_CHARS} characters`, `${promptText.length} characters`);
+
+  const format = fields.format === undefined ? 'wav' : typeof fields.format === 'string' ? parseOutputFormat(fields.format) : invalid('format', 'a string', fields.format);
+
+  let pronunciationsValue = fields.pronunciations;
+  if (options.multipart && typeof pronunciationsValue === 'string') {
+    try {
+      pronunciationsValue = JSON.parse(pronunciationsValue);
+    } catch {
+      throw new TtsError('E_PRONUNCIATION_INVALID', 'Expected `pronunciations` to be a JSON list, e.g. [{"text":"重","pinyin":"chong2"}].');
+    }
+  }
+
+  const request: ParsedSynthesis['request'] = {
+    text,
+    format,
+    priority: integerField(fields, 'priority', PRIORITY_RANGE.min, PRIORITY_RANGE.max, options.multipart) ?? 0,
+    pronunciations: parsePronunciations(pronunciationsValue),
+  };
+  const sampleRate = integerField(fields, 'sample_rate', 8_000, 48_000, options.multipart);
+  if (sampleRate !== undefined) request.sampleRate = sampleRate;
+  const seed = integerField(fields, 'seed', 0, 2 ** 31 - 1, options.multipart);
+  if (seed !== undefined) request.seed = seed;
+  if (promptText !== undefined) request.promptText = promptText;
+  if (voiceId !== undefined) request.voiceId = voiceId;
+  if (audioUrl !== undefined) request.audioUrl = audioUrl;
+  return { request };
+}

@@ -1,0 +1,85 @@
+/**
+ * Submitting, reading, listing and canceling tasks: what the HTTP routes call. Checks that
+ * need the running engines or the stored voices happen here, before a task is stored.
+ */
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { TaskBackend, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
+import type { EngineCapabilities } from '../engines/protocol.js';
+import { TtsError } from '../errors.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { parseSynthesisFields, UUID, type RequestLimits } from './synthesis-request.js';
+
+export interface SubmitInput {
+  fields: Record<string, unknown>;
+  /** A reference uploaded with the request, already saved at this path (from blobs.uploadPath). */
+  uploadPath?: string;
+  multipart: boolean;
+  idempotencyKey?: string;
+}
+
+export interface TaskServiceOptions {
+  backend: TaskBackend;
+  blobs: BlobStore;
+  limits: RequestLimits;
+  /** Capabilities of the running engines (undefined while they start). */
+  engines: () => EngineCapabilities | undefined;
+}
+
+async function fileHash(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export class TaskService {
+  constructor(private readonly options: TaskServiceOptions) {}
+
+  async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
+    const { backend, blobs, limits } = this.options;
+    try {
+      const { request: parsed } = parseSynthesisFields(input.fields, limits, { multipart: input.multipart, hasUpload: input.uploadPath !== undefined });
+      const engines = this.options.engines();
+      if (parsed.sampleRate !== undefined && engines !== undefined && !engines.sampleRates.includes(parsed.sampleRate)) {
+        throw new TtsError('E_SAMPLE_RATE_UNSUPPORTED', `The ${engines.engine} engine writes ${engines.sampleRates.join(' or ')} Hz, not ${parsed.sampleRate} Hz.`);
+      }
+      if (parsed.voiceId !== undefined && (await backend.getVoice(parsed.voiceId)) === undefined) {
+        throw new TtsError('E_VOICE_NOT_FOUND', `No voice has the id ${parsed.voiceId}; GET /api/voices lists them.`);
+      }
+      const request: TaskRequest = input.uploadPath === undefined ? parsed : { ...parsed, uploadPath: input.uploadPath };
+      let requestHash: string | undefined;
+      if (input.idempotencyKey !== undefined) {
+        const upload = input.uploadPath === undefined ? '' : await fileHash(input.uploadPath);
+        requestHash = createHash('sha256').update(JSON.stringify(parsed)).update(upload).digest('hex');
+      }
+      const outcome = await backend.createTask(request, { idempotencyKey: input.idempotencyKey, requestHash });
+      // A repeated request reuses the first task and its upload.
+      if (!outcome.created && input.uploadPath !== undefined) await blobs.remove(input.uploadPath);
+      return outcome;
+    } catch (error) {
+      if (input.uploadPath !== undefined) await blobs.remove(input.uploadPath);
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<TaskRecord> {
+    const task = UUID.test(id) ? await this.options.backend.getTask(id) : undefined;
+    if (task === undefined) throw new TtsError('E_NOT_FOUND', 'No task has this id.');
+    return task;
+  }
+
+  async list(options: { status?: TaskStatus; limit: number; cursor?: string }): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
+    return await this.options.backend.listTasks(options);
+  }
+
+  /** Cancels a task; canceling a canceled task is harmless, a completed or failed one is refused. */
+  async cancel(id: string): Promise<TaskRecord> {
+    await this.get(id);
+    const task = (await this.options.backend.cancelTask(id))!;
+    if (task.status === 'completed' || task.status === 'failed') {
+      throw new TtsError('E_TASK_FINISHED', `The task is already ${task.status}.`);
+    }
+    return task;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * The worker: claims work from the backend and does it. Three kinds of loops run side by side:
+ * `prepare` (fetch and normalise the reference, split the text) for upcoming tasks, one
+ * `segment` loop per engine host (claims the next segment the moment the last one is done,
+ * so the engine never waits on us), and `assemble` (join and encode), which runs beside the
+ * engine instead of in front of it. Leases are renewed while work runs; a canceled task's
+ * running segment is stopped.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { isSpeakable } from '../text/normalize.js';
+import { splitText } from '../text/segment.js';
+import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
+import { normalizeReference } from '../audio/reference.js';
+import type { PreparedReference, TaskBackend, WorkKind, WorkUnit } from '../backends/backend.js';
+import type { EnginePool } from '../engines/engine-pool.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { fetchAudioUrl } from '../service/fetch-audio-url.js';
+import { TtsError, toTtsError } from '../errors.js';
+import type { Logger } from '../service/logger.js';
+
+export interface WorkerOptions {
+  backend: TaskBackend;
+  pool: EnginePool;
+  blobs: BlobStore;
+  logger: Logger;
+  leaseMs: number;
+  maxAttempts: number;
+  pauseMs: number;
+  prepareConcurrency: number;
+  assembleConcurrency: number;
+  resultTtlMs: number;
+  maxUploadBytes: number;
+  audioUrlTimeoutMs: number;
+  audioUrlAllowPrivate: boolean;
+  /** Idle loops look for work this often even without a wake-up (retries coming due). */
+  pollMs?: number;
+}
+
+export class Worker {
+  readonly id = `worker-${randomUUID()}`;
+  private readonly options: WorkerOptions;
+  private stopping = false;
+  private loops: Promise<void>[] = [];
+  private sleepers: Array<() => void> = [];
+  /** Abort controllers of running units, by task id. */
+  private readonly running = new Map<string, Set<AbortController>>();
+  private unsubscribe: Array<() => void> = [];
+
+  constructor(options: WorkerOptions) {
+    this.options = options;
+  }
+
+  start(): void {
+    const { backend, pool } = this.options;
+    this.unsubscribe.push(backend.onWork(() => this.wakeAll()));
+    this.unsubscribe.push(
+      backend.subscribe((event) => {
+        if (event.type !== 'status' || (event.status !== 'canceled' && event.status !== 'failed')) return;
+        for (const controller of this.running.get(event.taskId) ?? []) controller.abort();
+        void this.removeScratch(event.taskId);
+      }),
+    );
+    const loop = (kind: WorkKind, count: number): void => {
+      for (let i = 0; i < count; i++) this.loops.push(this.loop(kind));
+    };
+    loop('prepare', this.options.prepareConcurrency);
+    loop('segment', pool.size);
+    loop('assemble', this.options.assembleConcurrency);
+  }
+
+  /**
+   * Stops claiming, lets running work finish for up to `graceMs`, then stops what is left: its
+   * leases lapse and the work goes back to the queue (finished segments are kept).
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    this.wakeAll();
+    const finished = Promise.all(this.loops);
+    const timer = setTimeout(() => {
+      for (const controllers of this.running.values()) for (const c of controllers) c.abort();
+    }, graceMs);
+    await finished;
+    clearTimeout(timer);
+    for (const off of this.unsubscribe) off();
+  }
+
+  /** A task that ended without a result leaves no working files behind. */
+  private async removeScratch(taskId: string): Promise<void> {
+    const { backend, blobs, logger } = this.options;
+    try {
+      const task = await backend.getTask(taskId);
+      if (task?.request.uploadPath !== undefined) await blobs.remove(task.request.uploadPath);
+      await blobs.removeTaskScratch(taskId);
+    } catch (error) {
+      logger.warn({ err: error, task: taskId }, 'removing working files failed');
+    }
+  }
+
+  private wakeAll(): void {
+    for (const wake of this.sleepers.splice(0)) wake();
+  }
+
+  private async sleep(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.options.pollMs ?? 250);
+      this.sleepers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async loop(kind: WorkKind): Promise<void> {
+    while (!this.stopping) {
+      let unit: WorkUnit | undefined;
+      try {
+        unit = await this.options.backend.claim(this.id, [kind], this.options.leaseMs);
+      } catch (error) {
+        this.options.logger.error({ err: error }, `claiming ${kind} work failed`);
+      }
+      if (unit === undefined) {
+        await this.sleep();
+        continue;
+      }
+      await this.run(unit);
+    }
+  }
+
+  private async run(unit: WorkUnit): Promise<void> {
+    const { backend, logger } = this.options;
+    const controller = new AbortController();
+    const taskControllers = this.running.get(unit.task.id) ?? new Set();
+    taskControllers.add(controller);
+    this.running.set(unit.task.id, taskControllers);
+    const renew = setInterval(() => {
+      void backend.renewLease(unit, this.options.leaseMs).then((held) => {
+        if (!held) controller.abort(); // canceled, or our lease lapsed and the work went elsewhere
+      });
+    }, Math.max(50, this.options.leaseMs / 3));
+    try {
+      if (unit.kind === 'prepare') await this.prepare(unit, controller.signal);
+      else if (unit.kind === 'segment') await this.synthesize(unit, controller.signal);
+      else await this.assemble(unit, controller.signal);
+    } catch (error) {
+      const failure = toTtsError(error);
+      if (failure.code === 'E_INTERNAL') logger.error({ err: error, task: unit.task.id }, `${unit.kind} failed`);
+      else logger.warn({ task: unit.task.id, code: failure.code }, `${unit.kind} failed: ${failure.message}`);
+      // Work stopped by shutdown goes back to the queue without costing an attempt: its lease lapses.
+      if (!(this.stopping && controller.signal.aborted)) {
+        try {
+          await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts);
+        } catch (backendError) {
+          logger.error({ err: backendError, task: unit.task.id }, 'recording a failure failed');
+        }
+      }
+    } finally {
+      clearInterval(renew);
+      taskControllers.delete(controller);
+      if (taskControllers.size === 0) this.running.delete(unit.task.id);
+    }
+  }
+
+  private async prepare(unit: WorkUnit & { kind: 'prepare' }, signal: AbortSignal): Promise<void> {
+    const { pool, backend, blobs } = this.options;
+    const capabilities = pool.capabilities;
+    if (capabilities === undefined) throw new TtsError('E_ENGINE_START_FAILED', 'No engine is ready.');
+    const { request } = unit.task;
+    const sampleRate = request.sampleRate ?? capabilities.sampleRates[0]!;
+    if (!capabilities.sampleRates.includes(sampleRate)) {
+      throw new TtsError('E_SAMPLE_RATE_UNSUPPORTED', `The ${capabilities.engine} engine writes ${capabilities.sampleRates.join(' or ')} Hz, not ${sampleRate} Hz.`);
+    }
+
+    let reference: PreparedReference | undefined;
+    if (request.voiceId !== undefined) {
+      const voice = await backend.getVoice(request.voiceId);
+      if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${request.voiceId} was deleted before the task started.`);
+      let audioPath = voice.audioPath;
+      let sha256 = voice.sha256;
+      if (voice.sampleRate !== sampleRate) {
+        // Stored for another engine's rate: normalise the original again, once per rate.
+        const outPath = blobs.voiceReferencePath(voice.id, sampleRate);
+        const normalized = await normalizeReference(voice.originalPath, { sampleRate, outPath, signal });
+        audioPath = normalized.path;
+        sha256 = normalized.sha256;
+      }
+      reference = { audioPath, sha256, promptText: request.promptText ?? voice.promptText };
+    } else if (request.uploadPath !== undefined || request.audioUrl !== undefined) {
+      let source = request.uploadPath;
+      if (source === undefined) {
+        source = blobs.uploadPath(unit.task.id);
+        await blobs.prepareFor(source);
+        await fetchAudioUrl(request.audioUrl!, source, {
+          maxBytes: this.options.maxUploadBytes,
+          timeoutMs: this.options.audioUrlTimeoutMs,
+          allowPrivate: this.options.audioUrlAllowPrivate,
+        });
+      }
+      const outPath = blobs.referencePath(unit.task.id);
+      await blobs.prepareFor(outPath);
+      const normalized = await normalizeReference(source, { sampleRate, outPath, signal });
+      reference = { audioPath: normalized.path, sha256: normalized.sha256, promptText: request.promptText ?? '' };
+    }
+
+    const segments = splitText(request.text, { maxChars: capabilities.maxSegmentChars })
+      .map((s) => s.text.trim())
+      .filter(isSpeakable);
+    if (segments.length === 0) throw new TtsError('E_TEXT_EMPTY', 'The text has nothing to read aloud.');
+    signal.throwIfAborted();
+    await backend.completePrepare(unit, { segments, reference });
+    // The normalised reference is kept with the task; the upload is no longer needed.
+    if (request.uploadPath !== undefined) await blobs.remove(request.uploadPath);
+  }
+
+  private async synthesize(unit: WorkUnit & { kind: 'segment' }, signal: AbortSignal): Promise<void> {
+    const { pool, backend, blobs } = this.options;
+    const { task, segment } = unit;
+    const outPath = blobs.segmentPath(task.id, segment.index);
+    await blobs.prepareFor(outPath);
+    const done = await pool.synthesize(
+      {
+        text: segment.text,
+        outPath,
+        voice: task.reference,
+        sampleRate: task.request.sampleRate,
+        seed: task.request.seed,
+        pronunciations: task.request.pronunciations.length > 0 ? task.request.pronunciations : undefined,
+      },
+      { signal },
+    );
+    await backend.completeSegment(unit, { audioPath: outPath, durationMs: done.durationMs });
+  }
+
+  private async assemble(unit: WorkUnit & { kind: 'assemble' }, signal: AbortSignal): Promise<void> {
+    const { backend, blobs } = this.options;
+    const { task } = unit;
+    const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
+    await blobs.prepareFor(resultPath);
+    const encoded = await writeSegments(unit.segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
+    signal.throwIfAborted();
+    await backend.completeAssemble(unit, { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate }, this.options.resultTtlMs);
+    await blobs.removeTaskScratch(task.id);
+  }
+}
