@@ -5,10 +5,11 @@
  *
  * Options (environment): BENCH_SLEEP_COST_MS (default 0), BENCH_SLEEP_SAMPLE_RATE (24000),
  * BENCH_SLEEP_LOAD_MS (time to "load a model" before ready, default 0),
- * BENCH_SLEEP_MS_PER_CHAR (audio per character, default 250).
+ * BENCH_SLEEP_MS_PER_CHAR (audio per character, default 250), BENCH_SLEEP_LOG (a file to which
+ * the path of every segment written is appended: tests use it to count syntheses).
  */
 
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainModule, runHost, type HostEngine } from '../host-runtime.js';
 import { encodeWav } from '../../audio/wav.js';
@@ -27,6 +28,7 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
   const sampleRate = envNumber('BENCH_SLEEP_SAMPLE_RATE', 24_000);
   const msPerChar = envNumber('BENCH_SLEEP_MS_PER_CHAR', 250);
   const loadMs = envNumber('BENCH_SLEEP_LOAD_MS', 0);
+  const log = process.env.BENCH_SLEEP_LOG;
   if (loadMs > 0) await sleep(loadMs);
   return {
     capabilities: {
@@ -45,6 +47,7 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
       if (costMs > 0) await sleep(costMs, undefined, { signal });
       const samples = new Int16Array(Math.round((charCount(request.text) * msPerChar * sampleRate) / 1000));
       writeFileSync(request.outPath, encodeWav({ sampleRate, channels: 1, samples }));
+      if (log) appendFileSync(log, `${request.outPath}\n`);
       return { sampleRate, durationMs: (samples.length / sampleRate) * 1000 };
     },
   };

@@ -1,0 +1,53 @@
+/** Starts the real service on a free loopback port with its own data folder, for tests. */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../config/config.js';
+import { createLogger } from '../logger.js';
+import { startService, type RunningService, type StartServiceOptions } from '../service.js';
+
+export interface TestService extends RunningService {
+  dataDir: string;
+  /** Sends a request to the service and parses a JSON answer. */
+  request(path: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: any }>;
+  stop(): Promise<void>;
+}
+
+export async function startTestService(env: Record<string, string> = {}, options: Partial<StartServiceOptions> = {}): Promise<TestService> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tts-service-test-'));
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '1', LEASE_MS: '5000', ...env });
+  const service = await startService(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...options });
+  await service.enginesReady;
+  return {
+    ...service,
+    dataDir,
+    async request(path, init) {
+      const response = await fetch(`${service.url}${path}`, init);
+      const text = await response.text();
+      let body: unknown = text;
+      if ((response.headers.get('content-type') ?? '').includes('json')) body = text === '' ? undefined : JSON.parse(text);
+      return { status: response.status, headers: response.headers, body };
+    },
+    async stop() {
+      await service.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POSTs JSON to /api/synthesis. */
+export function jsonPost(body: unknown, headers: Record<string, string> = {}): RequestInit {
+  return { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** Polls a task until `done(task)` or the deadline. */
+export async function waitForTask(service: TestService, id: string, done: (task: any) => boolean = (t) => ['completed', 'failed', 'canceled'].includes(t.status), timeoutMs = 60_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await service.request(`/api/task/${id}`);
+    if (done(body)) return body;
+    if (Date.now() > deadline) throw new Error(`task ${id} still ${body.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
