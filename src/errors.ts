@@ -42,6 +42,7 @@ export const ERROR_CATALOGUE = {
   E_MALFORMED_JSON: { status: 400, retryable: false, summary: 'The request body is not valid JSON.' },
   E_BODY_TOO_LARGE: { status: 413, retryable: false, summary: 'The request body or upload is larger than the configured cap (10 MB by default).' },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, summary: 'The request has a content type the route does not take (use application/json or multipart/form-data).' },
+  E_URI_TOO_LONG: { status: 414, retryable: false, summary: 'A path parameter is longer than any id (200 characters).' },
   E_ROUTE_NOT_FOUND: { status: 404, retryable: false, summary: 'No route has this method and path.' },
   E_NOT_FOUND: { status: 404, retryable: false, summary: 'No task with this id (or the id is malformed).' },
   E_VOICE_NOT_FOUND: { status: 404, retryable: false, summary: 'No voice with this id (or the id is malformed).' },

@@ -8,7 +8,8 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import { registerErrorHandling } from './error-handler.js';
+import { registerErrorHandling, sendError } from './error-handler.js';
+import { TtsError } from '../errors.js';
 import { ErrorBody, TaskBody, VoiceBody } from './schemas.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -43,8 +44,17 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Errors Fastify raises before routing (over-long parameters, malformed URLs) use the catalogue too.
+    frameworkErrors: (error, _request, reply) => {
+      const typed = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new TtsError('E_URI_TOO_LONG', 'A path parameter is longer than any id (200 characters).')
+        : new TtsError('E_INVALID_ARGUMENT', `The request URL is malformed (${error.code ?? 'bad URL'}).`);
+      void sendError(reply, typed);
+    },
   });
   registerErrorHandling(app);
+  // JSON and multipart only: a text/plain body is refused as 415, not read as a string.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorBody);
   app.addSchema(TaskBody);
   app.addSchema(VoiceBody);

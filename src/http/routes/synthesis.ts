@@ -14,8 +14,9 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
     '/api/synthesis',
     {
       // The body is checked by the task service for both JSON and multipart, with messages
-      // that name the field; this schema documents it.
-      attachValidation: true,
+      // that name the field; this schema documents it. (Fastify's validator would also coerce
+      // types, turning `"text": 42` into "42".)
+      validatorCompiler: () => () => true,
       schema: {
         summary: 'Submit text (and optionally a reference voice) for synthesis',
         body: SynthesisBody,
