@@ -3,7 +3,7 @@
  * and tests call `app.inject()` or listen on a free port themselves.
  */
 
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -41,7 +41,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     loggerInstance: deps.logger as FastifyBaseLogger,
     // JSON bodies: the text limit in 4-byte characters, plus room for the other fields.
     bodyLimit: Math.max(deps.limits.maxTextChars * 4 + 64 * 1024, 1024 * 1024),
-    disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
+    logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     // Errors Fastify raises before routing (over-long parameters, malformed URLs) use the catalogue too.

@@ -43,6 +43,8 @@ export class Worker {
   private stopping = false;
   private loops: Promise<void>[] = [];
   private sleepers: Array<() => void> = [];
+  /** Counts wake-ups, so a loop that was claiming when one came does not sleep through it. */
+  private wakeGeneration = 0;
   /** Abort controllers of running units, by task id. */
   private readonly running = new Map<string, Set<AbortController>>();
   private unsubscribe: Array<() => void> = [];
@@ -98,6 +100,7 @@ export class Worker {
   }
 
   private wakeAll(): void {
+    this.wakeGeneration++;
     for (const wake of this.sleepers.splice(0)) wake();
   }
 
@@ -113,6 +116,7 @@ export class Worker {
 
   private async loop(kind: WorkKind): Promise<void> {
     while (!this.stopping) {
+      const generation = this.wakeGeneration;
       let unit: WorkUnit | undefined;
       try {
         unit = await this.options.backend.claim(this.id, [kind], this.options.leaseMs);
@@ -120,7 +124,7 @@ export class Worker {
         this.options.logger.error({ err: error }, `claiming ${kind} work failed`);
       }
       if (unit === undefined) {
-        await this.sleep();
+        if (generation === this.wakeGeneration) await this.sleep();
         continue;
       }
       await this.run(unit);
