@@ -5,6 +5,7 @@ import { benchEspeakScaling } from './espeak-scaling.js';
 import { benchProtocolThroughput } from './protocol-throughput.js';
 import { benchReferenceNormalize } from './reference-normalize.js';
 import { benchSayCli } from './say-cli.js';
+import { benchHttpThroughput } from './http-throughput.js';
 
 console.log(`# tts-queue benchmarks, ${new Date().toISOString()}`);
 console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}`);
@@ -12,3 +13,4 @@ await benchReferenceNormalize();
 await benchProtocolThroughput();
 await benchEspeakScaling();
 await benchSayCli();
+await benchHttpThroughput();

@@ -129,6 +129,14 @@ export interface CreateTaskOptions {
   requestHash?: string;
 }
 
+export interface ClaimOptions {
+  /**
+   * Claim `prepare` work only while fewer tasks than this are synthesizing: preparing stays a
+   * little ahead of the engines instead of racing through the whole queue.
+   */
+  maxSynthesizing?: number;
+}
+
 export interface ListTasksOptions {
   status?: TaskStatus;
   limit: number;
@@ -144,7 +152,7 @@ export interface TaskBackend {
   /** Cancels a task that is not final; returns it as it is now, or undefined if unknown. */
   cancelTask(id: string): Promise<TaskRecord | undefined>;
 
-  claim(owner: string, kinds: readonly WorkKind[], leaseMs: number): Promise<WorkUnit | undefined>;
+  claim(owner: string, kinds: readonly WorkKind[], leaseMs: number, options?: ClaimOptions): Promise<WorkUnit | undefined>;
   /** False when the lease was lost (expired and claimed again, or the task was canceled). */
   renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean>;
   completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: { segments: string[]; reference?: PreparedReference }): Promise<void>;
@@ -156,8 +164,8 @@ export interface TaskBackend {
   listEvents(taskId: string, afterId: number): Promise<TaskEvent[]>;
   /** Calls `listener` for every new event of any task; returns the unsubscribe function. */
   subscribe(listener: (event: TaskEvent) => void): () => void;
-  /** Calls `listener` when new work may be claimable (a wake-up; claim to find out). */
-  onWork(listener: () => void): () => void;
+  /** Calls `listener` when new work of a kind may be claimable (a wake-up; claim to find out). */
+  onWork(listener: (kind: WorkKind) => void): () => void;
 
   createVoice(voice: VoiceRecord): Promise<void>;
   getVoice(id: string): Promise<VoiceRecord | undefined>;

@@ -12,7 +12,7 @@ import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
 import { normalizeReference } from '../audio/reference.js';
-import type { PreparedReference, TaskBackend, WorkKind, WorkUnit } from '../backends/backend.js';
+import { WORK_KINDS, type PreparedReference, type TaskBackend, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../service/fetch-audio-url.js';
@@ -42,9 +42,9 @@ export class Worker {
   private readonly options: WorkerOptions;
   private stopping = false;
   private loops: Promise<void>[] = [];
-  private sleepers: Array<() => void> = [];
-  /** Counts wake-ups, so a loop that was claiming when one came does not sleep through it. */
-  private wakeGeneration = 0;
+  private readonly sleepers: Record<WorkKind, Array<() => void>> = { prepare: [], segment: [], assemble: [] };
+  /** Counts wake-ups by kind, so a loop that was claiming when one came does not sleep through it. */
+  private readonly wakeGeneration: Record<WorkKind, number> = { prepare: 0, segment: 0, assemble: 0 };
   /** Abort controllers of running units, by task id. */
   private readonly running = new Map<string, Set<AbortController>>();
   private unsubscribe: Array<() => void> = [];
@@ -55,7 +55,7 @@ export class Worker {
 
   start(): void {
     const { backend, pool } = this.options;
-    this.unsubscribe.push(backend.onWork(() => this.wakeAll()));
+    this.unsubscribe.push(backend.onWork((kind) => this.wake(kind)));
     this.unsubscribe.push(
       backend.subscribe((event) => {
         if (event.type !== 'status' || (event.status !== 'canceled' && event.status !== 'failed')) return;
@@ -77,7 +77,7 @@ export class Worker {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
-    this.wakeAll();
+    for (const kind of WORK_KINDS) this.wake(kind);
     const finished = Promise.all(this.loops);
     const timer = setTimeout(() => {
       for (const controllers of this.running.values()) for (const c of controllers) c.abort();
@@ -99,15 +99,15 @@ export class Worker {
     }
   }
 
-  private wakeAll(): void {
-    this.wakeGeneration++;
-    for (const wake of this.sleepers.splice(0)) wake();
+  private wake(kind: WorkKind): void {
+    this.wakeGeneration[kind]++;
+    for (const wake of this.sleepers[kind].splice(0)) wake();
   }
 
-  private async sleep(): Promise<void> {
+  private async sleep(kind: WorkKind): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, this.options.pollMs ?? 250);
-      this.sleepers.push(() => {
+      this.sleepers[kind].push(() => {
         clearTimeout(timer);
         resolve();
       });
@@ -116,15 +116,18 @@ export class Worker {
 
   private async loop(kind: WorkKind): Promise<void> {
     while (!this.stopping) {
-      const generation = this.wakeGeneration;
+      const generation = this.wakeGeneration[kind];
       let unit: WorkUnit | undefined;
       try {
-        unit = await this.options.backend.claim(this.id, [kind], this.options.leaseMs);
+        // Preparing runs a few tasks ahead of the engines, not through the whole queue: a burst
+        // of submissions then costs the API nothing, and new tasks are prepared in time anyway.
+        const options = kind === 'prepare' ? { maxSynthesizing: Math.max(8, 4 * this.options.pool.size) } : undefined;
+        unit = await this.options.backend.claim(this.id, [kind], this.options.leaseMs, options);
       } catch (error) {
         this.options.logger.error({ err: error }, `claiming ${kind} work failed`);
       }
       if (unit === undefined) {
-        if (generation === this.wakeGeneration) await this.sleep();
+        if (generation === this.wakeGeneration[kind]) await this.sleep(kind);
         continue;
       }
       await this.run(unit);

@@ -10,6 +10,8 @@ import Database from 'better-sqlite3';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import {
   TASK_STATUSES,
+  WORK_KINDS,
+  type ClaimOptions,
   isFinal,
   type CreateTaskOptions,
   type Lease,
@@ -153,6 +155,21 @@ export class SqliteBackend implements TaskBackend {
   private serveCounter: number;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly statements;
+  private readonly cache = new Map<string, Database.Statement>();
+  private readonly begin: Database.Statement;
+  private readonly commit: Database.Statement;
+  private readonly rollback: Database.Statement;
+  /** Creation order of tasks; this process owns the file, so the counter lives here. */
+  private seq: number;
+  private readonly savepoint: Database.Statement;
+  private readonly release: Database.Statement;
+  private readonly rollbackToSavepoint: Database.Statement;
+  private createQueue: Array<{
+    request: TaskRequest;
+    options: CreateTaskOptions;
+    resolve: (value: { task: TaskRecord; created: boolean }) => void;
+    reject: (error: unknown) => void;
+  }> = [];
 
   constructor(options: SqliteBackendOptions) {
     this.now = options.now ?? Date.now;
@@ -167,13 +184,19 @@ export class SqliteBackend implements TaskBackend {
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.emitter.setMaxListeners(0);
-    this.serveCounter = (this.db.prepare('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
+    this.serveCounter = (this.sql('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
+    this.seq = (this.sql('SELECT IFNULL(MAX(seq), 0) AS v FROM tasks').get() as { v: number }).v;
+    this.begin = this.db.prepare('BEGIN IMMEDIATE');
+    this.commit = this.db.prepare('COMMIT');
+    this.rollback = this.db.prepare('ROLLBACK');
+    this.savepoint = this.db.prepare('SAVEPOINT create_task');
+    this.release = this.db.prepare('RELEASE create_task');
+    this.rollbackToSavepoint = this.db.prepare('ROLLBACK TO create_task');
 
     const db = this.db;
     this.statements = {
       taskById: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
       taskByKey: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE idempotency_key = ?'),
-      nextSeq: db.prepare<[], { seq: number }>('SELECT IFNULL(MAX(seq), 0) + 1 AS seq FROM tasks'),
       insertTask: db.prepare(
         `INSERT INTO tasks (id, seq, status, priority, request, idempotency_key, request_hash, created_at, updated_at)
          VALUES (@id, @seq, 'queued', @priority, @request, @key, @hash, @now, @now)`,
@@ -195,6 +218,7 @@ export class SqliteBackend implements TaskBackend {
         "SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
       ),
       leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
+      synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
       segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       eventsAfter: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id'),
     };
@@ -202,34 +226,72 @@ export class SqliteBackend implements TaskBackend {
 
   // ---- tasks ------------------------------------------------------------------------------
 
+  /**
+   * Stores a task. Tasks submitted in the same turn of the event loop are written in one
+   * transaction (group commit): each still resolves only once it is committed, but a burst of
+   * submissions pays for one commit instead of one each.
+   */
   async createTask(request: TaskRequest, options: CreateTaskOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
-    const result = this.transaction(() => {
-      if (options.idempotencyKey !== undefined) {
-        const existing = this.statements.taskByKey.get(options.idempotencyKey);
-        if (existing !== undefined) {
-          if (existing.request_hash !== (options.requestHash ?? null)) {
-            throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
-          }
-          return { task: toTask(existing), created: false };
-        }
-      }
-      const now = this.now();
-      const id = randomUUID();
-      this.statements.insertTask.run({
-        id,
-        seq: this.statements.nextSeq.get()!.seq,
-        priority: request.priority,
-        request: JSON.stringify(request),
-        key: options.idempotencyKey ?? null,
-        hash: options.requestHash ?? null,
-        now,
-      });
-      const task = this.task(id)!;
-      this.event(task, 'status');
-      return { task, created: true };
+    return await new Promise((resolve, reject) => {
+      this.createQueue.push({ request, options, resolve, reject });
+      if (this.createQueue.length === 1) setImmediate(() => this.flushCreates());
     });
-    if (result.created) this.emitter.emit('work');
-    return result;
+  }
+
+  private flushCreates(): void {
+    const batch = this.createQueue.splice(0);
+    const outcomes: Array<{ ok: true; value: { task: TaskRecord; created: boolean } } | { ok: false; error: unknown }> = [];
+    try {
+      this.transaction(() => {
+        for (const item of batch) {
+          this.savepoint.run();
+          try {
+            outcomes.push({ ok: true, value: this.insertTask(item.request, item.options) });
+            this.release.run();
+          } catch (error) {
+            this.rollbackToSavepoint.run();
+            this.release.run();
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.error);
+    });
+    if (outcomes.some((o) => o.ok && o.value.created)) this.emitter.emit('work', 'prepare');
+  }
+
+  private insertTask(request: TaskRequest, options: CreateTaskOptions): { task: TaskRecord; created: boolean } {
+    if (options.idempotencyKey !== undefined) {
+      const existing = this.statements.taskByKey.get(options.idempotencyKey);
+      if (existing !== undefined) {
+        if (existing.request_hash !== (options.requestHash ?? null)) {
+          throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
+        }
+        return { task: toTask(existing), created: false };
+      }
+    }
+    const now = this.now();
+    const id = randomUUID();
+    this.statements.insertTask.run({
+      id,
+      seq: this.seq + 1,
+      priority: request.priority,
+      request: JSON.stringify(request),
+      key: options.idempotencyKey ?? null,
+      hash: options.requestHash ?? null,
+      now,
+    });
+    this.seq++;
+    const task: TaskRecord = { id, status: 'queued', request, segmentsTotal: 0, segmentsDone: 0, attempts: 1, expired: false, createdAt: now, updatedAt: now };
+    this.event(task, 'status');
+    return { task, created: true };
   }
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
@@ -240,8 +302,8 @@ export class SqliteBackend implements TaskBackend {
     const before = options.cursor === undefined ? Number.MAX_SAFE_INTEGER : Number(options.cursor);
     if (!Number.isSafeInteger(before) || before < 0) throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${options.cursor}".`);
     const rows = options.status === undefined
-      ? this.db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
-      : this.db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1);
+      ? this.sql<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
+      : this.sql<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1);
     const page = rows.slice(0, options.limit);
     return {
       tasks: page.map(toTask),
@@ -254,10 +316,9 @@ export class SqliteBackend implements TaskBackend {
       const task = this.task(id);
       if (task === undefined || isFinal(task.status)) return task;
       const now = this.now();
-      this.db
-        .prepare("UPDATE tasks SET status = 'canceled', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?")
+      this.sql("UPDATE tasks SET status = 'canceled', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?")
         .run(now, now, id);
-      this.db.prepare("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND status = 'running'").run(id);
+      this.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND status = 'running'").run(id);
       const canceled = this.task(id)!;
       this.event(canceled, 'status');
       return canceled;
@@ -266,11 +327,13 @@ export class SqliteBackend implements TaskBackend {
 
   // ---- work -------------------------------------------------------------------------------
 
-  async claim(owner: string, kinds: readonly WorkKind[], leaseMs: number): Promise<WorkUnit | undefined> {
+  async claim(owner: string, kinds: readonly WorkKind[], leaseMs: number, options: ClaimOptions = {}): Promise<WorkUnit | undefined> {
     const now = this.now();
     if (now - this.lastRecovery >= RECOVERY_INTERVAL_MS) this.recoverExpiredLeases(now);
+    const prepareAllowed = options.maxSynthesizing === undefined || this.statements.synthesizingCount.get()!.n < options.maxSynthesizing;
     return this.transaction(() => {
       for (const kind of kinds) {
+        if (kind === 'prepare' && !prepareAllowed) continue;
         const unit = kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs) : this.claimAssemble(owner, now, leaseMs);
         if (unit !== undefined) return unit;
       }
@@ -286,8 +349,7 @@ export class SqliteBackend implements TaskBackend {
     const row = this.statements.nextPrepare.get(now);
     if (row === undefined) return undefined;
     const lease = this.newLease(owner, now, leaseMs);
-    this.db
-      .prepare("UPDATE tasks SET status = 'preparing', lease_owner = ?, lease_token = ?, lease_expires_at = ?, started_at = IFNULL(started_at, ?), updated_at = ? WHERE id = ?")
+    this.sql("UPDATE tasks SET status = 'preparing', lease_owner = ?, lease_token = ?, lease_expires_at = ?, started_at = IFNULL(started_at, ?), updated_at = ? WHERE id = ?")
       .run(owner, lease.token, lease.expiresAt, now, now, row.id);
     const task = this.task(row.id)!;
     this.event(task, 'status');
@@ -299,10 +361,9 @@ export class SqliteBackend implements TaskBackend {
       const segment = this.statements.nextSegmentOf.get(candidate.id, now);
       if (segment === undefined) continue;
       const lease = this.newLease(owner, now, leaseMs);
-      this.db
-        .prepare("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
+      this.sql("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
         .run(owner, lease.token, lease.expiresAt, candidate.id, segment.idx);
-      this.db.prepare('UPDATE tasks SET segments_pending = segments_pending - 1, last_served_at = ?, updated_at = ? WHERE id = ?').run(++this.serveCounter, now, candidate.id);
+      this.sql('UPDATE tasks SET segments_pending = segments_pending - 1, last_served_at = ?, updated_at = ? WHERE id = ?').run(++this.serveCounter, now, candidate.id);
       return { kind: 'segment', task: this.task(candidate.id)!, segment: { index: segment.idx, text: segment.text, attempt: segment.attempts + 1 }, lease };
     }
     return undefined;
@@ -320,14 +381,14 @@ export class SqliteBackend implements TaskBackend {
   async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
     const expiresAt = this.now() + leaseMs;
     const changes = unit.kind === 'segment'
-      ? this.db.prepare("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'").run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
-      : this.db.prepare('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes;
+      ? this.sql("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'").run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
+      : this.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes;
     return changes > 0;
   }
 
   /** True when the unit's task still holds this lease (not expired and re-claimed, not canceled). */
   private holdsTaskLease(unit: WorkUnit, status: TaskStatus): boolean {
-    const row = this.db.prepare<[string], { status: TaskStatus; lease_token: string | null }>('SELECT status, lease_token FROM tasks WHERE id = ?').get(unit.task.id);
+    const row = this.sql<[string], { status: TaskStatus; lease_token: string | null }>('SELECT status, lease_token FROM tasks WHERE id = ?').get(unit.task.id);
     return row !== undefined && row.status === status && row.lease_token === unit.lease.token;
   }
 
@@ -335,11 +396,10 @@ export class SqliteBackend implements TaskBackend {
     const accepted = this.transaction(() => {
       if (!this.holdsTaskLease(unit, 'preparing')) return false;
       if (prepared.segments.length === 0) throw new TtsError('E_INTERNAL', 'A prepared task needs at least one segment.');
-      const insert = this.db.prepare("INSERT INTO segments (task_id, idx, text, status) VALUES (?, ?, ?, 'pending')");
+      const insert = this.sql("INSERT INTO segments (task_id, idx, text, status) VALUES (?, ?, ?, 'pending')");
       prepared.segments.forEach((text, index) => insert.run(unit.task.id, index, text));
       const now = this.now();
-      this.db
-        .prepare(
+      this.sql(
           `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?,
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
@@ -347,38 +407,40 @@ export class SqliteBackend implements TaskBackend {
       this.event(this.task(unit.task.id)!, 'status');
       return true;
     });
-    if (accepted) this.emitter.emit('work');
+    if (accepted) this.emitter.emit('work', 'segment');
   }
 
   async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
     const becameComplete = this.transaction(() => {
-      const changes = this.db
-        .prepare(
+      const changes = this.sql(
           `UPDATE segments SET status = 'done', audio_path = ?, duration_ms = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
            WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'`,
         )
         .run(result.audioPath, result.durationMs, unit.task.id, unit.segment.index, unit.lease.token).changes;
       if (changes === 0) return false; // lease lost or task canceled: the result is not used
       const now = this.now();
-      this.db.prepare('UPDATE tasks SET segments_done = segments_done + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
+      this.sql('UPDATE tasks SET segments_done = segments_done + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
       let task = this.task(unit.task.id)!;
       if (task.status !== 'synthesizing') return false;
       this.event(task, 'progress');
       if (task.segmentsDone < task.segmentsTotal) return false;
-      this.db.prepare("UPDATE tasks SET status = 'encoding', available_at = 0, updated_at = ? WHERE id = ?").run(now, unit.task.id);
+      this.sql("UPDATE tasks SET status = 'encoding', available_at = 0, updated_at = ? WHERE id = ?").run(now, unit.task.id);
       task = this.task(unit.task.id)!;
       this.event(task, 'status');
       return true;
     });
-    if (becameComplete) this.emitter.emit('work');
+    // A task left `synthesizing`: there is assembling to do, and room to prepare another.
+    if (becameComplete) {
+      this.emitter.emit('work', 'assemble');
+      this.emitter.emit('work', 'prepare');
+    }
   }
 
   async completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void> {
     this.transaction(() => {
       if (!this.holdsTaskLease(unit, 'encoding')) return;
       const now = this.now();
-      this.db
-        .prepare(
+      this.sql(
           `UPDATE tasks SET status = 'completed', result = ?, finished_at = ?, expires_at = ?,
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
@@ -391,19 +453,17 @@ export class SqliteBackend implements TaskBackend {
     const outcome = this.transaction((): { outcome: 'retrying' | 'failed' | 'ignored'; retryAt?: number } => {
       const now = this.now();
       if (unit.kind === 'segment') {
-        const row = this.db
-          .prepare<[string, number, string], { attempts: number }>("SELECT attempts FROM segments WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'")
+        const row = this.sql<[string, number, string], { attempts: number }>("SELECT attempts FROM segments WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'")
           .get(unit.task.id, unit.segment.index, unit.lease.token);
         if (row === undefined) return { outcome: 'ignored' };
         if (error.retryable && row.attempts < maxAttempts) {
           const retryAt = now + this.backoffMs(row.attempts);
-          this.db
-            .prepare("UPDATE segments SET status = 'pending', available_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?")
+          this.sql("UPDATE segments SET status = 'pending', available_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?")
             .run(retryAt, unit.task.id, unit.segment.index);
-          this.db.prepare('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
+          this.sql('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
           return { outcome: 'retrying', retryAt };
         }
-        this.db.prepare("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND idx = ?").run(unit.task.id, unit.segment.index);
+        this.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND idx = ?").run(unit.task.id, unit.segment.index);
         this.failTask(unit.task.id, error, now);
         return { outcome: 'failed' };
       }
@@ -412,8 +472,7 @@ export class SqliteBackend implements TaskBackend {
       const task = this.task(unit.task.id)!;
       if (error.retryable && task.attempts < maxAttempts) {
         const retryAt = now + this.backoffMs(task.attempts);
-        this.db
-          .prepare(
+        this.sql(
             `UPDATE tasks SET status = ?, available_at = ?, retries = retries + 1, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
              updated_at = ? WHERE id = ?`,
           )
@@ -424,13 +483,13 @@ export class SqliteBackend implements TaskBackend {
       this.failTask(unit.task.id, error, now);
       return { outcome: 'failed' };
     });
-    if (outcome.retryAt !== undefined) this.wakeAt(outcome.retryAt);
+    if (outcome.retryAt !== undefined) this.wakeAt(outcome.retryAt, unit.kind);
+    if (outcome.outcome === 'failed') this.emitter.emit('work', 'prepare');
     return outcome.outcome;
   }
 
   private failTask(id: string, error: WireError, now: number): void {
-    this.db
-      .prepare(
+    this.sql(
         `UPDATE tasks SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?, lease_owner = NULL, lease_token = NULL,
          lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
       )
@@ -443,28 +502,25 @@ export class SqliteBackend implements TaskBackend {
     this.lastRecovery = now;
     const recovered = this.transaction(() => {
       let count = 0;
-      const stale = this.db
-        .prepare<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?")
+      const stale = this.sql<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?")
         .all(now);
       for (const { task_id, idx } of stale) {
-        this.db.prepare("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?").run(task_id, idx);
-        this.db.prepare("UPDATE tasks SET segments_pending = segments_pending + 1 WHERE id = ? AND status = 'synthesizing'").run(task_id);
+        this.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?").run(task_id, idx);
+        this.sql("UPDATE tasks SET segments_pending = segments_pending + 1 WHERE id = ? AND status = 'synthesizing'").run(task_id);
         count++;
       }
-      const preparing = this.db
-        .prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'preparing' AND lease_expires_at < ?")
+      const preparing = this.sql<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'preparing' AND lease_expires_at < ?")
         .all(now);
       for (const { id } of preparing) {
-        this.db.prepare("UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?").run(now, id);
+        this.sql("UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?").run(now, id);
         this.event(this.task(id)!, 'status');
         count++;
       }
-      count += this.db
-        .prepare("UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE status = 'encoding' AND lease_expires_at < ?")
+      count += this.sql("UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE status = 'encoding' AND lease_expires_at < ?")
         .run(now).changes;
       return count;
     });
-    if (recovered > 0) this.emitter.emit('work');
+    if (recovered > 0) for (const kind of WORK_KINDS) this.emitter.emit('work', kind);
     return recovered;
   }
 
@@ -487,7 +543,7 @@ export class SqliteBackend implements TaskBackend {
     return () => this.emitter.off('event', listener);
   }
 
-  onWork(listener: () => void): () => void {
+  onWork(listener: (kind: WorkKind) => void): () => void {
     this.emitter.on('work', listener);
     return () => this.emitter.off('work', listener);
   }
@@ -495,8 +551,7 @@ export class SqliteBackend implements TaskBackend {
   // ---- voices ------------------------------------------------------------------------------
 
   async createVoice(voice: VoiceRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.sql(
         `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -504,24 +559,24 @@ export class SqliteBackend implements TaskBackend {
   }
 
   async getVoice(id: string): Promise<VoiceRecord | undefined> {
-    const row = this.db.prepare<[string], VoiceRow>('SELECT * FROM voices WHERE id = ?').get(id);
+    const row = this.sql<[string], VoiceRow>('SELECT * FROM voices WHERE id = ?').get(id);
     return row && toVoice(row);
   }
 
   async listVoices(): Promise<VoiceRecord[]> {
-    return this.db.prepare<[], VoiceRow>('SELECT * FROM voices ORDER BY created_at DESC, id').all().map(toVoice);
+    return this.sql<[], VoiceRow>('SELECT * FROM voices ORDER BY created_at DESC, id').all().map(toVoice);
   }
 
   async deleteVoice(id: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM voices WHERE id = ?').run(id).changes > 0;
+    return this.sql('DELETE FROM voices WHERE id = ?').run(id).changes > 0;
   }
 
   // ---- housekeeping ------------------------------------------------------------------------
 
   async expireResults(now: number): Promise<TaskRecord[]> {
     return this.transaction(() => {
-      const rows = this.db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?').all(now);
-      const mark = this.db.prepare('UPDATE tasks SET expired = 1, updated_at = ? WHERE id = ?');
+      const rows = this.sql<[number], TaskRow>('SELECT * FROM tasks WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?').all(now);
+      const mark = this.sql('UPDATE tasks SET expired = 1, updated_at = ? WHERE id = ?');
       for (const row of rows) mark.run(now, row.id);
       return rows.map((row) => ({ ...toTask(row), expired: true }));
     });
@@ -529,7 +584,7 @@ export class SqliteBackend implements TaskBackend {
 
   async countByStatus(): Promise<Record<TaskStatus, number>> {
     const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    for (const row of this.db.prepare<[], { status: TaskStatus; n: number }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all()) counts[row.status] = row.n;
+    for (const row of this.sql<[], { status: TaskStatus; n: number }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all()) counts[row.status] = row.n;
     return counts;
   }
 
@@ -555,12 +610,25 @@ export class SqliteBackend implements TaskBackend {
     this.pendingEvents.push(event);
   }
 
+  /** A prepared statement, made once per SQL text. */
+  private sql<P extends unknown[] = unknown[], R = unknown>(source: string): Database.Statement<P, R> {
+    let statement = this.cache.get(source);
+    if (statement === undefined) {
+      statement = this.db.prepare(source);
+      this.cache.set(source, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  }
+
   /** Runs `body` in one IMMEDIATE transaction and delivers its events once it has committed. */
   private transaction<T>(body: () => T): T {
     let result: T;
+    this.begin.run();
     try {
-      result = this.db.transaction(body).immediate();
+      result = body();
+      this.commit.run();
     } catch (error) {
+      if (this.db.inTransaction) this.rollback.run();
       this.pendingEvents = [];
       throw error;
     }
@@ -570,10 +638,10 @@ export class SqliteBackend implements TaskBackend {
     return result;
   }
 
-  private wakeAt(at: number): void {
+  private wakeAt(at: number, kind: WorkKind): void {
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      this.emitter.emit('work');
+      this.emitter.emit('work', kind);
     }, Math.max(0, at - this.now()));
     timer.unref();
     this.retryTimers.add(timer);
