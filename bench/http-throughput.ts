@@ -4,13 +4,17 @@
  * design written from its description (bench/baseline/article-server.ts), with the same
  * bench-sleep engine at 200 ms per segment behind it, so only the orchestration differs.
  *
+ * The load comes from wrk when it is installed (`apt-get install wrk`: written in C, it leaves
+ * the second core to the server), else from autocannon, which shares that core with it; the
+ * report says which.
+ *
  * Only one server process is alive at a time: each measured run starts its server fresh (empty
  * queue, fresh temp folder), warms it up, measures, and stops it, so neither the other server's
  * backlog nor the previous run's weighs on a run. Runs alternate baseline / ours; medians.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +139,47 @@ async function createTasks(url: string, count: number): Promise<string[]> {
   return ids;
 }
 
+const HAS_WRK = spawnSync('wrk', ['--version']).error === undefined;
+
+/** wrk's reading of a duration such as "12.24ms", in milliseconds. */
+function wrkMs(text: string): number {
+  const match = /([\d.]+)(us|ms|s)/u.exec(text);
+  if (match === null) return Number.NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+/** Runs wrk with a Lua script that shapes the requests; returns the same figures as autocannon. */
+async function runWrk(url: string, lua: string, seconds: number): Promise<RunFigures> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-wrk-'));
+  try {
+    const script = join(dir, 'requests.lua');
+    await writeFile(script, lua);
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`))));
+    });
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/u.exec(output)?.[1]);
+    const p99 = wrkMs(/^\s+99%\s+(\S+)/mu.exec(output)?.[1] ?? '');
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/u.exec(output)?.[1] ?? 0);
+    const errors = (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/u.exec(output)?.slice(1) ?? []).reduce((sum, n) => sum + Number(n), 0);
+    return { rps, p99, non2xx, errors };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function postLua(): string {
+  return `wrk.method = "POST"\nwrk.body = ${JSON.stringify(POST_BODY)}\nwrk.headers["Content-Type"] = "application/json"\n`;
+}
+
+function getLua(ids: readonly string[]): string {
+  return `local ids = {${ids.map((id) => JSON.stringify(id)).join(',')}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format("GET", "/api/task/" .. ids[(i % #ids) + 1])\nend\n`;
+}
+
 function acceptingTasks(url: string, seconds: number): Promise<autocannon.Result> {
   return autocannon({ url: `${url}/api/synthesis`, connections: CONNECTIONS, duration: seconds, method: 'POST', headers: JSON_HEADERS, body: POST_BODY });
 }
@@ -162,6 +207,12 @@ interface RunFigures {
 async function measureRun(start: () => Promise<ServerProcess>, scenario: Scenario): Promise<RunFigures> {
   const server = await start();
   try {
+    if (HAS_WRK) {
+      const lua = scenario === 'accepting' ? postLua() : getLua(await createTasks(server.url, 200));
+      const target = scenario === 'accepting' ? `${server.url}/api/synthesis` : server.url;
+      await runWrk(target, lua, WARM_UP_S);
+      return await runWrk(target, lua, MEASURE_S);
+    }
     const run = scenario === 'accepting'
       ? (seconds: number) => acceptingTasks(server.url, seconds)
       : await createTasks(server.url, 200).then((ids) => (seconds: number) => readingStatus(server.url, ids, seconds));
@@ -210,7 +261,7 @@ export async function benchHttpThroughput(runs = 3): Promise<void> {
   const postRatio = post.ours.rps / post.baseline.rps;
   const getRatio = get.ours.rps / get.baseline.rps;
   const clean = (s: Summary): boolean => s.non2xx === 0 && s.errors === 0;
-  printLines(`HTTP at ${CONNECTIONS} connections, bench-sleep at ${COST_MS} ms, ${MEASURE_S} s runs after ${WARM_UP_S} s warm-up, median of ${runs} runs (non-2xx summed)`, [
+  printLines(`HTTP at ${CONNECTIONS} connections (load from ${HAS_WRK ? 'wrk' : 'autocannon; install wrk for a load generator that leaves the server its core'}), bench-sleep at ${COST_MS} ms, ${MEASURE_S} s runs after ${WARM_UP_S} s warm-up, median of ${runs} runs (non-2xx summed)`, [
     {
       name: `POST /api/synthesis at ${CONNECTIONS} connections`,
       value: describe(post.ours),

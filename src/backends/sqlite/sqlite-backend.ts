@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import {
@@ -90,6 +91,8 @@ interface VoiceRow {
 
 /** Candidate tasks looked at per segment claim (those whose pending segments are all backing off are skipped). */
 const SEGMENT_CANDIDATES = 16;
+/** How often the checkpoint thread moves the write-ahead log into the database file. */
+const CHECKPOINT_INTERVAL_MS = 500;
 /** How often a claim also looks for expired leases. */
 const RECOVERY_INTERVAL_MS = 1_000;
 
@@ -156,6 +159,7 @@ export class SqliteBackend implements TaskBackend {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly statements;
   private readonly cache = new Map<string, Database.Statement>();
+  private readonly checkpointer: Worker | undefined;
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
   private readonly rollback: Database.Statement;
@@ -179,6 +183,16 @@ export class SqliteBackend implements TaskBackend {
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    if (options.path !== ':memory:') {
+      // Checkpoints run in their own thread (checkpoint-thread.ts), not between requests.
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { path: options.path, intervalMs: CHECKPOINT_INTERVAL_MS } });
+      this.checkpointer.unref();
+      this.checkpointer.on('error', () => {
+        // Without its thread the connection checkpoints by itself again.
+        this.db.pragma('wal_autocheckpoint = 1000');
+      });
+    }
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new TtsError('E_INTERNAL', `The database was written by a newer tts-queue (schema ${version}).`);
     this.db.exec(SCHEMA);
@@ -331,6 +345,7 @@ export class SqliteBackend implements TaskBackend {
     const now = this.now();
     if (now - this.lastRecovery >= RECOVERY_INTERVAL_MS) this.recoverExpiredLeases(now);
     const prepareAllowed = options.maxSynthesizing === undefined || this.statements.synthesizingCount.get()!.n < options.maxSynthesizing;
+    if (!prepareAllowed && kinds.every((kind) => kind === 'prepare')) return undefined;
     return this.transaction(() => {
       for (const kind of kinds) {
         if (kind === 'prepare' && !prepareAllowed) continue;
@@ -592,7 +607,15 @@ export class SqliteBackend implements TaskBackend {
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
     this.emitter.removeAllListeners();
-    if (this.db.open) this.db.close();
+    if (this.checkpointer !== undefined) {
+      this.checkpointer.ref(); // keep the process alive until the thread has closed its connection
+      this.checkpointer.postMessage('stop');
+      await new Promise((resolve) => this.checkpointer!.once('exit', resolve));
+    }
+    if (this.db.open) {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.close();
+    }
   }
 
   // ---- internals ---------------------------------------------------------------------------
