@@ -108,7 +108,7 @@ export async function startBaselineServer(costMs = COST_MS): Promise<ServerProce
 }
 
 /** Our service, `tts-queue serve`, on a fresh data folder with one bench-sleep host. */
-async function startOurService(costMs = COST_MS): Promise<ServerProcess> {
+export async function startOurService(costMs = COST_MS): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-http-ours-'));
   const env = {
     HOST,
@@ -196,7 +196,14 @@ function readingStatus(url: string, ids: readonly string[], seconds: number): Pr
 
 type Scenario = 'accepting' | 'reading';
 
-interface RunFigures {
+/** GET /api/task/:id over `ids` at 50 connections for `seconds` (wrk when installed, else autocannon). */
+export async function measureStatusReads(url: string, ids: readonly string[], seconds: number): Promise<RunFigures> {
+  if (HAS_WRK) return await runWrk(url, getLua(ids), seconds);
+  const result = await readingStatus(url, ids, seconds);
+  return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+}
+
+export interface RunFigures {
   rps: number;
   p99: number;
   non2xx: number;

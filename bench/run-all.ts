@@ -1,16 +1,34 @@
-/** Runs every benchmark of the synthesis core: `npm run bench`. */
+/**
+ * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
+ * (names: reference, protocol, espeak, say, http, busy, scale). Each prints its figures beside a
+ * baseline measured in the same run.
+ */
 
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { benchEngineBusy } from './engine-busy.js';
 import { benchEspeakScaling } from './espeak-scaling.js';
+import { benchHttpThroughput } from './http-throughput.js';
 import { benchProtocolThroughput } from './protocol-throughput.js';
 import { benchReferenceNormalize } from './reference-normalize.js';
 import { benchSayCli } from './say-cli.js';
-import { benchHttpThroughput } from './http-throughput.js';
+import { benchScale } from './scale.js';
 
+const BENCHMARKS: Record<string, () => Promise<void>> = {
+  reference: () => benchReferenceNormalize(),
+  protocol: () => benchProtocolThroughput(),
+  espeak: () => benchEspeakScaling(),
+  say: () => benchSayCli(),
+  http: () => benchHttpThroughput(),
+  busy: () => benchEngineBusy(),
+  scale: () => benchScale(),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !Object.hasOwn(BENCHMARKS, name));
+if (unknown.length > 0) {
+  console.error(`Unknown benchmark ${unknown.join(', ')}; expected some of: ${Object.keys(BENCHMARKS).join(', ')}.`);
+  process.exit(2);
+}
 console.log(`# tts-queue benchmarks, ${new Date().toISOString()}`);
 console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}`);
-await benchReferenceNormalize();
-await benchProtocolThroughput();
-await benchEspeakScaling();
-await benchSayCli();
-await benchHttpThroughput();
+for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHMARKS)) await BENCHMARKS[name]!();
