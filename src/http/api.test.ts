@@ -202,3 +202,13 @@ test('cancel stops a running task; canceling a completed one is refused', async 
   assert.equal(refused.status, 409);
   assert.equal(refused.body.error.code, 'E_TASK_FINISHED');
 });
+
+test('a graceful stop ends open event streams and lets the running segment finish', async () => {
+  const slow = await startTestService({ BENCH_SLEEP_COST_MS: '1000' });
+  const id = (await slow.request('/api/synthesis', jsonPost({ text: '停止服务时的事件流。' }))).body.id as string;
+  await waitForTask(slow, id, (t) => t.status === 'synthesizing');
+  const response = await fetch(`${slow.url}/api/task/${id}/events`);
+  const stream = response.text();
+  await slow.stop();
+  assert.match(await stream, /event: status/u, 'the stream was open, then ended');
+});

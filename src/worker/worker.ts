@@ -67,7 +67,9 @@ export class Worker {
       for (let i = 0; i < count; i++) this.loops.push(this.loop(kind));
     };
     loop('prepare', this.options.prepareConcurrency);
-    loop('segment', pool.size);
+    // One segment loop more than there are hosts: its segment waits at the pool, so a host that
+    // finishes gets the next segment at once, while the finished one is still being recorded.
+    loop('segment', pool.size + 1);
     loop('assemble', this.options.assembleConcurrency);
   }
 
@@ -154,7 +156,7 @@ export class Worker {
       if (failure.code === 'E_INTERNAL') logger.error({ err: error, task: unit.task.id }, `${unit.kind} failed`);
       else logger.warn({ task: unit.task.id, code: failure.code }, `${unit.kind} failed: ${failure.message}`);
       // Work stopped by shutdown goes back to the queue without costing an attempt: its lease lapses.
-      if (!(this.stopping && controller.signal.aborted)) {
+      if (!this.stopping) {
         try {
           await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts);
         } catch (backendError) {

@@ -22,6 +22,12 @@ function lastEventId(header: unknown, query: unknown): number {
 }
 
 export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
+  // Open event streams are ended when the server closes, or it would wait for them forever.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const finish of openStreams) finish();
+  });
+
   app.get(
     '/api/task/:id/events',
     {
@@ -58,10 +64,12 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
       const finish = (): void => {
         if (ended) return;
         ended = true;
+        openStreams.delete(finish);
         unsubscribe();
         clearInterval(heartbeat);
         raw.end();
       };
+      openStreams.add(finish);
       request.raw.on('close', finish);
       // Subscribed first, then replayed: no event falls between the two.
       for (const event of await deps.backend.listEvents(id, after)) write(event);
