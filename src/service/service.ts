@@ -152,8 +152,11 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       closing = true;
       clearInterval(retention);
       await app.close();
-      await worker.stop();
+      // Stop claiming first; closing the pool then lets segments on a host finish and turns
+      // away the one waiting for a host (its lease lapses and it runs after the restart).
+      const workerStopped = worker.stop();
       await pool.close();
+      await workerStopped;
       await backend.close();
       await rm(lockPath, { force: true });
     },
