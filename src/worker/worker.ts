@@ -8,6 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
+import { copyFile } from 'node:fs/promises';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
@@ -184,14 +185,15 @@ export class Worker {
     if (request.voiceId !== undefined) {
       const voice = await backend.getVoice(request.voiceId);
       if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${request.voiceId} was deleted before the task started.`);
-      let audioPath = voice.audioPath;
+      // The task keeps its own copy, so deleting the voice later does not break it.
+      const audioPath = blobs.referencePath(unit.task.id);
+      await blobs.prepareFor(audioPath);
       let sha256 = voice.sha256;
-      if (voice.sampleRate !== sampleRate) {
-        // Stored for another engine's rate: normalise the original again, once per rate.
-        const outPath = blobs.voiceReferencePath(voice.id, sampleRate);
-        const normalized = await normalizeReference(voice.originalPath, { sampleRate, outPath, signal });
-        audioPath = normalized.path;
-        sha256 = normalized.sha256;
+      if (voice.sampleRate === sampleRate) {
+        await copyFile(voice.audioPath, audioPath);
+      } else {
+        // Stored for another engine's rate: normalise the original again.
+        sha256 = (await normalizeReference(voice.originalPath, { sampleRate, outPath: audioPath, signal })).sha256;
       }
       reference = { audioPath, sha256, promptText: request.promptText ?? voice.promptText };
     } else if (request.uploadPath !== undefined || request.audioUrl !== undefined) {

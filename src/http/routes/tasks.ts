@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ErrorBody, IdParams, ListQuery, TaskBody, TaskListBody } from '../schemas.js';
+import { ErrorBody, IdParams, ListQuery, TaskListBody } from '../schemas.js';
 import { presentTask } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
 import { OUTPUT_FORMATS } from '../../audio/output.js';
