@@ -93,6 +93,8 @@ interface VoiceRow {
 const SEGMENT_CANDIDATES = 16;
 /** How often the checkpoint thread moves the write-ahead log into the database file. */
 const CHECKPOINT_INTERVAL_MS = 500;
+/** Task records kept for status reads (emptied by every write). */
+const READ_CACHE_SIZE = 10_000;
 /** How often a claim also looks for expired leases. */
 const RECOVERY_INTERVAL_MS = 1_000;
 
@@ -159,6 +161,7 @@ export class SqliteBackend implements TaskBackend {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly statements;
   private readonly cache = new Map<string, Database.Statement>();
+  private readCache = new Map<string, TaskRecord>();
   private readonly checkpointer: Worker | undefined;
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
@@ -308,8 +311,20 @@ export class SqliteBackend implements TaskBackend {
     return { task, created: true };
   }
 
+  /**
+   * Reads a task. Status reads are the hottest path of the API, so records are kept in a
+   * read cache that every write transaction empties (all writes go through this object). The
+   * record returned is shared: callers must not change it.
+   */
   async getTask(id: string): Promise<TaskRecord | undefined> {
-    return this.task(id);
+    const cached = this.readCache.get(id);
+    if (cached !== undefined) return cached;
+    const task = this.task(id);
+    if (task !== undefined) {
+      if (this.readCache.size >= READ_CACHE_SIZE) this.readCache = new Map();
+      this.readCache.set(id, task);
+    }
+    return task;
   }
 
   async listTasks(options: ListTasksOptions): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
@@ -654,6 +669,8 @@ export class SqliteBackend implements TaskBackend {
       if (this.db.inTransaction) this.rollback.run();
       this.pendingEvents = [];
       throw error;
+    } finally {
+      this.readCache = new Map();
     }
     const events = this.pendingEvents;
     this.pendingEvents = [];

@@ -8,7 +8,7 @@ import { ErrorBody, IdParams, ListQuery, TaskListBody } from '../schemas.js';
 import { presentTask } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
 import { OUTPUT_FORMATS } from '../../audio/output.js';
-import type { TaskStatus } from '../../backends/backend.js';
+import type { TaskRecord, TaskStatus } from '../../backends/backend.js';
 import { TtsError } from '../../errors.js';
 
 interface ByteRange {
@@ -35,9 +35,17 @@ function parseRange(header: string | undefined, size: number): ByteRange | undef
 }
 
 export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
-  app.get('/api/task/:id', { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request) => {
+  // The backend hands out the same record until the task changes: its JSON is made once.
+  const taskJson = new WeakMap<TaskRecord, string>();
+  app.get('/api/task/:id', { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    return presentTask(await deps.tasks.get(id));
+    const task = await deps.tasks.get(id);
+    let body = taskJson.get(task);
+    if (body === undefined) {
+      body = JSON.stringify(presentTask(task));
+      taskJson.set(task, body);
+    }
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.get('/api/tasks', { schema: { summary: 'Tasks, newest first', querystring: ListQuery, response: { 200: TaskListBody, '4xx': ErrorBody } } }, async (request) => {
