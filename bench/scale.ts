@@ -16,7 +16,10 @@ import { SqliteBackend } from '../src/backends/sqlite/sqlite-backend.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-/** Fills a data folder with `count` completed tasks; returns a sample of their ids. */
+/**
+ * Fills a data folder with `count` completed tasks; returns up to 20,000 of their ids, spread
+ * over the whole table (more than the service's read cache holds, so reads reach SQLite).
+ */
 async function seed(dataDir: string, count: number): Promise<string[]> {
   const backend = new SqliteBackend({ path: join(dataDir, 'tasks.db') });
   const ids: string[] = [];
@@ -26,7 +29,7 @@ async function seed(dataDir: string, count: number): Promise<string[]> {
         backend.createTask({ text: `第${done + i}句话：规模测试用的文本。`, format: 'mp3', priority: 0, pronunciations: [] }),
       ),
     );
-    for (const { task } of batch) if (ids.length < 200 || Math.random() < 0.002) ids.push(task.id);
+    for (const { task } of batch) ids.push(task.id);
   }
   await backend.close();
   // Mark them completed, as a long-running service would have them.
@@ -35,7 +38,11 @@ async function seed(dataDir: string, count: number): Promise<string[]> {
   const result = JSON.stringify({ path: '/nonexistent.mp3', format: 'mp3', durationMs: 2000, bytes: 32000, sampleRate: 24000 });
   db.prepare("UPDATE tasks SET status = 'completed', segments_total = 1, segments_done = 1, result = ?, finished_at = created_at + 2000, expires_at = created_at + 86400000").run(result);
   db.close();
-  return ids.slice(0, 200);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  return ids.slice(0, 20_000);
 }
 
 async function rssMb(pid: number): Promise<number> {

@@ -186,6 +186,8 @@ export class SqliteBackend implements TaskBackend {
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // 32 MB of page cache (SQLite's default is 2 MB): status reads of a large table stay in memory.
+    this.db.pragma('cache_size = -32000');
     if (options.path !== ':memory:') {
       // Checkpoints run in their own thread (checkpoint-thread.ts), not between requests.
       this.db.pragma('wal_autocheckpoint = 0');

@@ -11,6 +11,8 @@ import { OUTPUT_FORMATS } from '../../audio/output.js';
 import type { TaskRecord, TaskStatus } from '../../backends/backend.js';
 import { TtsError } from '../../errors.js';
 
+const TASK_JSON_CACHE_SIZE = 10_000;
+
 interface ByteRange {
   start: number;
   end: number;
@@ -36,16 +38,18 @@ function parseRange(header: string | undefined, size: number): ByteRange | undef
 
 export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   // The backend hands out the same record until the task changes: its JSON is made once.
-  const taskJson = new WeakMap<TaskRecord, string>();
+  // (A Map by id, not a WeakMap: thousands of short-lived weak entries make garbage collection slow.)
+  let taskJson = new Map<string, { task: TaskRecord; body: string }>();
   app.get('/api/task/:id', { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const task = await deps.tasks.get(id);
-    let body = taskJson.get(task);
-    if (body === undefined) {
-      body = JSON.stringify(presentTask(task));
-      taskJson.set(task, body);
+    let entry = taskJson.get(id);
+    if (entry?.task !== task) {
+      entry = { task, body: JSON.stringify(presentTask(task)) };
+      if (taskJson.size >= TASK_JSON_CACHE_SIZE) taskJson = new Map();
+      taskJson.set(id, entry);
     }
-    return reply.type('application/json; charset=utf-8').send(body);
+    return reply.type('application/json; charset=utf-8').send(entry.body);
   });
 
   app.get('/api/tasks', { schema: { summary: 'Tasks, newest first', querystring: ListQuery, response: { 200: TaskListBody, '4xx': ErrorBody } } }, async (request) => {
