@@ -7,8 +7,8 @@ export interface ProgressBar {
 
 const WIDTH = 30;
 
-export function createProgressBar(stream: NodeJS.WriteStream = process.stderr): ProgressBar {
-  if (!stream.isTTY) return { update: () => undefined, finish: () => undefined };
+export function createProgressBar(stream: NodeJS.WriteStream = process.stderr, enabled = true): ProgressBar {
+  if (!enabled || !stream.isTTY) return { update: () => undefined, finish: () => undefined };
   const started = performance.now();
   let drawn = false;
   return {

@@ -128,7 +128,7 @@ test('text from a file and from standard input', async () => {
   assert.equal((await probeMedia(join(dir, 'stdin.ogg'))).audio?.codec, 'opus');
 });
 
-test('a reference voice is accepted and followed', async () => {
+test('a reference voice in m4a is accepted (following it is tested with the espeak host)', async () => {
   const voice = await makeTone(join(dir, 'voice.m4a'), { seconds: 5, silence: 0.5, format: 'm4a' });
   const run = await say(['你好。', '--voice', voice, '--prompt-text', '这是参考音频的文字内容。', '--out', join(dir, 'voiced.wav')]);
   assert.equal(run.code, 0, run.stderr);

@@ -135,7 +135,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   const pool = new EnginePool({ spec, size: engines, onEvent: (event) => {
     if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
   } });
-  const bar = values.quiet ? createProgressBar({ isTTY: false } as NodeJS.WriteStream) : createProgressBar();
+  const bar = createProgressBar(process.stderr, !values.quiet);
   const started = performance.now();
   try {
     await pool.start();

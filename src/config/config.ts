@@ -69,18 +69,15 @@ function flag(env: Env, name: string): boolean {
   throw new TtsError('E_INVALID_ARGUMENT', `Expected ${name} to be 1/true or 0/false, got "${raw}".`);
 }
 
-/** Engines that run on a GPU get one host by default; CPU engines one per core. */
-const GPU_ENGINES: readonly string[] = [];
-
 export function loadConfig(env: Env = process.env): ServiceConfig {
-  const engine = oneOf(env, 'ENGINE', ENGINE_NAMES, 'espeak');
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65_535),
     dataDir: resolve(env.DATA_DIR || './data'),
     backend: oneOf(env, 'BACKEND', BACKEND_NAMES, 'sqlite'),
-    engine,
-    engineHosts: integer(env, 'ENGINE_HOSTS', GPU_ENGINES.includes(engine) ? 1 : availableParallelism(), 1, 64),
+    engine: oneOf(env, 'ENGINE', ENGINE_NAMES, 'espeak'),
+    // Every engine shipped so far runs on the CPU: one host per core.
+    engineHosts: integer(env, 'ENGINE_HOSTS', availableParallelism(), 1, 64),
     maxTextChars: integer(env, 'MAX_TEXT_CHARS', 100_000, 1),
     maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 10 * 1024 * 1024, 1024),
     resultTtlMs: integer(env, 'RESULT_TTL_SECONDS', 86_400, 1) * 1000,

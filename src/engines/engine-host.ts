@@ -36,6 +36,8 @@ export type SegmentRequest = Omit<SynthesizeRequest, 'type' | 'id'>;
 
 interface InFlight {
   id: string;
+  /** Settles (either way) when the segment is answered or lost. */
+  settled: Promise<unknown>;
   resolve: (done: DoneMessage) => void;
   reject: (error: TtsError) => void;
 }
@@ -107,9 +109,9 @@ export class EngineHost {
     control.signal?.throwIfAborted();
     const id = randomUUID();
     this.state = 'busy';
-    const result = new Promise<DoneMessage>((resolve, reject) => {
-      this.inFlight = { id, resolve, reject };
-    });
+    let settle!: Pick<InFlight, 'resolve' | 'reject'>;
+    const result = new Promise<DoneMessage>((resolve, reject) => (settle = { resolve, reject }));
+    this.inFlight = { id, settled: result.catch(() => undefined), ...settle };
     this.send({ type: 'synthesize', id, ...segment });
 
     const timer = setTimeout(() => {
@@ -155,16 +157,7 @@ export class EngineHost {
    */
   async close(): Promise<void> {
     if (this.child === undefined || this.state === 'dead') return;
-    if (this.inFlight !== undefined) {
-      await new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          if (this.inFlight === undefined) {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 5);
-      });
-    }
+    await this.inFlight?.settled;
     // The host may have died while the last segment finished.
     if ((this.state as HostState) === 'dead') return;
     this.state = 'closing';

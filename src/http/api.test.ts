@@ -176,7 +176,7 @@ test('health, readiness, engines, OpenAPI and docs', async () => {
   assert.equal(docs.status, 200);
 });
 
-export async function cancelScenario(target: TestService): Promise<void> {
+async function cancelScenario(target: TestService): Promise<void> {
   const id = (await target.request('/api/synthesis', jsonPost({ text: Array.from({ length: 80 }, (_, i) => `这是第${i}句比较长的测试句子，用来测试取消。`).join('') }))).body.id as string;
   await waitForTask(target, id, (t) => t.progress.segments_done >= 1);
   const canceled = await target.request(`/api/task/${id}`, { method: 'DELETE' });

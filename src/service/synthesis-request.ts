@@ -42,9 +42,8 @@ function stringField(fields: Record<string, unknown>, name: string): string | un
   return value;
 }
 
-export interface ParsedSynthesis {
-  request: Omit<TaskRequest, 'uploadPath'>;
-}
+/** A request's fields, checked; the upload (if any) is added by the caller. */
+export type ParsedSynthesis = Omit<TaskRequest, 'uploadPath'>;
 
 export function parseSynthesisFields(fields: Record<string, unknown>, limits: RequestLimits, options: { multipart: boolean; hasUpload: boolean }): ParsedSynthesis {
   for (const key of Object.keys(fields)) {
@@ -82,7 +81,7 @@ export function parseSynthesisFields(fields: Record<string, unknown>, limits: Re
     }
   }
 
-  const request: ParsedSynthesis['request'] = {
+  const request: ParsedSynthesis = {
     text,
     format,
     priority: integerField(fields, 'priority', PRIORITY_RANGE.min, PRIORITY_RANGE.max, options.multipart) ?? 0,
@@ -95,5 +94,5 @@ export function parseSynthesisFields(fields: Record<string, unknown>, limits: Re
   if (promptText !== undefined) request.promptText = promptText;
   if (voiceId !== undefined) request.voiceId = voiceId;
   if (audioUrl !== undefined) request.audioUrl = audioUrl;
-  return { request };
+  return request;
 }

@@ -39,7 +39,7 @@ export class TaskService {
   async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
     const { backend, blobs, limits } = this.options;
     try {
-      const { request: parsed } = parseSynthesisFields(input.fields, limits, { multipart: input.multipart, hasUpload: input.uploadPath !== undefined });
+      const parsed = parseSynthesisFields(input.fields, limits, { multipart: input.multipart, hasUpload: input.uploadPath !== undefined });
       const engines = this.options.engines();
       if (parsed.sampleRate !== undefined && engines !== undefined && !engines.sampleRates.includes(parsed.sampleRate)) {
         throw new TtsError('E_SAMPLE_RATE_UNSUPPORTED', `The ${engines.engine} engine writes ${engines.sampleRates.join(' or ')} Hz, not ${parsed.sampleRate} Hz.`);

@@ -1,18 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { jsonPost, startTestService, waitForTask } from '../service/testing/test-service.js';
+import { jsonPost, startTestService, waitForTask, type TestService } from '../service/testing/test-service.js';
 
 // One host, 40 ms per segment; bench-sleep takes up to 200 characters a segment, so each of
 // these 150-character sentences is one segment.
 const sentence = (i: number): string => `第${i}段：${'这是一段用来测试公平调度的长文本内容'.repeat(8)}。`;
 const longText = (segments: number): string => Array.from({ length: segments }, (_, i) => sentence(i)).join('');
 
-test('a one-sentence task submitted while a 100-segment task runs finishes within a few segment-times', async () => {
-  const service = await startTestService({ BENCH_SLEEP_COST_MS: '40' });
+async function withService(env: Record<string, string>, body: (service: TestService) => Promise<void>): Promise<void> {
+  const service = await startTestService(env);
   try {
-    const long = (await service.request('/api/synthesis', jsonPost({ text: longText(100) }))).body.id as string;
+    await body(service);
+  } finally {
+    await service.stop();
+  }
+}
+
+const submit = async (service: TestService, body: Record<string, unknown>): Promise<string> => (await service.request('/api/synthesis', jsonPost(body))).body.id as string;
+
+test('a one-sentence task submitted while a 100-segment task runs finishes within a few segment-times', () =>
+  withService({ BENCH_SLEEP_COST_MS: '40' }, async (service) => {
+    const long = await submit(service, { text: longText(100) });
     await waitForTask(service, long, (t) => t.progress.segments_done >= 5);
-    const short = (await service.request('/api/synthesis', jsonPost({ text: '短句。' }))).body.id as string;
+    const short = await submit(service, { text: '短句。' });
     const longWhenSubmitted = (await service.request(`/api/task/${long}`)).body.progress.segments_done as number;
     await waitForTask(service, short, (t) => t.status === 'completed');
     const longWhenShortDone = (await service.request(`/api/task/${long}`)).body;
@@ -20,54 +30,39 @@ test('a one-sentence task submitted while a 100-segment task runs finishes withi
     const overtaken = longWhenShortDone.progress.segments_done - longWhenSubmitted;
     assert.ok(overtaken <= 4, `the long task ran ${overtaken} segments before the short one finished`);
     assert.notEqual(longWhenShortDone.status, 'completed');
-  } finally {
-    await service.stop();
-  }
-});
+  }));
 
-test('a higher priority goes first', async () => {
-  const service = await startTestService({ BENCH_SLEEP_COST_MS: '40' });
-  try {
-    const long = (await service.request('/api/synthesis', jsonPost({ text: longText(20) }))).body.id as string;
+test('a higher priority goes first', () =>
+  withService({ BENCH_SLEEP_COST_MS: '40' }, async (service) => {
+    const long = await submit(service, { text: longText(20) });
     await waitForTask(service, long, (t) => t.progress.segments_done >= 1);
-    const low = (await service.request('/api/synthesis', jsonPost({ text: longText(3), priority: 0 }))).body.id as string;
-    const high = (await service.request('/api/synthesis', jsonPost({ text: longText(3), priority: 5 }))).body.id as string;
+    const low = await submit(service, { text: longText(3), priority: 0 });
+    const high = await submit(service, { text: longText(3), priority: 5 });
     const highDone = await waitForTask(service, high);
     const lowNow = (await service.request(`/api/task/${low}`)).body;
     assert.equal(highDone.status, 'completed');
     assert.notEqual(lowNow.status, 'completed', 'the low-priority task, submitted first, is still running');
     const lowDone = await waitForTask(service, low);
     assert.ok(Date.parse(highDone.finished_at) < Date.parse(lowDone.finished_at));
-  } finally {
-    await service.stop();
-  }
-});
+  }));
 
-test('a long task runs on several engine hosts at once', async () => {
-  const service = await startTestService({ BENCH_SLEEP_COST_MS: '100', ENGINE_HOSTS: '2' });
-  try {
+test('a long task runs on several engine hosts at once', () =>
+  withService({ BENCH_SLEEP_COST_MS: '100', ENGINE_HOSTS: '2' }, async (service) => {
     let mostBusy = 0;
     const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.pool.busy)), 10);
-    const id = (await service.request('/api/synthesis', jsonPost({ text: longText(8) }))).body.id as string;
+    const id = await submit(service, { text: longText(8) });
     await waitForTask(service, id);
     clearInterval(watch);
     assert.equal(mostBusy, 2);
-  } finally {
-    await service.stop();
-  }
-});
+  }));
 
-test('a segment whose host dies is retried and the task completes', async () => {
-  const service = await startTestService({ BENCH_SLEEP_COST_MS: '300' });
-  try {
-    const id = (await service.request('/api/synthesis', jsonPost({ text: longText(4) }))).body.id as string;
+test('a segment whose host dies is retried and the task completes', () =>
+  withService({ BENCH_SLEEP_COST_MS: '300' }, async (service) => {
+    const id = await submit(service, { text: longText(4) });
     await waitForTask(service, id, (t) => t.status === 'synthesizing');
     await new Promise((r) => setTimeout(r, 100));
     process.kill(service.pool.pids[0]!, 'SIGKILL');
     const task = await waitForTask(service, id);
     assert.equal(task.status, 'completed', JSON.stringify(task.error));
     assert.equal(task.attempts, 2);
-  } finally {
-    await service.stop();
-  }
-});
+  }));

@@ -75,10 +75,8 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
       for (const event of await deps.backend.listEvents(id, after)) write(event);
       replaying = false;
       for (const event of queue.splice(0)) write(event);
-      if (!ended && isFinal(task.status) && sent >= after) {
-        const current = await deps.tasks.get(id);
-        if (isFinal(current.status)) finish();
-      }
+      // A task that was already final has nothing more to say (its final event was replayed, or the client had it).
+      if (isFinal(task.status)) finish();
     },
   );
 
