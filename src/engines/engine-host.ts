@@ -17,6 +17,9 @@ export interface HostSpec {
   args: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** The engine's own defaults, where they differ from the CPU hosts' (a GPU model loads for minutes). */
+  startTimeoutMs?: number;
+  segmentBaseTimeoutMs?: number;
 }
 
 export interface EngineHostOptions {
@@ -56,7 +59,7 @@ export class EngineHost {
 
   constructor(spec: HostSpec, options: Partial<EngineHostOptions> = {}) {
     this.spec = spec;
-    this.options = { ...DEFAULT_HOST_OPTIONS, ...options };
+    this.options = { ...DEFAULT_HOST_OPTIONS, ...(spec.startTimeoutMs === undefined ? {} : { startTimeoutMs: spec.startTimeoutMs }), ...options };
   }
 
   get pid(): number | undefined {

@@ -54,7 +54,7 @@ export class EnginePool {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new TtsError('E_INVALID_ARGUMENT', `Expected the number of engine hosts to be an integer from 1 and up, got ${String(options.size)}.`);
     }
-    this.options = { ...POOL_DEFAULTS, ...options };
+    this.options = { ...POOL_DEFAULTS, baseTimeoutMs: options.spec.segmentBaseTimeoutMs ?? POOL_DEFAULTS.baseTimeoutMs, ...options };
     this.slots = new Array<EngineHost | undefined>(options.size).fill(undefined);
     this.startFailures = new Array<number>(options.size).fill(0);
   }
@@ -111,7 +111,9 @@ export class EnginePool {
   }
 
   private async startSlot(slot: number): Promise<void> {
-    const host = new EngineHost(this.options.spec, this.options.host);
+    // The slot number lets a host pick its device (GLM-TTS: GLMTTS_GPUS).
+    const spec = { ...this.options.spec, env: { ...this.options.spec.env, TTSQ_HOST_SLOT: String(slot) } };
+    const host = new EngineHost(spec, this.options.host);
     this.slots[slot] = host;
     let capabilities: EngineCapabilities;
     try {

@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { HostSpec } from '../engine-host.js';
-import { parseHostMessage, PROTOCOL_VERSION, type EngineCapabilities, type HostMessage, type WorkerMessage } from '../protocol.js';
+import { parseHostMessage, PROTOCOL_VERSION, type EngineCapabilities, type HostMessage, type VoiceReference, type WorkerMessage } from '../protocol.js';
+import { normalizeReference } from '../../audio/reference.js';
+import { makeTone } from '../../audio/testing/fixtures.js';
 import { decodeWav } from '../../audio/wav.js';
 
 export interface ConformanceOptions {
@@ -77,6 +79,14 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
   const dir = mkdtemp(join(tmpdir(), `conformance-${name}-`));
   test.after(async () => rm(await dir, { recursive: true, force: true }));
 
+  /** A reference voice normalised as the worker would, for hosts that require one. */
+  const voiceFor = async (capabilities: EngineCapabilities): Promise<{ voice?: VoiceReference }> => {
+    if (!capabilities.requiresVoice) return {};
+    const source = await makeTone(join(await dir, 'voice-source.wav'), { seconds: 3 });
+    const normalized = await normalizeReference(source, { sampleRate: capabilities.sampleRates[0]!, outPath: join(await dir, 'voice.wav') });
+    return { voice: { audioPath: normalized.path, sha256: normalized.sha256, promptText: '参考音频的文字' } };
+  };
+
   test(`${name}: says ready with well-formed capabilities`, async () => {
     const { host, capabilities } = await startHost(spec());
     assert.ok(capabilities.sampleRates.length > 0);
@@ -89,7 +99,7 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
   test(`${name}: answers synthesize with done and a 16-bit WAV at its rate`, async () => {
     const { host, capabilities } = await startHost(spec());
     const outPath = join(await dir, 'segment.wav');
-    host.send({ type: 'synthesize', id: 'seg-1', text: options.sampleText, outPath });
+    host.send({ type: 'synthesize', id: 'seg-1', text: options.sampleText, outPath, ...(await voiceFor(capabilities)) });
     const done = await host.next();
     assert.equal(done.type, 'done', JSON.stringify(done));
     assert.equal(done.id, 'seg-1');
@@ -115,8 +125,8 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
   });
 
   test(`${name}: cancel answers the segment with E_CANCELED`, async () => {
-    const { host } = await startHost(spec(), options.slowEnv);
-    host.send({ type: 'synthesize', id: 'seg-c', text: options.slowText ?? options.sampleText, outPath: join(await dir, 'canceled.wav') });
+    const { host, capabilities } = await startHost(spec(), options.slowEnv);
+    host.send({ type: 'synthesize', id: 'seg-c', text: options.slowText ?? options.sampleText, outPath: join(await dir, 'canceled.wav'), ...(await voiceFor(capabilities)) });
     host.send({ type: 'cancel', id: 'seg-c' });
     const answer = await host.next();
     assert.equal(answer.type, 'error', JSON.stringify(answer));
@@ -126,9 +136,9 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
   });
 
   test(`${name}: shutdown lets the segment in flight finish, then exits 0`, async () => {
-    const { host } = await startHost(spec(), options.slowEnv);
+    const { host, capabilities } = await startHost(spec(), options.slowEnv);
     const outPath = join(await dir, 'last.wav');
-    host.send({ type: 'synthesize', id: 'seg-last', text: options.sampleText, outPath });
+    host.send({ type: 'synthesize', id: 'seg-last', text: options.sampleText, outPath, ...(await voiceFor(capabilities)) });
     host.send({ type: 'shutdown' });
     const done = await host.next();
     assert.equal(done.type, 'done', JSON.stringify(done));

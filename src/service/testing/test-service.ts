@@ -17,8 +17,8 @@ export interface TestService extends RunningService {
 export async function startTestService(env: Record<string, string> = {}, options: Partial<StartServiceOptions> = {}): Promise<TestService> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tts-service-test-'));
   const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '1', LEASE_MS: '5000', ...env });
-  // Engine hosts of a real deployment inherit BENCH_SLEEP_* from the environment; here they come from `env`.
-  const engineEnv = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('BENCH_SLEEP_')));
+  // Engine hosts of a real deployment inherit BENCH_SLEEP_* and GLMTTS_* from the environment; here they come from `env`.
+  const engineEnv = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('BENCH_SLEEP_') || key.startsWith('GLMTTS_')));
   const service = await startService(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), engineEnv, ...options });
   await service.enginesReady;
   return {

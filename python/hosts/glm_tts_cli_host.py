@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""GLM-TTS through its official script, for people who keep `glmtts_inference.py` as it is.
+
+For each batch of segments it writes `examples/<name>.jsonl` in the checkout, runs
+`glmtts_inference.py --data=<name>` from the checkout's root, and reads each expected WAV. The
+script exits 0 even when an item failed, so every output is checked; its float32 WAVs become
+16-bit PCM. The script loads the model on every run (1-2 minutes): use the `glm-tts` host
+unless you must run the official code untouched. It always uses seed 0, the KV cache and the
+"ras" sampler, and has no forced readings, so the host refuses what it cannot honour.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import ttsq_protocol as protocol
+from glmtts_setup import GlmttsSettings, SettingsError, repo_version, run_check
+from ttsq_protocol import Canceled, HostError, Job
+from ttsq_wav import floats_to_pcm16, read_mono_floats, write_pcm16
+
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class ScriptItem:
+    uttid: str
+    prompt_text: str
+    prompt_speech: str
+    syn_text: str
+
+
+class OfficialScript:
+    """One run of glmtts_inference.py over a batch of items, in its own uniquely named files."""
+
+    runs = 0
+
+    def __init__(self, settings: GlmttsSettings, use_phoneme: bool):
+        OfficialScript.runs += 1
+        self.settings = settings
+        self.use_phoneme = use_phoneme
+        self.name = f"ttsq_{os.getpid()}_{OfficialScript.runs}"
+        self.jsonl = os.path.join(settings.repo, "examples", f"{self.name}.jsonl")
+        # Where the script writes: <repo>/outputs/pretrain<exp_name>/<data>/<uttid>.wav
+        self.out_root = os.path.join(settings.repo, "outputs", f"pretrain_{self.name}")
+        self.out_dir = os.path.join(self.out_root, self.name)
+
+    def run(self, items: list[ScriptItem], canceled) -> tuple[dict[str, str], str]:
+        """Returns ({uttid: wav path} for the items that came out, the script's output)."""
+        import json
+
+        with open(self.jsonl, "w", encoding="utf-8") as handle:
+            for item in items:
+                handle.write(json.dumps(item.__dict__, ensure_ascii=False) + "\n")
+        command = [self.settings.python, "glmtts_inference.py", f"--data={self.name}", f"--exp_name=_{self.name}",
+                   f"--sample_rate={self.settings.sample_rate}"] + (["--use_phoneme"] if self.use_phoneme else [])
+        env = dict(os.environ)
+        if self.settings.visible_gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.settings.visible_gpu
+        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as output:
+            process = subprocess.Popen(command, cwd=self.settings.repo, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=output, stderr=subprocess.STDOUT)
+            while process.poll() is None:
+                if canceled():
+                    process.terminate()
+                    try:
+                        process.wait(STOP_GRACE_SECONDS)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+                    raise Canceled()
+                time.sleep(0.05)
+            output.seek(0)
+            text = output.read()
+        if process.returncode != 0:
+            raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py exited with status {process.returncode}: {_tail(text)}",
+                            _is_oom(text))
+        found = {item.uttid: os.path.join(self.out_dir, f"{item.uttid}.wav") for item in items}
+        return {uttid: path for uttid, path in found.items() if os.path.isfile(path)}, text
+
+    def clean(self) -> None:
+        for path in (self.jsonl,):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(self.out_root, ignore_errors=True)
+
+
+def _is_oom(output: str) -> bool:
+    return "out of memory" in output.lower()
+
+
+def _tail(output: str, lines: int = 5) -> str:
+    return " | ".join(line.strip() for line in output.strip().splitlines()[-lines:])
+
+
+def _item_error(output: str, uttid: str) -> str:
+    """The script's own log line for a failed item ("Error processing <uttid>: ...")."""
+    match = re.search(rf"Error processing {re.escape(uttid)}: (.*)", output)
+    return match.group(1).strip() if match else _tail(output)
+
+
+class GlmTtsCliEngine:
+    def __init__(self, settings: GlmttsSettings):
+        self.settings = settings
+
+    @property
+    def capabilities(self) -> dict:
+        return {
+            "engine": "glm-tts-cli",
+            "version": f"{repo_version(self.settings.repo)} (official script)",
+            "sampleRates": [self.settings.sample_rate],
+            "cloning": True,
+            "voiceFollowing": ["timbre", "emotion", "rate"],
+            "phonemeControl": False,
+            "languages": ["zh", "en"],
+            "maxSegmentChars": self.settings.max_segment_chars,
+            "maxBatch": 1,
+            "requiresVoice": True,
+        }
+
+    def _use_phoneme(self, job: Job) -> bool:
+        if job.voice is None:
+            raise HostError("E_ENGINE_REJECTED", "GLM-TTS clones a voice: send a reference voice with the segment")
+        if job.sample_rate is not None and job.sample_rate != self.settings.sample_rate:
+            raise HostError("E_ENGINE_REJECTED", f"this host runs GLM-TTS at {self.settings.sample_rate} Hz, not {job.sample_rate} Hz")
+        if job.pronunciations:
+            raise HostError("E_ENGINE_REJECTED", "the official script takes no forced readings; use the glm-tts host")
+        if job.seed not in (None, 0):
+            raise HostError("E_ENGINE_REJECTED", f"the official script always uses seed 0, not {job.seed}; use the glm-tts host")
+        options = job.options
+        unknown = sorted(set(options) - {"use_cache", "use_phoneme", "sample_method"})
+        if unknown:
+            raise HostError("E_ENGINE_REJECTED", f"unknown GLM-TTS options {unknown}; the options are use_cache, use_phoneme, sample_method")
+        if options.get("use_cache", True) is not True or options.get("sample_method", "ras") != "ras":
+            raise HostError("E_ENGINE_REJECTED", "the official script always runs with use_cache and sample_method ras")
+        use_phoneme = options.get("use_phoneme", False)
+        if not isinstance(use_phoneme, bool):
+            raise HostError("E_ENGINE_REJECTED", "use_phoneme must be true or false")
+        return use_phoneme
+
+    def synthesize_batch(self, jobs: list[Job], use_phoneme: bool) -> dict[str, dict]:
+        """Runs the script once for all `jobs`; returns {job id: outcome} for those that came out."""
+        items = [ScriptItem(uttid=f"seg{i}", prompt_text=job.voice["promptText"] if job.voice else "",
+                            prompt_speech=job.voice["audioPath"] if job.voice else "", syn_text=job.text)
+                 for i, job in enumerate(jobs)]
+        script = OfficialScript(self.settings, use_phoneme)
+        try:
+            wavs, output = script.run(items, canceled=lambda: any(job.canceled.is_set() for job in jobs))
+            outcomes: dict[str, dict] = {}
+            for item, job in zip(items, jobs):
+                path = wavs.get(item.uttid)
+                if path is None:
+                    reason = _item_error(output, item.uttid)
+                    if _is_oom(reason):
+                        raise HostError("E_ENGINE_OOM", f"GPU out of memory in glmtts_inference.py: {reason}", True)
+                    raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py wrote no audio for this segment: {reason}", False)
+                rate, samples = read_mono_floats(path)
+                if rate != self.settings.sample_rate:
+                    raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py wrote {rate} Hz, expected {self.settings.sample_rate} Hz")
+                duration_ms = write_pcm16(job.out_path, rate, floats_to_pcm16(samples))
+                outcomes[job.id] = {"sampleRate": rate, "durationMs": duration_ms}
+            return outcomes
+        finally:
+            script.clean()
+
+    def synthesize(self, job: Job) -> dict:
+        # The supervisor sends one segment at a time (maxBatch 1): a batch of one.
+        return self.synthesize_batch([job], self._use_phoneme(job))[job.id]
+
+
+def main(argv: list[str]) -> int:
+    if "--check" in argv:
+        return run_check(os.environ)
+    protocol.take_stdout()
+    try:
+        settings = GlmttsSettings.from_env(os.environ)
+    except SettingsError as error:
+        protocol.fail_start(str(error))
+    os.makedirs(os.path.join(settings.repo, "examples"), exist_ok=True)
+    engine = GlmTtsCliEngine(settings)
+    protocol.announce_ready(engine.capabilities)
+    protocol.HostLoop().serve(engine.synthesize)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""GLM-TTS engine host: loads the model once and serves segments over the engine-host protocol.
+
+Each segment is fed to GLM-TTS the way its own demo (tools/gradio_app.py) feeds a request:
+normalised prompt text and text, the four prompt features of the voice, a fresh `cache` dict,
+the job's seed, `use_cache`, `use_phoneme` and `sample_method`, then `generate_long`. Unlike
+the demo, it keeps each voice's prompt features (bounded LRU), honours forced readings for one
+job at a time, stops between GLM-TTS's text chunks when canceled, and turns CUDA out-of-memory
+into a retryable error while it keeps serving. Settings come from the environment (Settings).
+
+    GLMTTS_REPO=/opt/GLM-TTS python3 glm_tts_host.py            # serve (stdin/stdout)
+    GLMTTS_REPO=/opt/GLM-TTS python3 glm_tts_host.py --check    # what is missing, no model load
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import ttsq_protocol as protocol
+from glmtts_setup import GlmttsSettings, SettingsError, enter_repo, repo_version, run_check
+from ttsq_phonemes import PronunciationError, load_inventory, reading_tokens
+from ttsq_protocol import HostError, Job
+
+SAMPLE_METHODS = ("ras", "topk")
+
+
+@dataclass(frozen=True)
+class PromptFeatures:
+    """What GLM-TTS extracts from a reference voice; reused for every job with that voice."""
+
+    prompt_text: str
+    text_token: Any
+    speech_token: list
+    speech_feat: Any
+    embedding: Any
+
+
+class GlmTtsEngine:
+    def __init__(self, settings: GlmttsSettings):
+        self.settings = settings
+        import torch  # after enter_repo(): CUDA_VISIBLE_DEVICES must be set before torch starts
+        import glmtts_inference as glm
+
+        self.torch = torch
+        self.glm = glm
+        if settings.device is not None:
+            glm.DEVICE = torch.device(settings.device)
+        self.device = glm.DEVICE
+        started = time.monotonic()
+        self.frontend, self.text_frontend, _, self.llm, self.flow = glm.load_models(
+            use_phoneme=settings.use_phoneme, sample_rate=settings.sample_rate
+        )
+        if settings.dtype != "float32":
+            self.llm.llama.to(getattr(torch, settings.dtype))
+        protocol.log(f"GLM-TTS loaded in {time.monotonic() - started:.1f} s on {self.device} ({settings.dtype})")
+        self.inventory = load_inventory(settings.repo) if settings.use_phoneme else frozenset()
+        self.voices: "collections.OrderedDict[tuple, PromptFeatures]" = collections.OrderedDict()
+        oom = getattr(torch.cuda, "OutOfMemoryError", None)
+        self.oom_types: tuple = (oom,) if isinstance(oom, type) else ()
+
+    @property
+    def capabilities(self) -> dict:
+        return {
+            "engine": "glm-tts",
+            "version": repo_version(self.settings.repo),
+            "sampleRates": [self.settings.sample_rate],
+            "cloning": True,
+            "voiceFollowing": ["timbre", "emotion", "rate"],
+            "phonemeControl": self.settings.use_phoneme,
+            "languages": ["zh", "en"],
+            "maxSegmentChars": self.settings.max_segment_chars,
+            "maxBatch": 1,
+            "requiresVoice": True,
+        }
+
+    # -- per segment ---------------------------------------------------------------------------
+
+    def synthesize(self, job: Job) -> dict:
+        rate = self.settings.sample_rate
+        if job.voice is None:
+            raise HostError("E_ENGINE_REJECTED", "GLM-TTS clones a voice: send a reference voice with the segment")
+        if job.sample_rate is not None and job.sample_rate != rate:
+            raise HostError("E_ENGINE_REJECTED", f"this host's model is loaded for {rate} Hz, not {job.sample_rate} Hz")
+        use_cache, use_phoneme, sample_method = self._options(job)
+        readings = self._readings(job)
+        if readings:
+            use_phoneme = True  # the replace dictionary is applied by GLM-TTS's phoneme pass
+        try:
+            features = self._prompt_features(job.voice)
+            norm_text = self.text_frontend.text_normalize(job.text)
+            job.check_canceled()
+            cache = {  # fresh for every job: generate_long appends each chunk's tokens to it
+                "cache_text": [features.prompt_text],
+                "cache_text_token": [features.text_token],
+                "cache_speech_token": [list(features.speech_token)],
+                "use_cache": use_cache,
+            }
+            flow_prompt_token = self.torch.tensor([list(features.speech_token)], dtype=self.torch.int32).to(self.device)
+            with self._forced_readings(readings):
+                speech, _, _, _ = self.glm.generate_long(
+                    frontend=self.frontend,
+                    text_frontend=self.text_frontend,
+                    llm=self.llm,
+                    flow=self.flow,
+                    text_info=[job.id, norm_text],
+                    cache=cache,
+                    device=self.device,
+                    embedding=features.embedding,
+                    seed=job.seed if job.seed is not None else 0,
+                    sample_method=sample_method,
+                    flow_prompt_token=flow_prompt_token,
+                    speech_feat=features.speech_feat,
+                    local_llm_forward=self._llm_forward(job),
+                    use_phoneme=use_phoneme,
+                )
+            pcm = (speech.squeeze(0).clamp(-1.0, 1.0) * 32767.0).to(self.torch.int16).cpu().numpy().tobytes()
+        except HostError:
+            raise
+        except Exception as error:
+            if self._is_oom(error):
+                self.free_gpu_memory()
+                raise HostError("E_ENGINE_OOM", f"GPU out of memory on a {len(job.text)}-character segment: {error}", True) from None
+            raise
+        from ttsq_wav import write_pcm16
+
+        duration_ms = write_pcm16(job.out_path, rate, pcm)
+        return {"sampleRate": rate, "durationMs": duration_ms}
+
+    def _options(self, job: Job) -> tuple[bool, bool, str]:
+        options = job.options
+        unknown = sorted(set(options) - {"use_cache", "use_phoneme", "sample_method"})
+        if unknown:
+            raise HostError("E_ENGINE_REJECTED", f"unknown GLM-TTS options {unknown}; the options are use_cache, use_phoneme, sample_method")
+        use_cache = options.get("use_cache", True)
+        use_phoneme = options.get("use_phoneme", False)  # as the demo: G2P pass only when asked
+        sample_method = options.get("sample_method", "ras")
+        if not isinstance(use_cache, bool) or not isinstance(use_phoneme, bool):
+            raise HostError("E_ENGINE_REJECTED", "use_cache and use_phoneme must be true or false")
+        if sample_method not in SAMPLE_METHODS:
+            raise HostError("E_ENGINE_REJECTED", f"sample_method must be one of {', '.join(SAMPLE_METHODS)}, got {sample_method!r}")
+        if use_phoneme and not self.settings.use_phoneme:
+            raise HostError("E_ENGINE_REJECTED", "this host was loaded without phoneme support (GLMTTS_USE_PHONEME=0)")
+        return use_cache, use_phoneme, sample_method
+
+    def _readings(self, job: Job) -> dict[str, str]:
+        if not job.pronunciations:
+            return {}
+        if not self.settings.use_phoneme:
+            raise HostError("E_ENGINE_REJECTED", "forced readings need a host loaded with phoneme support (GLMTTS_USE_PHONEME=1)")
+        readings = {}
+        for entry in job.pronunciations:
+            try:
+                readings[entry["text"]] = reading_tokens(entry["pinyin"], self.inventory)
+            except PronunciationError as error:
+                raise HostError("E_PRONUNCIATION_INVALID", f'{entry["text"]}: {error}') from None
+        return readings
+
+    def _forced_readings(self, readings: dict[str, str]):
+        """Adds this job's readings to GLM-TTS's replace dictionary and restores it afterwards."""
+        engine = self
+
+        class Scope:
+            def __enter__(self) -> None:
+                table = engine.text_frontend.replace_dict if readings else {}
+                self.saved = {key: table.get(key) for key in readings}
+                table.update(readings)
+
+            def __exit__(self, *_: object) -> None:
+                if not readings:
+                    return
+                table = engine.text_frontend.replace_dict
+                for key, old in self.saved.items():
+                    if old is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = old
+
+        return Scope()
+
+    def _prompt_features(self, voice: dict) -> PromptFeatures:
+        """Extracted once per (audio hash, prompt text, sample rate); least recently used go first."""
+        key = (voice["sha256"], voice.get("promptText", ""), self.settings.sample_rate)
+        cached = self.voices.get(key)
+        if cached is not None:
+            self.voices.move_to_end(key)
+            return cached
+        prompt_text = voice.get("promptText", "")
+        if not prompt_text:
+            protocol.log("warning: no transcript for this reference voice; GLM-TTS clones better with one")
+        path = voice["audioPath"]
+        norm_prompt = self.text_frontend.text_normalize(prompt_text) + " "
+        features = PromptFeatures(
+            prompt_text=norm_prompt,
+            text_token=self.frontend._extract_text_token(norm_prompt),
+            speech_token=self.frontend._extract_speech_token([path]).squeeze().tolist(),
+            speech_feat=self.frontend._extract_speech_feat(path, sample_rate=self.settings.sample_rate),
+            embedding=self.frontend._extract_spk_embedding(path),
+        )
+        self.voices[key] = features
+        while len(self.voices) > self.settings.voice_cache_size:
+            self.voices.popitem(last=False)
+        return features
+
+    def _llm_forward(self, job: Job):
+        """GLM-TTS's own LLM step, with a cancel check before each of its text chunks."""
+        forward = self.glm.local_llm_forward
+
+        def checked(**kwargs: Any):
+            job.check_canceled()
+            return forward(**kwargs)
+
+        return checked
+
+    # -- memory ----------------------------------------------------------------------------------
+
+    def _is_oom(self, error: BaseException) -> bool:
+        return isinstance(error, self.oom_types) or "out of memory" in str(error).lower()
+
+    def free_gpu_memory(self) -> None:
+        """Returns cached CUDA blocks to the driver (after an OOM, and when idle)."""
+        gc.collect()
+        self.torch.cuda.empty_cache()
+
+
+def main(argv: list[str]) -> int:
+    if "--check" in argv:
+        return run_check(os.environ)
+    protocol.take_stdout()
+    try:
+        settings = GlmttsSettings.from_env(os.environ)
+        enter_repo(settings)
+        engine = GlmTtsEngine(settings)
+    except SettingsError as error:
+        protocol.fail_start(str(error))
+    except Exception as error:  # a missing package or checkpoint: say which, then exit
+        protocol.fail_start(f"GLM-TTS could not load: {type(error).__name__}: {error} (run with --check)")
+    protocol.announce_ready(engine.capabilities)
+    protocol.HostLoop().serve(engine.synthesize, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,262 @@
+"""What both GLM-TTS hosts share: their settings, entering the GLM-TTS checkout, and `--check`.
+
+Settings come from the environment, all read here:
+
+    GLMTTS_REPO                the GLM-TTS checkout (its code uses paths relative to it)
+    GLMTTS_SAMPLE_RATE         24000 (HiFT vocoder) or 32000 (Vocos); one per loaded model
+    GLMTTS_USE_PHONEME         1 (default) loads the phoneme front end: forced readings work
+    GLMTTS_DEVICE              cuda (default when present), cuda:N, or cpu
+    GLMTTS_GPUS                e.g. 0,1,2,3: host slot i (TTSQ_HOST_SLOT) uses GPU i mod 4
+    GLMTTS_DTYPE               float32 (as GLM-TTS ships), bfloat16 or float16 for the LLM
+    GLMTTS_VOICE_CACHE         voices whose prompt features are kept (64)
+    GLMTTS_IDLE_FREE_SECONDS   free the CUDA cache after this long idle (60; 0 = never)
+    GLMTTS_MAX_SEGMENT_CHARS   longest segment taken (300; GLM-TTS splits it further itself)
+    GLMTTS_PYTHON              interpreter for the official script (glm-tts-cli host)
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+SAMPLE_RATES = (24000, 32000)
+DTYPES = ("float32", "bfloat16", "float16")
+
+# Import names whose pip package is named otherwise, for the hints --check prints.
+PIP_NAMES = {
+    "yaml": "PyYAML", "tn": "WeTextProcessing", "onnxruntime": "onnxruntime-gpu", "hyperpyyaml": "HyperPyYAML",
+    "sklearn": "scikit-learn", "whisper": "openai-whisper", "x_transformers": "x-transformers",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what it takes."""
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class GlmttsSettings:
+    repo: str
+    sample_rate: int
+    use_phoneme: bool
+    device: Optional[str]
+    visible_gpu: Optional[str]
+    dtype: str
+    voice_cache_size: int
+    idle_free_seconds: float
+    max_segment_chars: int
+    python: str
+
+    @staticmethod
+    def from_env(env: Mapping[str, str]) -> "GlmttsSettings":
+        repo = env.get("GLMTTS_REPO", "").strip()
+        if not repo:
+            raise SettingsError("GLMTTS_REPO is not set: point it at a GLM-TTS checkout (git clone of zai-org/GLM-TTS)")
+        repo = os.path.abspath(repo)
+        if not os.path.isfile(os.path.join(repo, "glmtts_inference.py")):
+            raise SettingsError(f"GLMTTS_REPO={repo} has no glmtts_inference.py: is it a GLM-TTS checkout?")
+        sample_rate = _integer(env, "GLMTTS_SAMPLE_RATE", 24000, 0, 10**6)
+        if sample_rate not in SAMPLE_RATES:
+            raise SettingsError(f"GLMTTS_SAMPLE_RATE must be 24000 or 32000, got {sample_rate}")
+        phoneme = env.get("GLMTTS_USE_PHONEME", "1").strip().lower()
+        if phoneme not in ("0", "1", "true", "false"):
+            raise SettingsError(f"GLMTTS_USE_PHONEME must be 1 or 0, got {phoneme!r}")
+        dtype = env.get("GLMTTS_DTYPE", "float32").strip() or "float32"
+        if dtype not in DTYPES:
+            raise SettingsError(f"GLMTTS_DTYPE must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        device = env.get("GLMTTS_DEVICE", "").strip() or None
+        visible_gpu = None
+        if device is not None and not (device in ("cuda", "cpu") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise SettingsError(f"GLMTTS_DEVICE must be cuda, cuda:N or cpu, got {device!r}")
+        if device is not None and device.startswith("cuda:"):
+            # GLM-TTS's speech tokenizer calls .cuda() (the current device): pin the process to
+            # that GPU instead, so every part of the model lands on the same one.
+            visible_gpu, device = device[5:], "cuda"
+        gpus = [g.strip() for g in env.get("GLMTTS_GPUS", "").split(",") if g.strip()]
+        if gpus:
+            slot = _integer(env, "TTSQ_HOST_SLOT", 0, 0, 10**6)
+            visible_gpu, device = gpus[slot % len(gpus)], "cuda"
+        try:
+            idle = float(env.get("GLMTTS_IDLE_FREE_SECONDS", "").strip() or 60)
+        except ValueError:
+            raise SettingsError(f"GLMTTS_IDLE_FREE_SECONDS must be a number of seconds, got {env['GLMTTS_IDLE_FREE_SECONDS']!r}") from None
+        if not 0 <= idle <= 86400:
+            raise SettingsError(f"GLMTTS_IDLE_FREE_SECONDS must be between 0 and 86400, got {idle}")
+        return GlmttsSettings(
+            repo=repo,
+            sample_rate=sample_rate,
+            use_phoneme=phoneme in ("1", "true"),
+            device=device,
+            visible_gpu=visible_gpu,
+            dtype=dtype,
+            voice_cache_size=_integer(env, "GLMTTS_VOICE_CACHE", 64, 1, 100_000),
+            idle_free_seconds=idle,
+            max_segment_chars=_integer(env, "GLMTTS_MAX_SEGMENT_CHARS", 300, 50, 2000),
+            python=env.get("GLMTTS_PYTHON", "").strip() or sys.executable,
+        )
+
+
+def enter_repo(settings: GlmttsSettings) -> None:
+    """Makes GLM-TTS importable and its relative paths (ckpt/, configs/) valid."""
+    if settings.visible_gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = settings.visible_gpu
+    if settings.repo not in sys.path:
+        sys.path.insert(1, settings.repo)
+    os.chdir(settings.repo)
+
+
+def repo_version(repo: str) -> str:
+    """`GLM-TTS <commit>` from the checkout's git metadata, without running git."""
+    try:
+        with open(os.path.join(repo, ".git", "HEAD"), encoding="utf-8") as handle:
+            head = handle.read().strip()
+        if head.startswith("ref: "):
+            with open(os.path.join(repo, ".git", *head[5:].split("/")), encoding="utf-8") as handle:
+                head = handle.read().strip()
+        return f"GLM-TTS {head[:12]}"
+    except OSError:
+        return "GLM-TTS (unknown commit)"
+
+
+# -- --check -------------------------------------------------------------------------------------
+
+def checkpoint_paths(sample_rate: int, use_phoneme: bool) -> list[str]:
+    """Files and folders load_models() opens, relative to the checkout."""
+    paths = [
+        "ckpt/speech_tokenizer/config.json",
+        "ckpt/vq32k-phoneme-tokenizer",
+        "ckpt/llm/config.json",
+        "ckpt/flow/flow.pt",
+        "ckpt/flow/config.yaml",
+        "ckpt/hift/hift.pt" if sample_rate == 24000 else "ckpt/vocos2d/generator_jit.ckpt",
+        "frontend/campplus.onnx",
+    ]
+    if use_phoneme:
+        paths += ["configs/G2P_all_phonemes.json", "configs/G2P_able_1word.json", "configs/G2P_replace_dict.jsonl"]
+    return paths
+
+
+def _imports(path: str) -> tuple[set[str], set[str]]:
+    """Module names a file imports: (required, optional). An import inside `try` with an
+    `except ImportError` (GLM-TTS's ttsfrd) is optional."""
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), path)
+    optional_nodes: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            h.type is not None and "ImportError" in ast.unparse(h.type) for h in node.handlers
+        ):
+            for inner in node.body:
+                optional_nodes.update(id(n) for n in ast.walk(inner))
+    required: set[str] = set()
+    optional: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from utils import seed_util` may name a module: try module.name as well
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        (optional if id(node) in optional_nodes else required).update(names)
+    return required, optional - required
+
+
+def python_packages(repo: str, entry: str = "glmtts_inference.py") -> tuple[list[str], list[str]]:
+    """Third-party modules the entry script reaches through the checkout's own modules:
+    (required, optional), top-level names, found by reading the code (nothing is imported)."""
+    seen: set[str] = set()
+    todo = [os.path.join(repo, entry)]
+    required: set[str] = set()
+    optional: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        needed, maybe = _imports(path)
+        for name, bucket in [(n, required) for n in needed] + [(n, optional) for n in maybe]:
+            parts = name.split(".")
+            local = None
+            for depth in range(len(parts), 0, -1):
+                base = os.path.join(repo, *parts[:depth])
+                for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+                    if os.path.isfile(candidate):
+                        local = candidate
+                        break
+                if local:
+                    break
+            if local is not None:
+                todo.append(local)
+            elif os.path.isdir(os.path.join(repo, parts[0])):
+                continue  # a folder of the checkout without that module: not a package to install
+            elif parts[0] not in sys.stdlib_module_names:
+                bucket.add(parts[0])
+    return sorted(required), sorted(optional - required)
+
+
+def run_check(env: Mapping[str, str]) -> int:
+    """Prints what is present and what is missing; exit status 0 only if nothing is missing.
+    Loads no model; imports torch only to ask about CUDA."""
+    missing: list[str] = []
+
+    def report(ok: bool, what: str, fix: str = "") -> None:
+        print(f"{'ok     ' if ok else 'MISSING'}  {what}" + ("" if ok or not fix else f"  -> {fix}"))
+        if not ok:
+            missing.append(what)
+
+    version = sys.version_info
+    report((3, 10) <= version[:2] <= (3, 12), f"Python {version[0]}.{version[1]} (GLM-TTS supports 3.10-3.12)", "use Python 3.10, 3.11 or 3.12")
+    try:
+        settings = GlmttsSettings.from_env(env)
+    except SettingsError as error:
+        report(False, str(error))
+        print(f"\n{len(missing)} missing; the checkpoints and packages cannot be checked without a checkout.")
+        return 1
+    report(True, f"GLM-TTS checkout at {settings.repo} ({repo_version(settings.repo)})")
+    for relative in checkpoint_paths(settings.sample_rate, settings.use_phoneme):
+        present = os.path.exists(os.path.join(settings.repo, relative))
+        fix = "download the weights into ckpt/ (docs/glm-tts.md, step 2)" if relative.startswith("ckpt/") else "part of the GLM-TTS repository: clone it again"
+        report(present, relative, fix)
+    if settings.repo not in sys.path:
+        sys.path.insert(0, settings.repo)  # as when serving: modules in the checkout are importable
+    required, optional = python_packages(settings.repo)
+    absent = [name for name in required if importlib.util.find_spec(name) is None]
+    for name in absent:
+        report(False, f"Python package {name}", f"pip install -r requirements.txt (package {PIP_NAMES.get(name, name)})")
+    if not absent:
+        report(True, f"Python packages: all {len(required)} that glmtts_inference.py needs")
+    for name in optional:
+        if importlib.util.find_spec(name) is None:
+            print(f"note     optional package {name} is absent; GLM-TTS falls back to another")
+    if importlib.util.find_spec("torch") is None:
+        report(False, "CUDA (not checked: torch is missing)", "install torch with CUDA support")
+    else:
+        if settings.visible_gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = settings.visible_gpu
+        import torch
+
+        if torch.cuda.is_available():
+            names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            report(True, f"CUDA: {', '.join(names)}")
+        else:
+            driver = "an NVIDIA driver is present (nvidia-smi)" if shutil.which("nvidia-smi") else "no NVIDIA driver (nvidia-smi) either"
+            report(False, f"CUDA: torch sees no GPU; {driver}", "GLM-TTS's speech tokenizer needs a CUDA GPU")
+    print(f"\n{len(missing)} missing." if missing else "\nEverything GLM-TTS needs is here.")
+    return 1 if missing else 0

@@ -1,0 +1,225 @@
+"""The host side of the engine-host protocol (docs/engine-protocol.md), for hosts in Python.
+
+stdin is read on a thread of its own so that `cancel` and `ping` arrive while a segment is being
+synthesised; the engine runs on the main thread, one segment at a time. stdout carries protocol
+messages only: `take_stdout()` moves every other writer (print, C libraries) to stderr first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, NoReturn, Optional, TextIO
+
+PROTOCOL_VERSION = 1
+
+
+class HostError(Exception):
+    """A failure answered as `error {code, message, retryable}` for the segment."""
+
+    def __init__(self, code: str, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class Canceled(HostError):
+    def __init__(self) -> None:
+        super().__init__("E_CANCELED", "the segment was canceled", False)
+
+
+@dataclass
+class Job:
+    """One `synthesize` request, as sent, and its cancel flag."""
+
+    id: str
+    text: str
+    out_path: str
+    voice: Optional[dict]
+    sample_rate: Optional[int]
+    seed: Optional[int]
+    pronunciations: list
+    options: dict
+    canceled: threading.Event = field(default_factory=threading.Event)
+
+    def check_canceled(self) -> None:
+        """Raises Canceled if the supervisor asked to stop this segment."""
+        if self.canceled.is_set():
+            raise Canceled()
+
+
+_protocol_out: Optional[TextIO] = None
+_write_lock = threading.Lock()
+
+
+def take_stdout() -> None:
+    """Keeps the real stdout for protocol messages and points file descriptor 1 at stderr, so
+    that nothing a library prints (GLM-TTS prints progress) can corrupt the message stream."""
+    global _protocol_out
+    if _protocol_out is not None:
+        return
+    sys.stdout.flush()
+    _protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def send(message: dict) -> None:
+    line = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    with _write_lock:
+        out = _protocol_out or sys.stdout
+        out.write(line + "\n")
+        out.flush()
+
+
+def log(message: str) -> None:
+    """A log line on stderr, which the supervisor forwards to its own log."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def send_error(job_id: Optional[str], code: str, message: str, retryable: bool) -> None:
+    error: dict[str, Any] = {"type": "error", "code": code, "message": message, "retryable": retryable}
+    if job_id is not None:
+        error["id"] = job_id
+    send(error)
+
+
+def _optional_int(message: dict, key: str) -> Optional[int]:
+    value = message.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'"{key}" must be an integer, got {json.dumps(value)}')
+    return value
+
+
+def parse_job(message: dict) -> Job:
+    """Checks a `synthesize` request's fields; raises ValueError naming the first bad one."""
+    for key in ("id", "text", "outPath"):
+        if not isinstance(message.get(key), str):
+            raise ValueError(f'"synthesize" needs a string "{key}"')
+    voice = message.get("voice")
+    if voice is not None:
+        if not isinstance(voice, dict) or not isinstance(voice.get("audioPath"), str) or not isinstance(voice.get("sha256"), str):
+            raise ValueError('"voice" must be an object with string "audioPath" and "sha256"')
+        if not isinstance(voice.get("promptText", ""), str):
+            raise ValueError('"voice.promptText" must be a string')
+    pronunciations = message.get("pronunciations") or []
+    if not isinstance(pronunciations, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("text"), str) and isinstance(p.get("pinyin"), str) for p in pronunciations
+    ):
+        raise ValueError('"pronunciations" must be a list of {"text", "pinyin"} strings')
+    options = message.get("options") or {}
+    if not isinstance(options, dict):
+        raise ValueError('"options" must be an object')
+    return Job(
+        id=message["id"],
+        text=message["text"],
+        out_path=message["outPath"],
+        voice=voice,
+        sample_rate=_optional_int(message, "sampleRate"),
+        seed=_optional_int(message, "seed"),
+        pronunciations=pronunciations,
+        options=options,
+    )
+
+
+class HostLoop:
+    """Reads requests on a thread, runs segments on the caller's thread (see `serve`)."""
+
+    def __init__(self) -> None:
+        self._jobs: "queue.Queue[Optional[Job]]" = queue.Queue()
+        self._current: Optional[Job] = None
+        self._lock = threading.Lock()
+
+    def _read(self, stdin: TextIO) -> None:
+        for raw in stdin:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                message = json.loads(line)
+                if not isinstance(message, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as error:
+                send_error(None, "E_ENGINE_PROTOCOL", f"could not parse the request line: {error}", False)
+                continue
+            kind = message.get("type")
+            if kind == "synthesize":
+                try:
+                    self._jobs.put(parse_job(message))
+                except ValueError as error:
+                    job_id = message.get("id") if isinstance(message.get("id"), str) else None
+                    send_error(job_id, "E_ENGINE_PROTOCOL", str(error), False)
+            elif kind == "cancel":
+                with self._lock:
+                    if self._current is not None and self._current.id == message.get("id"):
+                        self._current.canceled.set()
+                    else:
+                        # Not started yet: mark it so it is answered E_CANCELED when it comes up.
+                        for job in list(self._jobs.queue):
+                            if job is not None and job.id == message.get("id"):
+                                job.canceled.set()
+            elif kind == "ping" and isinstance(message.get("id"), str):
+                send({"type": "pong", "id": message["id"]})
+            elif kind == "shutdown":
+                break
+            else:
+                send_error(None, "E_ENGINE_PROTOCOL", f"unknown request type {json.dumps(kind)}", False)
+        self._jobs.put(None)  # shutdown or end of input: finish what is queued, then stop
+
+    def serve(
+        self,
+        synthesize: Callable[[Job], dict],
+        on_idle: Optional[Callable[[], None]] = None,
+        idle_seconds: float = 0.0,
+        stdin: TextIO = sys.stdin,
+    ) -> None:
+        """Answers each job with `done` (synthesize returns {sampleRate, durationMs}) or `error`.
+        `on_idle` runs once each time the host has had nothing to do for `idle_seconds`."""
+        threading.Thread(target=self._read, args=(stdin,), name="protocol-reader", daemon=True).start()
+        idle_since = time.monotonic()
+        idle_done = on_idle is None or idle_seconds <= 0
+        while True:
+            try:
+                timeout = None if idle_done else max(0.0, idle_since + idle_seconds - time.monotonic())
+                job = self._jobs.get(timeout=timeout)
+            except queue.Empty:
+                on_idle()  # type: ignore[misc]
+                idle_done = True
+                continue
+            if job is None:
+                return
+            with self._lock:
+                self._current = job
+            try:
+                job.check_canceled()
+                outcome = synthesize(job)
+                send({"type": "done", "id": job.id, "outPath": job.out_path, **outcome})
+            except HostError as error:
+                send_error(job.id, error.code, error.message, error.retryable)
+            except Exception as error:  # an engine bug must not take the host down with it
+                traceback.print_exc(file=sys.stderr)
+                send_error(job.id, "E_ENGINE_FAILED", f"{type(error).__name__}: {error}", False)
+            finally:
+                with self._lock:
+                    self._current = None
+                idle_since = time.monotonic()
+                idle_done = on_idle is None or idle_seconds <= 0
+
+
+def announce_ready(capabilities: dict) -> None:
+    send({"type": "ready", "protocol": PROTOCOL_VERSION, "capabilities": capabilities})
+
+
+def fail_start(message: str) -> NoReturn:
+    """Answers a host that cannot load: `error E_ENGINE_START_FAILED`, then exit 1."""
+    send_error(None, "E_ENGINE_START_FAILED", message, True)
+    sys.exit(1)

@@ -1,0 +1,26 @@
+"""Test double of torch.cuda: no GPU, but empty_cache() is recorded and OOM can be raised."""
+
+import os
+import time
+
+
+class OutOfMemoryError(RuntimeError):
+    pass
+
+
+def is_available() -> bool:
+    return False
+
+
+def empty_cache() -> None:
+    from glmtts_inference import record  # the GLM-TTS double's call log
+
+    record("torch.cuda.empty_cache", at=time.time())
+
+
+def manual_seed(seed: int) -> None:
+    pass
+
+
+def device_count() -> int:
+    return int(os.environ.get("GLMTTS_DOUBLE_GPUS", "0"))

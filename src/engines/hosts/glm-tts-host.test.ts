@@ -1,0 +1,239 @@
+/**
+ * The GLM-TTS host (python/hosts/glm_tts_host.py) against the test double of GLM-TTS's modules
+ * (python/testing/glmtts_double/): the protocol, and how the host feeds GLM-TTS, read from the
+ * double's call log.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { runHostConformance } from '../testing/host-conformance.js';
+import { makeGlmttsDouble, type DoubleCall } from '../testing/glmtts-double.js';
+import { EnginePool } from '../engine-pool.js';
+import { hostSpec, PYTHON_HOSTS_DIR } from '../registry.js';
+import type { VoiceReference } from '../protocol.js';
+import { normalizeReference } from '../../audio/reference.js';
+import { makeTone } from '../../audio/testing/fixtures.js';
+import { decodeWav } from '../../audio/wav.js';
+import { TtsError } from '../../errors.js';
+
+const run = promisify(execFile);
+const dir = await mkdtemp(join(tmpdir(), 'glm-tts-host-test-'));
+const conformanceDouble = await makeGlmttsDouble();
+test.after(async () => {
+  await conformanceDouble.remove();
+  await rm(dir, { recursive: true, force: true });
+});
+
+runHostConformance('glm-tts', () => hostSpec('glm-tts', conformanceDouble.env), {
+  sampleText: '你好，世界。Hello world.',
+  // The double spends a second per GLM-TTS text chunk: cancel lands between chunks.
+  slowEnv: { GLMTTS_DOUBLE_CHUNK_SECONDS: '1' },
+  slowText: '第一句。第二句。第三句。第四句。',
+});
+
+async function makeVoice(name: string, frequencyHz: number, promptText = '参考音频的文字'): Promise<VoiceReference> {
+  const source = await makeTone(join(dir, `${name}-source.wav`), { seconds: 3, frequencyHz });
+  const normalized = await normalizeReference(source, { sampleRate: 24_000, outPath: join(dir, `${name}.wav`) });
+  return { audioPath: normalized.path, sha256: normalized.sha256, promptText };
+}
+
+const calls = (log: DoubleCall[], name: string) => log.filter((c) => c.call === name);
+let segments = 0;
+const outPath = () => join(dir, `segment-${++segments}.wav`);
+
+async function withPool<T>(env: NodeJS.ProcessEnv, size: number, body: (pool: EnginePool, log: () => Promise<DoubleCall[]>) => Promise<T>): Promise<T> {
+  const double = await makeGlmttsDouble(env);
+  const pool = new EnginePool({ spec: hostSpec('glm-tts', double.env), size });
+  try {
+    await pool.start();
+    return await body(pool, () => double.calls());
+  } finally {
+    await pool.close();
+    await double.remove();
+  }
+}
+
+const voiceA = await makeVoice('voice-a', 150);
+const voiceB = await makeVoice('voice-b', 240, '另一个声音');
+
+test('glm-tts: loads the model once, extracts each voice once, and gives every job a fresh cache', async () => {
+  await withPool({}, 1, async (pool, log) => {
+    for (const voice of [voiceA, voiceB, voiceA, voiceB, voiceA, voiceA]) {
+      const done = await pool.synthesize({ text: '今天天气很好。我们出去走走吧。', outPath: outPath(), voice });
+      assert.equal(done.sampleRate, 24_000);
+      const audio = decodeWav(await readFile(done.outPath));
+      assert.equal(audio.sampleRate, 24_000);
+      assert.ok(audio.samples.length > 0);
+    }
+    const recorded = await log();
+    assert.equal(calls(recorded, 'load_models').length, 1);
+    assert.deepEqual(calls(recorded, 'load_models')[0], { ...calls(recorded, 'load_models')[0], use_phoneme: true, sample_rate: 24_000 });
+    // The four prompt features: once per voice, not per job.
+    for (const feature of ['_extract_speech_token', '_extract_speech_feat', '_extract_spk_embedding']) {
+      assert.deepEqual(calls(recorded, feature).map((c) => c.path), [voiceA.audioPath, voiceB.audioPath], feature);
+    }
+    const jobs = calls(recorded, 'generate_long');
+    assert.equal(jobs.length, 6);
+    // A cache reused from an earlier job would already hold that job's chunks (the double, like
+    // GLM-TTS, appends to it): every job must start from the prompt alone.
+    for (const job of jobs) assert.deepEqual(job.cache_sizes, [1, 1, 1]);
+    assert.equal(calls(recorded, 'gpu').length, 12, 'two text chunks per job');
+  });
+});
+
+test('glm-tts: seed, use_phoneme, use_cache and sample_method arrive as sent', async () => {
+  await withPool({}, 1, async (pool, log) => {
+    await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA, seed: 1234, options: { use_phoneme: true, sample_method: 'topk', use_cache: false } });
+    await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA });
+    const [sent, defaults] = calls(await log(), 'generate_long');
+    assert.deepEqual([sent!.seed, sent!.use_phoneme, sent!.sample_method, sent!.use_cache], [1234, true, 'topk', false]);
+    // Unset, they are what GLM-TTS's own demo uses.
+    assert.deepEqual([defaults!.seed, defaults!.use_phoneme, defaults!.sample_method, defaults!.use_cache], [0, false, 'ras', true]);
+    assert.deepEqual(calls(await log(), 'gpu').map((c) => c.sample_method), ['topk', 'ras']);
+  });
+});
+
+test('glm-tts: forced readings become phoneme tokens for that job only, then the dictionary is restored', async () => {
+  await withPool({}, 1, async (pool, log) => {
+    await pool.synthesize({
+      text: '重要的弦。',
+      outPath: outPath(),
+      voice: voiceA,
+      pronunciations: [{ text: '重', pinyin: 'chong2' }, { text: '弦', pinyin: 'xuan2' }],
+    });
+    await pool.synthesize({ text: '重要的弦。', outPath: outPath(), voice: voiceA, options: { use_phoneme: true } });
+    const [forced, after] = calls(await log(), 'g2p_infer');
+    assert.equal(forced!.result, '<|CH|><|ONG2|>要的<|X|><|VAN2|>。');
+    // The next job sees GLM-TTS's own dictionary again: 重 gone, 弦 back to its shipped reading.
+    assert.deepEqual(after!.replace_dict, { 弦: '<|X|><|IAN2|>' });
+    assert.equal(after!.result, '重要的<|X|><|IAN2|>。');
+    assert.equal(calls(await log(), 'generate_long')[0]!.use_phoneme, true, 'forced readings turn the phoneme pass on');
+  });
+});
+
+test('glm-tts: a reading outside the phoneme inventory, a missing voice or another rate is refused; the host keeps serving', async () => {
+  await withPool({}, 1, async (pool) => {
+    const pid = pool.pids[0];
+    await assert.rejects(pool.synthesize({ text: '儿子。', outPath: outPath(), voice: voiceA, pronunciations: [{ text: '儿', pinyin: 'er5' }] }), (error: TtsError) => {
+      assert.equal(error.code, 'E_PRONUNCIATION_INVALID');
+      assert.match(error.message, /er5.*ER5/u);
+      return error.retryable === false;
+    });
+    await assert.rejects(pool.synthesize({ text: '你好。', outPath: outPath() }), { code: 'E_ENGINE_REJECTED' });
+    await assert.rejects(pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA, sampleRate: 32_000 }), { code: 'E_ENGINE_REJECTED' });
+    await assert.rejects(pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA, options: { temperature: 0.7 } }), /unknown GLM-TTS options/u);
+    await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA });
+    assert.deepEqual(pool.pids, [pid]);
+  });
+});
+
+test('glm-tts: cancel stops between GLM-TTS text chunks', async () => {
+  await withPool({ GLMTTS_DOUBLE_CHUNK_SECONDS: '0.4' }, 1, async (pool, log) => {
+    const controller = new AbortController();
+    const job = pool.synthesize({ text: '一。二。三。四。五。六。', outPath: outPath(), voice: voiceA }, { signal: controller.signal });
+    while (calls(await log(), 'gpu').length === 0 && calls(await log(), 'generate_long').length === 0) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    await assert.rejects(job, { code: 'E_CANCELED' });
+    const chunks = calls(await log(), 'gpu').length;
+    assert.ok(chunks >= 1 && chunks <= 2, `stopped after ${chunks} of 6 chunks`);
+    await pool.synthesize({ text: '好。', outPath: outPath(), voice: voiceA });
+  });
+});
+
+test('glm-tts: CUDA out of memory becomes a retryable E_ENGINE_OOM after the cache is freed, and the host keeps serving', async () => {
+  await withPool({ GLMTTS_DOUBLE_OOM_MARKER: '爆显存' }, 1, async (pool, log) => {
+    const pid = pool.pids[0];
+    await assert.rejects(pool.synthesize({ text: '这一段会爆显存。', outPath: outPath(), voice: voiceA }), (error: TtsError) => error.code === 'E_ENGINE_OOM' && error.retryable);
+    assert.equal(calls(await log(), 'torch.cuda.empty_cache').length, 1);
+    await pool.synthesize({ text: '这一段没问题。', outPath: outPath(), voice: voiceA });
+    assert.deepEqual(pool.pids, [pid], 'same host');
+  });
+});
+
+test('glm-tts: the CUDA cache is freed once the host has been idle', async () => {
+  await withPool({ GLMTTS_IDLE_FREE_SECONDS: '0.3' }, 1, async (pool, log) => {
+    await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA });
+    const deadline = Date.now() + 10_000;
+    while (calls(await log(), 'torch.cuda.empty_cache').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const frees = calls(await log(), 'torch.cuda.empty_cache');
+    assert.equal(frees.length, 1);
+    assert.ok((frees[0]!.at as number) > (calls(await log(), 'gpu').at(-1)!.end as number), 'freed after the job, not during it');
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(calls(await log(), 'torch.cuda.empty_cache').length, 1, 'once per idle spell');
+  });
+});
+
+test('glm-tts: the voice cache is bounded (least recently used goes first)', async () => {
+  await withPool({ GLMTTS_VOICE_CACHE: '1' }, 1, async (pool, log) => {
+    for (const voice of [voiceA, voiceA, voiceB, voiceA]) await pool.synthesize({ text: '你好。', outPath: outPath(), voice });
+    assert.equal(calls(await log(), '_extract_speech_token').length, 3);
+  });
+});
+
+test('glm-tts: each host slot takes its own GPU from GLMTTS_GPUS and works from the checkout', async () => {
+  await withPool({ GLMTTS_GPUS: '3,5', GLMTTS_SAMPLE_RATE: '32000' }, 2, async (pool, log) => {
+    assert.deepEqual(pool.capabilities?.sampleRates, [32_000]);
+    const loads = calls(await log(), 'load_models');
+    assert.deepEqual(loads.map((c) => c.visible_gpus).sort(), ['3', '5']);
+    assert.ok(loads.every((c) => c.sample_rate === 32_000 && String(c.cwd).endsWith('GLM-TTS')));
+  });
+});
+
+test('glm-tts: a host killed mid-job is replaced, and the segment can run again', async () => {
+  await withPool({ GLMTTS_DOUBLE_CHUNK_SECONDS: '0.3' }, 1, async (pool, log) => {
+    const first = pool.pids[0]!;
+    const job = pool.synthesize({ text: '一。二。三。四。', outPath: outPath(), voice: voiceA });
+    while (calls(await log(), 'gpu').length === 0) await new Promise((r) => setTimeout(r, 20));
+    process.kill(first, 'SIGKILL');
+    await assert.rejects(job, (error: TtsError) => error.code === 'E_ENGINE_CRASHED' && error.retryable);
+    const done = await pool.synthesize({ text: '一。二。三。四。', outPath: outPath(), voice: voiceA });
+    assert.ok(decodeWav(await readFile(done.outPath)).samples.length > 0);
+    assert.notEqual(pool.pids[0], first);
+    assert.equal(calls(await log(), 'load_models').length, 2, 'the replacement loaded the model once');
+  });
+});
+
+test('glm-tts: a host that cannot start says why', async () => {
+  const pool = new EnginePool({ spec: hostSpec('glm-tts', { GLMTTS_REPO: join(dir, 'nowhere') }), size: 1, maxStartFailures: 1 });
+  await assert.rejects(pool.start(), (error: TtsError) => error.code === 'E_ENGINE_START_FAILED' && /GLMTTS_REPO=.*nowhere has no glmtts_inference\.py/u.test(error.message));
+  await pool.close();
+});
+
+test('glm-tts --check names exactly what is missing, without loading the model', async () => {
+  const double = await makeGlmttsDouble();
+  try {
+    const check = async (env: NodeJS.ProcessEnv) =>
+      run('python3', [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...env } }).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+      );
+    const missing = (out: string) => out.split('\n').filter((l) => l.startsWith('MISSING')).map((l) => l.replace(/^MISSING\s+/u, '').replace(/\s+->.*$/u, ''));
+    const inDouble = await check({ ...double.env, GLMTTS_DOUBLE_LOG: join(dir, 'check-log.jsonl') });
+    assert.equal(inDouble.code, 1);
+    assert.deepEqual(missing(inDouble.out), [
+      'ckpt/speech_tokenizer/config.json',
+      'ckpt/vq32k-phoneme-tokenizer',
+      'ckpt/llm/config.json',
+      'ckpt/flow/flow.pt',
+      'ckpt/flow/config.yaml',
+      'ckpt/hift/hift.pt',
+      'frontend/campplus.onnx',
+      // The double reads no G2P tables of its own; a real checkout has them.
+      'configs/G2P_able_1word.json',
+      'configs/G2P_replace_dict.jsonl',
+      'CUDA: torch sees no GPU; no NVIDIA driver (nvidia-smi) either',
+    ]);
+    assert.match(inDouble.out, /ok\s+Python packages: all \d+ that glmtts_inference\.py needs/u);
+    assert.equal(await readFile(join(dir, 'check-log.jsonl'), 'utf8').catch(() => ''), '', 'no model loaded');
+    const unset = await check({ GLMTTS_REPO: '' });
+    assert.equal(unset.code, 1);
+    assert.deepEqual(missing(unset.out), ['GLMTTS_REPO is not set: point it at a GLM-TTS checkout (git clone of zai-org/GLM-TTS)']);
+  } finally {
+    await double.remove();
+  }
+});

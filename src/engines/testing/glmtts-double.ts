@@ -1,0 +1,45 @@
+/**
+ * A fresh copy of the GLM-TTS test double (python/testing/glmtts_double/) for one test file:
+ * a stand-in checkout that the GLM-TTS hosts load through GLMTTS_REPO, and the log of every
+ * call they made into it. Each copy has its own folder, because the official script writes
+ * its jsonl and outputs inside the checkout.
+ */
+
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DOUBLE_SOURCE = fileURLToPath(new URL('../../../../python/testing/glmtts_double/', import.meta.url));
+
+/** One call into the double, as it logged it (`call` names the function). */
+export interface DoubleCall {
+  pid: number;
+  call: string;
+  [field: string]: unknown;
+}
+
+export interface GlmttsDouble {
+  /** The checkout's folder (GLMTTS_REPO). */
+  repo: string;
+  /** Environment for a host using this copy, plus `env` given to makeGlmttsDouble. */
+  env: NodeJS.ProcessEnv;
+  calls(): Promise<DoubleCall[]>;
+  remove(): Promise<void>;
+}
+
+export async function makeGlmttsDouble(env: NodeJS.ProcessEnv = {}): Promise<GlmttsDouble> {
+  const root = await mkdtemp(join(tmpdir(), 'glmtts-double-'));
+  const repo = join(root, 'GLM-TTS');
+  await cp(DOUBLE_SOURCE, repo, { recursive: true, filter: (path) => !path.includes('__pycache__') });
+  const logPath = join(root, 'calls.jsonl');
+  return {
+    repo,
+    env: { GLMTTS_REPO: repo, GLMTTS_DOUBLE_LOG: logPath, PYTHONDONTWRITEBYTECODE: '1', ...env },
+    async calls() {
+      const text = await readFile(logPath, 'utf8').catch(() => '');
+      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as DoubleCall);
+    },
+    remove: () => rm(root, { recursive: true, force: true }),
+  };
+}
