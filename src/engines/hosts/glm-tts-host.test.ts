@@ -24,6 +24,17 @@ import { TtsError } from '../../errors.js';
 const run = promisify(execFile);
 const dir = await mkdtemp(join(tmpdir(), 'glm-tts-host-test-'));
 const conformanceDouble = await makeGlmttsDouble();
+
+async function makeVoice(name: string, frequencyHz: number, promptText = '参考音频的文字'): Promise<VoiceReference> {
+  const source = await makeTone(join(dir, `${name}-source.wav`), { seconds: 3, frequencyHz });
+  const normalized = await normalizeReference(source, { sampleRate: 24_000, outPath: join(dir, `${name}.wav`) });
+  return { audioPath: normalized.path, sha256: normalized.sha256, promptText };
+}
+
+// Made before any test is registered: the tests below share them.
+const voiceA = await makeVoice('voice-a', 150);
+const voiceB = await makeVoice('voice-b', 240, '另一个声音');
+
 test.after(async () => {
   await conformanceDouble.remove();
   await rm(dir, { recursive: true, force: true });
@@ -35,12 +46,6 @@ runHostConformance('glm-tts', () => hostSpec('glm-tts', conformanceDouble.env), 
   slowEnv: { GLMTTS_DOUBLE_CHUNK_SECONDS: '1' },
   slowText: '第一句。第二句。第三句。第四句。',
 });
-
-async function makeVoice(name: string, frequencyHz: number, promptText = '参考音频的文字'): Promise<VoiceReference> {
-  const source = await makeTone(join(dir, `${name}-source.wav`), { seconds: 3, frequencyHz });
-  const normalized = await normalizeReference(source, { sampleRate: 24_000, outPath: join(dir, `${name}.wav`) });
-  return { audioPath: normalized.path, sha256: normalized.sha256, promptText };
-}
 
 const calls = (log: DoubleCall[], name: string) => log.filter((c) => c.call === name);
 let segments = 0;
@@ -57,9 +62,6 @@ async function withPool<T>(env: NodeJS.ProcessEnv, size: number, body: (pool: En
     await double.remove();
   }
 }
-
-const voiceA = await makeVoice('voice-a', 150);
-const voiceB = await makeVoice('voice-b', 240, '另一个声音');
 
 test('glm-tts: loads the model once, extracts each voice once, and gives every job a fresh cache', async () => {
   await withPool({}, 1, async (pool, log) => {
