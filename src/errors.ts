@@ -38,6 +38,7 @@ export const ERROR_CATALOGUE = {
   E_ENGINE_PROTOCOL: { status: 503, retryable: true, summary: 'An engine host broke the engine-host protocol (unparseable or unexpected message); it was restarted.' },
   E_ENGINE_REJECTED: { status: 422, retryable: false, summary: 'The engine refused this input (for example a request it has no capability for).' },
   E_ENGINE_FAILED: { status: 500, retryable: false, summary: 'The engine failed on this segment for a reason a retry will not fix.' },
+  E_ENGINE_CAPABILITY: { status: 422, retryable: false, summary: 'No running engine can do what the task asks (the engine named, cloning, the sample rate, forced readings, an engine option, or it needs a reference voice); GET /api/engines lists what each can do.' },
   E_ENGINE_CLOSED: { status: 503, retryable: true, summary: 'The engine pool is shutting down and takes no new work.' },
   E_MALFORMED_JSON: { status: 400, retryable: false, summary: 'The request body is not valid JSON.' },
   E_BODY_TOO_LARGE: { status: 413, retryable: false, summary: 'The request body or upload is larger than the configured cap (10 MB by default).' },

@@ -125,6 +125,7 @@ class GlmTtsCliEngine:
             "maxSegmentChars": self.settings.max_segment_chars,
             "maxBatch": 1,
             "requiresVoice": True,
+            "options": ["use_cache", "use_phoneme", "sample_method"],
         }
 
     def _use_phoneme(self, job: Job) -> bool:

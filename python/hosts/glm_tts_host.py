@@ -77,6 +77,7 @@ class GlmTtsEngine:
             "maxSegmentChars": self.settings.max_segment_chars,
             "maxBatch": 1,
             "requiresVoice": True,
+            "options": ["use_cache", "use_phoneme", "sample_method"],
         }
 
     # -- per segment ---------------------------------------------------------------------------

@@ -49,6 +49,12 @@ export interface TaskRequest {
   uploadPath?: string;
   /** A reference to download when the task is prepared (checked again then). */
   audioUrl?: string;
+  /** An engine asked for by name. */
+  engine?: string;
+  /** Only an engine that clones the reference's timbre may take the task. */
+  requireCloning?: boolean;
+  /** Engine-specific switches, passed to the host as given (GLM-TTS: use_cache, use_phoneme, sample_method). */
+  engineOptions?: Record<string, string | number | boolean>;
 }
 
 /** A reference ready for the engine: normalised WAV, its hash and transcript. */
@@ -79,6 +85,8 @@ export interface TaskRecord {
   /** True once the result's retention ended and its file was deleted. */
   expired: boolean;
   reference?: PreparedReference;
+  /** The engine the task was routed to when it was prepared. */
+  engine?: string;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;
@@ -135,6 +143,16 @@ export interface ClaimOptions {
    * little ahead of the engines instead of racing through the whole queue.
    */
   maxSynthesizing?: number;
+  /** Claim `segment` work only of tasks routed to this engine. */
+  engine?: string;
+}
+
+/** What preparing a task produced. */
+export interface PreparedTask {
+  segments: string[];
+  reference?: PreparedReference;
+  /** The engine the task is routed to; its segments go only to that engine's hosts. */
+  engine?: string;
 }
 
 export interface ListTasksOptions {
@@ -155,7 +173,7 @@ export interface TaskBackend {
   claim(owner: string, kinds: readonly WorkKind[], leaseMs: number, options?: ClaimOptions): Promise<WorkUnit | undefined>;
   /** False when the lease was lost (expired and claimed again, or the task was canceled). */
   renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean>;
-  completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: { segments: string[]; reference?: PreparedReference }): Promise<void>;
+  completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask): Promise<void>;
   completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void>;
   completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void>;
   /** Returns what became of the work: back in the queue after a backoff, or the task failed. */

@@ -11,7 +11,7 @@ export async function runServe(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
   const service = await startService(config, { logger });
-  logger.info(`listening on ${service.url} (data in ${config.dataDir}, engine ${config.engine} × ${config.engineHosts})`);
+  logger.info(`listening on ${service.url} (data in ${config.dataDir}, engines ${config.engines.map((e) => `${e.name} × ${e.hosts}`).join(', ')})`);
   process.stderr.write(`tts-queue: listening on ${service.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

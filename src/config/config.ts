@@ -16,8 +16,8 @@ export interface ServiceConfig {
   port: number;
   dataDir: string;
   backend: BackendName;
-  engine: EngineName;
-  engineHosts: number;
+  /** Engines to run, in order of preference, each with its number of hosts. */
+  engines: Array<{ name: EngineName; hosts: number }>;
   /** Longest text accepted, in characters after normalisation. */
   maxTextChars: number;
   /** Largest request body (JSON or multipart upload), in bytes. */
@@ -69,15 +69,33 @@ function flag(env: Env, name: string): boolean {
   throw new TtsError('E_INVALID_ARGUMENT', `Expected ${name} to be 1/true or 0/false, got "${raw}".`);
 }
 
+/**
+ * ENGINE: one engine or several in order of preference, each optionally with its host count:
+ * `glm-tts:4,espeak` runs four GLM-TTS hosts and ENGINE_HOSTS espeak hosts.
+ */
+function engines(env: Env): ServiceConfig['engines'] {
+  const defaultHosts = integer(env, 'ENGINE_HOSTS', availableParallelism(), 1, 64);
+  const list = (env.ENGINE || 'espeak').split(',').map((item) => item.trim());
+  const parsed = list.map((item) => {
+    const [name = '', hosts, extra] = item.split(':');
+    if (!(ENGINE_NAMES as readonly string[]).includes(name) || extra !== undefined) {
+      throw new TtsError('E_INVALID_ARGUMENT', `Expected ENGINE to list engines among ${ENGINE_NAMES.join(', ')}, each optionally with a host count (e.g. glm-tts:2,espeak), got "${item}".`);
+    }
+    return { name: name as EngineName, hosts: hosts === undefined ? defaultHosts : integer({ [`ENGINE (${name})`]: hosts }, `ENGINE (${name})`, defaultHosts, 1, 64) };
+  });
+  const names = parsed.map((e) => e.name);
+  if (new Set(names).size !== names.length) throw new TtsError('E_INVALID_ARGUMENT', `Expected each engine once in ENGINE, got "${env.ENGINE}".`);
+  return parsed;
+}
+
 export function loadConfig(env: Env = process.env): ServiceConfig {
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65_535),
     dataDir: resolve(env.DATA_DIR || './data'),
     backend: oneOf(env, 'BACKEND', BACKEND_NAMES, 'sqlite'),
-    engine: oneOf(env, 'ENGINE', ENGINE_NAMES, 'espeak'),
-    // Every engine shipped so far runs on the CPU: one host per core.
-    engineHosts: integer(env, 'ENGINE_HOSTS', availableParallelism(), 1, 64),
+    // The embedded engine runs on the CPU: one host per core unless told.
+    engines: engines(env),
     maxTextChars: integer(env, 'MAX_TEXT_CHARS', 100_000, 1),
     maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 10 * 1024 * 1024, 1024),
     resultTtlMs: integer(env, 'RESULT_TTL_SECONDS', 86_400, 1) * 1000,

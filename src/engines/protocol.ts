@@ -64,6 +64,8 @@ export interface EngineCapabilities {
   maxBatch: number;
   /** Whether a reference voice is needed. */
   requiresVoice: boolean;
+  /** Names of the `options` the host honours (GLM-TTS: use_cache, use_phoneme, sample_method). */
+  options: string[];
 }
 
 export interface DoneMessage {
@@ -143,6 +145,8 @@ function capabilities(value: unknown): EngineCapabilities {
     maxSegmentChars: positive('maxSegmentChars'),
     maxBatch: positive('maxBatch'),
     requiresVoice: flag('requiresVoice'),
+    // Optional in protocol 1: a host that lists none takes no options.
+    options: c.options === undefined ? [] : strings('options'),
   };
 }
 

@@ -167,8 +167,9 @@ test('health, readiness, engines, OpenAPI and docs', async () => {
   assert.equal((await service.request('/healthz')).body.status, 'ok');
   assert.equal((await service.request('/readyz')).body.status, 'ready');
   const engines = await service.request('/api/engines');
-  assert.equal(engines.body.engine, 'bench-sleep');
-  assert.deepEqual(engines.body.sample_rates, [24_000]);
+  assert.equal(engines.body.engines.length, 1);
+  assert.equal(engines.body.engines[0].engine, 'bench-sleep');
+  assert.deepEqual(engines.body.engines[0].sample_rates, [24_000]);
   const openapi = await service.request('/openapi.json');
   assert.ok(openapi.body.paths['/api/synthesis']);
   assert.ok(openapi.body.paths['/api/task/{id}/audio']);
@@ -192,7 +193,7 @@ test('cancel stops a running task; canceling a completed one is refused', async 
   const slow = await startTestService({ BENCH_SLEEP_COST_MS: '300' });
   try {
     await cancelScenario(slow);
-    assert.equal(slow.pool.busy, 0, 'the running segment was stopped');
+    assert.equal(slow.engines.running()[0]!.pool.busy, 0, 'the running segment was stopped');
   } finally {
     await slow.stop();
   }

@@ -29,9 +29,8 @@ export interface AppDependencies {
   backend: TaskBackend;
   blobs: BlobStore;
   logger: Logger;
-  engines: () => EngineCapabilities | undefined;
-  engineHosts: () => number;
-  engineBusy: () => number;
+  /** The running engines, in order of preference, with their hosts and how many are busy. */
+  engines: () => Array<{ capabilities: EngineCapabilities; hosts: number; busy: number }>;
   isReady: () => boolean;
   limits: { maxUploadBytes: number; maxTextChars: number };
 }

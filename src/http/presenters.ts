@@ -15,6 +15,7 @@ export function presentTask(task: TaskRecord): TaskJson {
     status: task.status,
     format: task.request.format,
     priority: task.request.priority,
+    engine: task.engine ?? null,
     progress: { segments_done: task.segmentsDone, segments_total: task.segmentsTotal },
     attempts: task.attempts,
     created_at: iso(task.createdAt)!,

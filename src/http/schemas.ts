@@ -22,7 +22,10 @@ export const SynthesisBody = Type.Object(
     sample_rate: Type.Optional(Type.Integer({ description: 'One of the rates GET /api/engines lists.' })),
     seed: Type.Optional(Type.Integer({ minimum: 0 })),
     priority: Type.Optional(Type.Integer({ minimum: -10, maximum: 10, description: 'Higher goes first; default 0.' })),
-    pronunciations: Type.Optional(Type.Array(Type.Object({ text: Type.String(), pinyin: Type.String() }), { description: 'Forced readings, e.g. [{"text": "重", "pinyin": "chong2"}].' })),
+    pronunciations: Type.Optional(Type.Array(Type.Object({ text: Type.String(), pinyin: Type.String() }), { description: 'Forced readings, e.g. [{"text": "重", "pinyin": "chong2"}]; only engines with phoneme control take the task.' })),
+    engine: Type.Optional(Type.String({ description: 'Run on this engine (GET /api/engines); by default the first that can do what the task asks.' })),
+    require_cloning: Type.Optional(Type.Boolean({ description: "true: fail rather than run on an engine that does not clone the reference's timbre." })),
+    engine_options: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), { description: 'Switches for the engine, among the `options` it lists, e.g. {"sample_method": "ras", "use_phoneme": true} for glm-tts.' })),
   },
   { description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
 );
@@ -35,6 +38,7 @@ export const TaskBody = Type.Object(
     status: literals(TASK_STATUSES),
     format: Type.String(),
     priority: Type.Integer(),
+    engine: Type.Union([Type.String({ description: 'The engine the task was routed to (null until it is prepared).' }), Type.Null()]),
     progress: Type.Object({ segments_done: Type.Integer(), segments_total: Type.Integer() }),
     attempts: Type.Integer(),
     created_at: Type.String(),
@@ -65,18 +69,22 @@ export const VoiceBody = Type.Object(
   { $id: 'Voice' },
 );
 
-export const EnginesBody = Type.Object({
-  engine: Type.String(),
+export const EngineBody = Type.Object({
+  engine: Type.String({ description: 'Its name, for the `engine` field of a synthesis request.' }),
   version: Type.String(),
-  sample_rates: Type.Array(Type.Integer()),
-  cloning: Type.Boolean(),
-  voice_following: Type.Array(Type.String()),
-  phoneme_control: Type.Boolean(),
+  sample_rates: Type.Array(Type.Integer(), { description: 'Rates it writes; the first is its default.' }),
+  cloning: Type.Boolean({ description: "Whether it clones the reference's timbre." }),
+  voice_following: Type.Array(Type.String(), { description: 'What it takes from a reference when it does not clone (e.g. pitch, rate).' }),
+  phoneme_control: Type.Boolean({ description: 'Whether it honours `pronunciations`.' }),
+  requires_voice: Type.Boolean({ description: 'Whether a task needs a reference voice.' }),
+  options: Type.Array(Type.String(), { description: 'Names it takes in `engine_options`.' }),
   languages: Type.Array(Type.String()),
   max_segment_chars: Type.Integer(),
   hosts: Type.Integer(),
   busy: Type.Integer(),
 });
+
+export const EnginesBody = Type.Object({ engines: Type.Array(EngineBody, { description: 'In the order tasks are routed to them: the first that can do what a task asks takes it.' }) });
 
 export const IdParams = Type.Object({ id: Type.String() });
 export const ListQuery = Type.Object({

@@ -1,5 +1,5 @@
 /**
- * The whole service in one process: backend, blob store, engine pool, worker and HTTP API,
+ * The whole service in one process: backend, blob store, engine pools, worker and HTTP API,
  * wired from a ServiceConfig. `startService` starts serving HTTP at once (so /healthz answers
  * while engines load) and starts the worker when the engines are ready; `close` shuts down in
  * order: stop accepting, let work finish or hand it back, stop engines, close the database.
@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
 import type { ServiceConfig } from '../config/config.js';
 import { EnginePool, type PoolEvent } from '../engines/engine-pool.js';
+import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { createApp } from '../http/app.js';
@@ -25,15 +26,15 @@ export interface StartServiceOptions {
   /** Extra environment for the engine hosts (e.g. bench-sleep's cost). */
   engineEnv?: NodeJS.ProcessEnv;
   /** Sees every engine pool event (segment timings, host restarts): for metrics and benchmarks. */
-  onPoolEvent?: (event: PoolEvent) => void;
+  onPoolEvent?: (event: PoolEvent & { engine: string }) => void;
 }
 
 export interface RunningService {
   app: FastifyInstance;
   url: string;
   backend: SqliteBackend;
-  pool: EnginePool;
-  /** Resolves when the engines are ready (or rejects if they cannot start). */
+  engines: EngineSet;
+  /** Resolves when the engines are ready (or rejects if none can start). */
   enginesReady: Promise<void>;
   close(): Promise<void>;
 }
@@ -65,23 +66,28 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
   const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
 
-  const pool = new EnginePool({
-    spec: hostSpec(config.engine, options.engineEnv),
-    size: config.engineHosts,
-    host: { onLog: (line) => logger.debug(line) },
-    onEvent: (event) => {
-      if (event.type === 'host:lost') logger.warn({ slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
-      if (event.type === 'host:start-failed') logger.error({ slot: event.slot, err: event.reason }, 'engine host failed to start');
-      options.onPoolEvent?.(event);
-    },
-  });
-  const engines = () => pool.capabilities;
+  const engines = new EngineSet(
+    config.engines.map(({ name, hosts }) => ({
+      name,
+      pool: new EnginePool({
+        spec: hostSpec(name, options.engineEnv),
+        size: hosts,
+        host: { onLog: (line) => logger.debug(line) },
+        onEvent: (event) => {
+          if (event.type === 'host:lost') logger.warn({ engine: name, slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
+          if (event.type === 'host:start-failed') logger.error({ engine: name, slot: event.slot, err: event.reason }, 'engine host failed to start');
+          options.onPoolEvent?.({ ...event, engine: name });
+        },
+      }),
+    })),
+  );
   const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
-  const tasks = new TaskService({ backend, blobs, limits, engines });
-  const voices = new VoiceService(backend, blobs, engines);
+  const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.ready() });
+  // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
+  const voices = new VoiceService(backend, blobs, () => engines.ready().find((c) => c.cloning) ?? engines.ready()[0]);
   const worker = new Worker({
     backend,
-    pool,
+    engines,
     blobs,
     logger,
     leaseMs: config.leaseMs,
@@ -103,9 +109,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     backend,
     blobs,
     logger,
-    engines,
-    engineHosts: () => pool.size,
-    engineBusy: () => pool.busy,
+    engines: () => engines.running().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, busy: pool.busy })),
     isReady: () => ready && !closing,
     limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
   });
@@ -114,12 +118,13 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  const enginesReady = pool.start().then(
-    () => {
+  const enginesReady = engines.start().then(
+    (failed) => {
+      for (const { name, reason } of failed) logger.error({ engine: name, err: reason }, 'this engine could not start; tasks are routed to the others');
       if (closing) return;
       worker.start();
       ready = true;
-      logger.info({ engine: config.engine, hosts: config.engineHosts }, 'engines ready; working');
+      logger.info({ engines: engines.ready().map((c) => c.engine) }, 'engines ready; working');
     },
     (error: unknown) => {
       logger.error({ err: error }, 'the engines could not start; the API accepts tasks but nothing will run');
@@ -145,7 +150,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     app,
     url,
     backend,
-    pool,
+    engines,
     enginesReady,
     async close() {
       if (closing) return;
@@ -155,7 +160,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       // Stop claiming first; closing the pool then lets segments on a host finish and turns
       // away the one waiting for a host (its lease lapses and it runs after the restart).
       const workerStopped = worker.stop();
-      await pool.close();
+      await engines.close();
       await workerStopped;
       await backend.close();
       await rm(lockPath, { force: true });

@@ -5,13 +5,14 @@
 
 import { parseOutputFormat } from '../audio/output.js';
 import type { TaskRequest } from '../backends/backend.js';
+import type { EngineNeeds } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
 import { normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../synthesis/synthesize-text.js';
 import { checkAudioUrl } from './fetch-audio-url.js';
 
-export const SYNTHESIS_FIELDS = ['text', 'voice_id', 'audio_url', 'prompt_text', 'format', 'sample_rate', 'seed', 'priority', 'pronunciations'] as const;
+export const SYNTHESIS_FIELDS = ['text', 'voice_id', 'audio_url', 'prompt_text', 'format', 'sample_rate', 'seed', 'priority', 'pronunciations', 'engine', 'require_cloning', 'engine_options'] as const;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 export const MAX_PROMPT_TEXT_CHARS = 1_000;
 export const PRIORITY_RANGE = { min: -10, max: 10 } as const;
@@ -40,6 +41,41 @@ function stringField(fields: Record<string, unknown>, name: string): string | un
   if (value === undefined) return undefined;
   if (typeof value !== 'string') invalid(name, 'a string', value);
   return value;
+}
+
+const MAX_ENGINE_OPTIONS = 16;
+const OPTION_NAME = /^[a-z_][a-z0-9_]{0,39}$/u;
+
+/** Multipart fields arrive as strings: JSON objects are parsed from them. */
+function jsonField(fields: Record<string, unknown>, name: string, fromText: boolean): unknown {
+  const value = fields[name];
+  if (!fromText || typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return invalid(name, 'JSON', value);
+  }
+}
+
+function booleanField(fields: Record<string, unknown>, name: string, fromText: boolean): boolean | undefined {
+  const value = fromText && (fields[name] === 'true' || fields[name] === 'false') ? fields[name] === 'true' : fields[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') invalid(name, 'true or false', value);
+  return value;
+}
+
+/** `engine_options`: a small object of named switches with scalar values, passed to the engine. */
+function engineOptionsField(value: unknown): TaskRequest['engineOptions'] {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid('engine_options', 'an object such as {"sample_method": "ras"}', value);
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > MAX_ENGINE_OPTIONS) invalid('engine_options', `at most ${MAX_ENGINE_OPTIONS} options`, `${entries.length}`);
+  for (const [key, option] of entries) {
+    if (!OPTION_NAME.test(key)) invalid('engine_options', 'option names of lower-case letters, digits and _', key);
+    const scalar = typeof option === 'boolean' || (typeof option === 'number' && Number.isFinite(option)) || (typeof option === 'string' && option.length <= 100);
+    if (!scalar) invalid(`engine_options.${key}`, 'true/false, a number or a short string', option);
+  }
+  return Object.fromEntries(entries) as TaskRequest['engineOptions'];
 }
 
 /** A request's fields, checked; the upload (if any) is added by the caller. */
@@ -94,5 +130,26 @@ export function parseSynthesisFields(fields: Record<string, unknown>, limits: Re
   if (promptText !== undefined) request.promptText = promptText;
   if (voiceId !== undefined) request.voiceId = voiceId;
   if (audioUrl !== undefined) request.audioUrl = audioUrl;
+  const engine = stringField(fields, 'engine');
+  if (engine !== undefined) {
+    if (!/^[a-z0-9][a-z0-9-]{0,39}$/u.test(engine)) invalid('engine', 'an engine name from GET /api/engines', engine);
+    request.engine = engine;
+  }
+  const requireCloning = booleanField(fields, 'require_cloning', options.multipart);
+  if (requireCloning === true) request.requireCloning = true;
+  const engineOptions = engineOptionsField(jsonField(fields, 'engine_options', options.multipart));
+  if (engineOptions !== undefined) request.engineOptions = engineOptions;
   return request;
+}
+
+/** What a task asks of the engine that takes it (routing.ts decides which one can). */
+export function engineNeeds(request: TaskRequest): EngineNeeds {
+  return {
+    engine: request.engine,
+    cloning: request.requireCloning === true,
+    sampleRate: request.sampleRate,
+    phonemeControl: request.pronunciations.length > 0,
+    hasVoice: request.voiceId !== undefined || request.uploadPath !== undefined || request.audioUrl !== undefined,
+    options: Object.keys(request.engineOptions ?? {}),
+  };
 }

@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { TaskBackend, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
+import { chooseEngine } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { parseSynthesisFields, UUID, type RequestLimits } from './synthesis-request.js';
+import { engineNeeds, parseSynthesisFields, UUID, type RequestLimits } from './synthesis-request.js';
 
 export interface SubmitInput {
   fields: Record<string, unknown>;
@@ -23,8 +24,8 @@ export interface TaskServiceOptions {
   backend: TaskBackend;
   blobs: BlobStore;
   limits: RequestLimits;
-  /** Capabilities of the running engines (undefined while they start). */
-  engines: () => EngineCapabilities | undefined;
+  /** Capabilities of the running engines, in order of preference (none while they start). */
+  engines: () => EngineCapabilities[];
 }
 
 async function fileHash(path: string): Promise<string> {
@@ -40,10 +41,9 @@ export class TaskService {
     const { backend, blobs, limits } = this.options;
     try {
       const parsed = parseSynthesisFields(input.fields, limits, { multipart: input.multipart, hasUpload: input.uploadPath !== undefined });
+      // A task no running engine can do is refused now, not left to wait (checked again when prepared).
       const engines = this.options.engines();
-      if (parsed.sampleRate !== undefined && engines !== undefined && !engines.sampleRates.includes(parsed.sampleRate)) {
-        throw new TtsError('E_SAMPLE_RATE_UNSUPPORTED', `The ${engines.engine} engine writes ${engines.sampleRates.join(' or ')} Hz, not ${parsed.sampleRate} Hz.`);
-      }
+      if (engines.length > 0) chooseEngine(engineNeeds({ ...parsed, uploadPath: input.uploadPath }), engines);
       if (parsed.voiceId !== undefined && (await backend.getVoice(parsed.voiceId)) === undefined) {
         throw new TtsError('E_VOICE_NOT_FOUND', `No voice has the id ${parsed.voiceId}; GET /api/voices lists them.`);
       }

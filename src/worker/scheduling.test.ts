@@ -49,7 +49,7 @@ test('a higher priority goes first', () =>
 test('a long task runs on several engine hosts at once', () =>
   withService({ BENCH_SLEEP_COST_MS: '100', ENGINE_HOSTS: '2' }, async (service) => {
     let mostBusy = 0;
-    const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.pool.busy)), 10);
+    const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.engines.running()[0]!.pool.busy)), 10);
     const id = await submit(service, { text: longText(8) });
     await waitForTask(service, id);
     clearInterval(watch);
@@ -61,7 +61,7 @@ test('a segment whose host dies is retried and the task completes', () =>
     const id = await submit(service, { text: longText(4) });
     await waitForTask(service, id, (t) => t.status === 'synthesizing');
     await new Promise((r) => setTimeout(r, 100));
-    process.kill(service.pool.pids[0]!, 'SIGKILL');
+    process.kill(service.engines.running()[0]!.pool.pids[0]!, 'SIGKILL');
     const task = await waitForTask(service, id);
     assert.equal(task.status, 'completed', JSON.stringify(task.error));
     assert.equal(task.attempts, 2);

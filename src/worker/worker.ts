@@ -1,8 +1,9 @@
 /**
  * The worker: claims work from the backend and does it. Three kinds of loops run side by side:
- * `prepare` (fetch and normalise the reference, split the text) for upcoming tasks, one
- * `segment` loop per engine host (claims the next segment the moment the last one is done,
- * so the engine never waits on us), and `assemble` (join and encode), which runs beside the
+ * `prepare` (route the task to an engine that can do what it asks, fetch and normalise the
+ * reference, split the text) for upcoming tasks, one `segment` loop per engine host, claiming
+ * only segments routed to its engine (the next one the moment the last is done, so the engine
+ * never waits on us), and `assemble` (join and encode), which runs beside the
  * engine instead of in front of it. Leases are renewed while work runs; a canceled task's
  * running segment is stopped.
  */
@@ -15,14 +16,17 @@ import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
 import { normalizeReference } from '../audio/reference.js';
 import { WORK_KINDS, type PreparedReference, type TaskBackend, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
+import type { EngineSet } from '../engines/engine-set.js';
+import { chooseEngine } from '../engines/routing.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../service/fetch-audio-url.js';
+import { engineNeeds } from '../service/synthesis-request.js';
 import { TtsError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 
 export interface WorkerOptions {
   backend: TaskBackend;
-  pool: EnginePool;
+  engines: EngineSet;
   blobs: BlobStore;
   logger: Logger;
   leaseMs: number;
@@ -55,7 +59,7 @@ export class Worker {
   }
 
   start(): void {
-    const { backend, pool } = this.options;
+    const { backend, engines } = this.options;
     this.unsubscribe.push(backend.onWork((kind) => this.wake(kind)));
     this.unsubscribe.push(
       backend.subscribe((event) => {
@@ -64,13 +68,13 @@ export class Worker {
         void this.removeScratch(event.taskId);
       }),
     );
-    const loop = (kind: WorkKind, count: number): void => {
-      for (let i = 0; i < count; i++) this.loops.push(this.loop(kind));
+    const loop = (kind: WorkKind, count: number, engine?: { engine: string; pool: EnginePool }): void => {
+      for (let i = 0; i < count; i++) this.loops.push(this.loop(kind, engine));
     };
     loop('prepare', this.options.prepareConcurrency);
-    // One segment loop more than there are hosts: its segment waits at the pool, so a host that
-    // finishes gets the next segment at once, while the finished one is still being recorded.
-    loop('segment', pool.size + 1);
+    // Per engine, one segment loop more than it has hosts: that segment waits at the pool, so a
+    // host that finishes gets the next one at once, while the finished one is being recorded.
+    for (const running of engines.running()) loop('segment', running.pool.size + 1, running);
     loop('assemble', this.options.assembleConcurrency);
   }
 
@@ -117,14 +121,14 @@ export class Worker {
     });
   }
 
-  private async loop(kind: WorkKind): Promise<void> {
+  private async loop(kind: WorkKind, engine?: { engine: string; pool: EnginePool }): Promise<void> {
+    // Preparing runs a few tasks ahead of the engines, not through the whole queue: a burst
+    // of submissions then costs the API nothing, and new tasks are prepared in time anyway.
+    const options = kind === 'prepare' ? { maxSynthesizing: Math.max(8, 4 * this.options.engines.size) } : kind === 'segment' ? { engine: engine!.engine } : undefined;
     while (!this.stopping) {
       const generation = this.wakeGeneration[kind];
       let unit: WorkUnit | undefined;
       try {
-        // Preparing runs a few tasks ahead of the engines, not through the whole queue: a burst
-        // of submissions then costs the API nothing, and new tasks are prepared in time anyway.
-        const options = kind === 'prepare' ? { maxSynthesizing: Math.max(8, 4 * this.options.pool.size) } : undefined;
         unit = await this.options.backend.claim(this.id, [kind], this.options.leaseMs, options);
       } catch (error) {
         this.options.logger.error({ err: error }, `claiming ${kind} work failed`);
@@ -133,11 +137,11 @@ export class Worker {
         if (generation === this.wakeGeneration[kind]) await this.sleep(kind);
         continue;
       }
-      await this.run(unit);
+      await this.run(unit, engine?.pool);
     }
   }
 
-  private async run(unit: WorkUnit): Promise<void> {
+  private async run(unit: WorkUnit, pool: EnginePool | undefined): Promise<void> {
     const { backend, logger } = this.options;
     const controller = new AbortController();
     const taskControllers = this.running.get(unit.task.id) ?? new Set();
@@ -150,7 +154,7 @@ export class Worker {
     }, Math.max(50, this.options.leaseMs / 3));
     try {
       if (unit.kind === 'prepare') await this.prepare(unit, controller.signal);
-      else if (unit.kind === 'segment') await this.synthesize(unit, controller.signal);
+      else if (unit.kind === 'segment') await this.synthesize(unit, pool!, controller.signal);
       else await this.assemble(unit, controller.signal);
     } catch (error) {
       const failure = toTtsError(error);
@@ -172,14 +176,11 @@ export class Worker {
   }
 
   private async prepare(unit: WorkUnit & { kind: 'prepare' }, signal: AbortSignal): Promise<void> {
-    const { pool, backend, blobs } = this.options;
-    const capabilities = pool.capabilities;
-    if (capabilities === undefined) throw new TtsError('E_ENGINE_START_FAILED', 'No engine is ready.');
+    const { engines, backend, blobs } = this.options;
     const { request } = unit.task;
+    // Engines may have changed since the task was accepted (one failed to start): route now.
+    const capabilities = chooseEngine(engineNeeds(request), engines.ready());
     const sampleRate = request.sampleRate ?? capabilities.sampleRates[0]!;
-    if (!capabilities.sampleRates.includes(sampleRate)) {
-      throw new TtsError('E_SAMPLE_RATE_UNSUPPORTED', `The ${capabilities.engine} engine writes ${capabilities.sampleRates.join(' or ')} Hz, not ${sampleRate} Hz.`);
-    }
 
     let reference: PreparedReference | undefined;
     if (request.voiceId !== undefined) {
@@ -218,13 +219,13 @@ export class Worker {
       .filter(isSpeakable);
     if (segments.length === 0) throw new TtsError('E_TEXT_EMPTY', 'The text has nothing to read aloud.');
     signal.throwIfAborted();
-    await backend.completePrepare(unit, { segments, reference });
+    await backend.completePrepare(unit, { segments, reference, engine: capabilities.engine });
     // The normalised reference is kept with the task; the upload is no longer needed.
     if (request.uploadPath !== undefined) await blobs.remove(request.uploadPath);
   }
 
-  private async synthesize(unit: WorkUnit & { kind: 'segment' }, signal: AbortSignal): Promise<void> {
-    const { pool, backend, blobs } = this.options;
+  private async synthesize(unit: WorkUnit & { kind: 'segment' }, pool: EnginePool, signal: AbortSignal): Promise<void> {
+    const { backend, blobs } = this.options;
     const { task, segment } = unit;
     const outPath = blobs.segmentPath(task.id, segment.index);
     await blobs.prepareFor(outPath);
@@ -236,6 +237,7 @@ export class Worker {
         sampleRate: task.request.sampleRate,
         seed: task.request.seed,
         pronunciations: task.request.pronunciations.length > 0 ? task.request.pronunciations : undefined,
+        options: task.request.engineOptions,
       },
       { signal },
     );
@@ -253,3 +255,4 @@ export class Worker {
     await blobs.removeTaskScratch(task.id);
   }
 }
+

@@ -4,7 +4,14 @@ import { TASK_STATUSES } from '../backend.js';
 
 const statusList = TASK_STATUSES.map((s) => `'${s}'`).join(', ');
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Steps from an older schema to this one, by the version they start from. */
+export const MIGRATIONS: Record<number, string> = {
+  // 2: tasks remember the engine they were routed to; segment claims filter on it.
+  1: `ALTER TABLE tasks ADD COLUMN engine TEXT;
+      DROP INDEX IF EXISTS tasks_segment_queue;`,
+};
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tasks (
@@ -28,6 +35,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   error_message TEXT,
   result TEXT,
   reference TEXT,
+  engine TEXT,
   expired INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   started_at INTEGER,
@@ -36,7 +44,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_prepare_queue ON tasks (status, priority DESC, seq);
-CREATE INDEX IF NOT EXISTS tasks_segment_queue ON tasks (status, priority DESC, last_served_at, seq) WHERE segments_pending > 0;
+CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks (status, engine, priority DESC, last_served_at, seq) WHERE segments_pending > 0;
 CREATE INDEX IF NOT EXISTS tasks_expiry ON tasks (expires_at) WHERE expired = 0 AND expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_leases ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.js';
 import {
   TASK_STATUSES,
   WORK_KINDS,
@@ -18,6 +18,7 @@ import {
   type Lease,
   type ListTasksOptions,
   type PreparedReference,
+  type PreparedTask,
   type TaskBackend,
   type TaskEvent,
   type TaskRecord,
@@ -55,6 +56,7 @@ interface TaskRow {
   error_message: string | null;
   result: string | null;
   reference: string | null;
+  engine: string | null;
   expired: number;
   created_at: number;
   started_at: number | null;
@@ -115,6 +117,7 @@ function toTask(row: TaskRow): TaskRecord {
   if (row.error_code !== null) task.error = { code: row.error_code, message: row.error_message ?? '' };
   if (row.result !== null) task.result = JSON.parse(row.result) as TaskResult;
   if (row.reference !== null) task.reference = JSON.parse(row.reference) as PreparedReference;
+  if (row.engine !== null) task.engine = row.engine;
   if (row.started_at !== null) task.startedAt = row.started_at;
   if (row.finished_at !== null) task.finishedAt = row.finished_at;
   if (row.expires_at !== null) task.expiresAt = row.expires_at;
@@ -200,6 +203,9 @@ export class SqliteBackend implements TaskBackend {
     }
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new TtsError('E_INTERNAL', `The database was written by a newer tts-queue (schema ${version}).`);
+    if (version > 0) this.db.transaction(() => {
+      for (let from = version; from < SCHEMA_VERSION; from++) this.db.exec(MIGRATIONS[from]!);
+    })();
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.emitter.setMaxListeners(0);
@@ -228,6 +234,10 @@ export class SqliteBackend implements TaskBackend {
       ),
       segmentCandidates: db.prepare<[], { id: string }>(
         `SELECT id FROM tasks WHERE status = 'synthesizing' AND segments_pending > 0
+         ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
+      ),
+      segmentCandidatesFor: db.prepare<[string], { id: string }>(
+        `SELECT id FROM tasks WHERE status = 'synthesizing' AND engine = ? AND segments_pending > 0
          ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
       ),
       nextSegmentOf: db.prepare<[string, number], { idx: number; text: string; attempts: number }>(
@@ -366,7 +376,7 @@ export class SqliteBackend implements TaskBackend {
     return this.transaction(() => {
       for (const kind of kinds) {
         if (kind === 'prepare' && !prepareAllowed) continue;
-        const unit = kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs) : this.claimAssemble(owner, now, leaseMs);
+        const unit = kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs, options.engine) : this.claimAssemble(owner, now, leaseMs);
         if (unit !== undefined) return unit;
       }
       return undefined;
@@ -388,8 +398,9 @@ export class SqliteBackend implements TaskBackend {
     return { kind: 'prepare', task, lease };
   }
 
-  private claimSegment(owner: string, now: number, leaseMs: number): WorkUnit | undefined {
-    for (const candidate of this.statements.segmentCandidates.all()) {
+  private claimSegment(owner: string, now: number, leaseMs: number, engine: string | undefined): WorkUnit | undefined {
+    const candidates = engine === undefined ? this.statements.segmentCandidates.all() : this.statements.segmentCandidatesFor.all(engine);
+    for (const candidate of candidates) {
       const segment = this.statements.nextSegmentOf.get(candidate.id, now);
       if (segment === undefined) continue;
       const lease = this.newLease(owner, now, leaseMs);
@@ -424,7 +435,7 @@ export class SqliteBackend implements TaskBackend {
     return row !== undefined && row.status === status && row.lease_token === unit.lease.token;
   }
 
-  async completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: { segments: string[]; reference?: PreparedReference }): Promise<void> {
+  async completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask): Promise<void> {
     const accepted = this.transaction(() => {
       if (!this.holdsTaskLease(unit, 'preparing')) return false;
       if (prepared.segments.length === 0) throw new TtsError('E_INTERNAL', 'A prepared task needs at least one segment.');
@@ -432,10 +443,10 @@ export class SqliteBackend implements TaskBackend {
       prepared.segments.forEach((text, index) => insert.run(unit.task.id, index, text));
       const now = this.now();
       this.sql(
-          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?,
+          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, engine = ?,
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
-        .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), now, unit.task.id);
+        .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), prepared.engine ?? null, now, unit.task.id);
       this.event(this.task(unit.task.id)!, 'status');
       return true;
     });

@@ -42,6 +42,7 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
       maxSegmentChars: 200,
       maxBatch: 1,
       requiresVoice: false,
+      options: [],
     },
     async synthesize(request, signal) {
       if (costMs > 0) await sleep(costMs, undefined, { signal });

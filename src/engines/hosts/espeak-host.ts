@@ -176,6 +176,7 @@ async function createEspeakEngine(): Promise<HostEngine> {
       maxSegmentChars: 200,
       maxBatch: 1,
       requiresVoice: false,
+      options: [],
     },
     async synthesize(request, signal) {
       if (request.sampleRate !== undefined && request.sampleRate !== tts.samplerate) {

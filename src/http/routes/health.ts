@@ -15,20 +15,24 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
     return { status: 'ready' as const };
   });
 
-  app.get('/api/engines', { schema: { summary: 'The running engines and their capabilities', response: { 200: EnginesBody, 503: ErrorBody } } }, async () => {
-    const capabilities = deps.engines();
-    if (capabilities === undefined) throw new TtsError('E_NOT_READY', 'The engines are starting.');
+  app.get('/api/engines', { schema: { summary: 'The running engines, in the order tasks are routed to them, and what each can do', response: { 200: EnginesBody, 503: ErrorBody } } }, async () => {
+    const engines = deps.engines();
+    if (engines.length === 0) throw new TtsError('E_NOT_READY', 'The engines are starting.');
     return {
-      engine: capabilities.engine,
-      version: capabilities.version,
-      sample_rates: capabilities.sampleRates,
-      cloning: capabilities.cloning,
-      voice_following: capabilities.voiceFollowing,
-      phoneme_control: capabilities.phonemeControl,
-      languages: capabilities.languages,
-      max_segment_chars: capabilities.maxSegmentChars,
-      hosts: deps.engineHosts(),
-      busy: deps.engineBusy(),
+      engines: engines.map(({ capabilities, hosts, busy }) => ({
+        engine: capabilities.engine,
+        version: capabilities.version,
+        sample_rates: capabilities.sampleRates,
+        cloning: capabilities.cloning,
+        voice_following: capabilities.voiceFollowing,
+        phoneme_control: capabilities.phonemeControl,
+        requires_voice: capabilities.requiresVoice,
+        options: capabilities.options,
+        languages: capabilities.languages,
+        max_segment_chars: capabilities.maxSegmentChars,
+        hosts,
+        busy,
+      })),
     };
   });
 }
