@@ -119,6 +119,23 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       assert.equal((await claimOf(backend, 'segment')).task.id, urgent.id);
     }));
 
+  test(`${name}: segments go only to the engine the task was routed to`, () =>
+    withBackend(factory, async (backend) => {
+      await backend.createTask(request('克隆。'));
+      await backend.createTask(request('朗读。'));
+      const cloned = await claimOf(backend, 'prepare');
+      await backend.completePrepare(cloned, { segments: ['克隆。'], engine: 'glm-tts' });
+      const read = await claimOf(backend, 'prepare');
+      await backend.completePrepare(read, { segments: ['朗读。'], engine: 'espeak' });
+      assert.equal((await backend.getTask(cloned.task.id))?.engine, 'glm-tts');
+      const forEspeak = await backend.claim('worker-1', ['segment'], LEASE, { engine: 'espeak' });
+      assert.equal(forEspeak?.task.id, read.task.id);
+      assert.equal(await backend.claim('worker-1', ['segment'], LEASE, { engine: 'espeak' }), undefined, "the other task's segment is not espeak's");
+      assert.equal(await backend.claim('worker-1', ['segment'], LEASE, { engine: 'bench-sleep' }), undefined);
+      const forGlm = await backend.claim('worker-1', ['segment'], LEASE, { engine: 'glm-tts' });
+      assert.equal(forGlm?.task.id, cloned.task.id);
+    }));
+
   test(`${name}: an expired lease puts the segment back; the old holder's result is ignored`, () =>
     withBackend(factory, async (backend, clock) => {
       const id = await preparedTask(backend, ['一。']);
