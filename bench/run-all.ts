@@ -1,12 +1,13 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
- * (names: reference, protocol, espeak, say, http, busy, scale). Each prints its figures beside a
+ * (names: reference, protocol, espeak, say, http, busy, scale, glm). Each prints its figures beside a
  * baseline measured in the same run.
  */
 
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { benchEngineBusy } from './engine-busy.js';
 import { benchEspeakScaling } from './espeak-scaling.js';
+import { benchGlmTtsHost } from './glm-tts-host.js';
 import { benchHttpThroughput } from './http-throughput.js';
 import { benchProtocolThroughput } from './protocol-throughput.js';
 import { benchReferenceNormalize } from './reference-normalize.js';
@@ -21,6 +22,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   http: () => benchHttpThroughput(),
   busy: () => benchEngineBusy(),
   scale: () => benchScale(),
+  glm: () => benchGlmTtsHost(),
 };
 
 const wanted = process.argv.slice(2);
