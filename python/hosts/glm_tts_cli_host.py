@@ -11,6 +11,7 @@ unless you must run the official code untouched. It always uses seed 0, the KV c
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,10 +20,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import ttsq_protocol as protocol
-from glmtts_setup import GlmttsSettings, SettingsError, repo_version, run_check
+from glmtts_setup import OPTION_NAMES, GlmttsSettings, SettingsError, job_options, repo_version, run_check
 from ttsq_protocol import Canceled, HostError, Job
 from ttsq_wav import floats_to_pcm16, read_mono_floats, write_pcm16
 
@@ -54,8 +54,6 @@ class OfficialScript:
 
     def run(self, items: list[ScriptItem], canceled) -> tuple[dict[str, str], str]:
         """Returns ({uttid: wav path} for the items that came out, the script's output)."""
-        import json
-
         with open(self.jsonl, "w", encoding="utf-8") as handle:
             for item in items:
                 handle.write(json.dumps(item.__dict__, ensure_ascii=False) + "\n")
@@ -86,11 +84,10 @@ class OfficialScript:
         return {uttid: path for uttid, path in found.items() if os.path.isfile(path)}, text
 
     def clean(self) -> None:
-        for path in (self.jsonl,):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+        try:
+            os.remove(self.jsonl)
+        except FileNotFoundError:
+            pass
         shutil.rmtree(self.out_root, ignore_errors=True)
 
 
@@ -125,7 +122,7 @@ class GlmTtsCliEngine:
             "maxSegmentChars": self.settings.max_segment_chars,
             "maxBatch": 1,
             "requiresVoice": True,
-            "options": ["use_cache", "use_phoneme", "sample_method"],
+            "options": list(OPTION_NAMES),
         }
 
     def _use_phoneme(self, job: Job) -> bool:
@@ -137,15 +134,12 @@ class GlmTtsCliEngine:
             raise HostError("E_ENGINE_REJECTED", "the official script takes no forced readings; use the glm-tts host")
         if job.seed not in (None, 0):
             raise HostError("E_ENGINE_REJECTED", f"the official script always uses seed 0, not {job.seed}; use the glm-tts host")
-        options = job.options
-        unknown = sorted(set(options) - {"use_cache", "use_phoneme", "sample_method"})
-        if unknown:
-            raise HostError("E_ENGINE_REJECTED", f"unknown GLM-TTS options {unknown}; the options are use_cache, use_phoneme, sample_method")
-        if options.get("use_cache", True) is not True or options.get("sample_method", "ras") != "ras":
+        try:
+            use_cache, use_phoneme, sample_method = job_options(job.options)
+        except ValueError as error:
+            raise HostError("E_ENGINE_REJECTED", str(error)) from None
+        if not use_cache or sample_method != "ras":
             raise HostError("E_ENGINE_REJECTED", "the official script always runs with use_cache and sample_method ras")
-        use_phoneme = options.get("use_phoneme", False)
-        if not isinstance(use_phoneme, bool):
-            raise HostError("E_ENGINE_REJECTED", "use_phoneme must be true or false")
         return use_phoneme
 
     def synthesize_batch(self, jobs: list[Job], use_phoneme: bool) -> dict[str, dict]:

@@ -15,6 +15,7 @@ into a retryable error while it keeps serving. Settings come from the environmen
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import os
 import sys
@@ -23,11 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import ttsq_protocol as protocol
-from glmtts_setup import GlmttsSettings, SettingsError, enter_repo, repo_version, run_check
+from glmtts_setup import OPTION_NAMES, GlmttsSettings, SettingsError, enter_repo, job_options, repo_version, run_check
 from ttsq_phonemes import PronunciationError, load_inventory, reading_tokens
 from ttsq_protocol import HostError, Job
-
-SAMPLE_METHODS = ("ras", "topk")
+from ttsq_wav import write_pcm16
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class GlmTtsEngine:
             "maxSegmentChars": self.settings.max_segment_chars,
             "maxBatch": 1,
             "requiresVoice": True,
-            "options": ["use_cache", "use_phoneme", "sample_method"],
+            "options": list(OPTION_NAMES),
         }
 
     # -- per segment ---------------------------------------------------------------------------
@@ -128,23 +128,14 @@ class GlmTtsEngine:
                 self.free_gpu_memory()
                 raise HostError("E_ENGINE_OOM", f"GPU out of memory on a {len(job.text)}-character segment: {error}", True) from None
             raise
-        from ttsq_wav import write_pcm16
-
         duration_ms = write_pcm16(job.out_path, rate, pcm)
         return {"sampleRate": rate, "durationMs": duration_ms}
 
     def _options(self, job: Job) -> tuple[bool, bool, str]:
-        options = job.options
-        unknown = sorted(set(options) - {"use_cache", "use_phoneme", "sample_method"})
-        if unknown:
-            raise HostError("E_ENGINE_REJECTED", f"unknown GLM-TTS options {unknown}; the options are use_cache, use_phoneme, sample_method")
-        use_cache = options.get("use_cache", True)
-        use_phoneme = options.get("use_phoneme", False)  # as the demo: G2P pass only when asked
-        sample_method = options.get("sample_method", "ras")
-        if not isinstance(use_cache, bool) or not isinstance(use_phoneme, bool):
-            raise HostError("E_ENGINE_REJECTED", "use_cache and use_phoneme must be true or false")
-        if sample_method not in SAMPLE_METHODS:
-            raise HostError("E_ENGINE_REJECTED", f"sample_method must be one of {', '.join(SAMPLE_METHODS)}, got {sample_method!r}")
+        try:
+            use_cache, use_phoneme, sample_method = job_options(job.options)
+        except ValueError as error:
+            raise HostError("E_ENGINE_REJECTED", str(error)) from None
         if use_phoneme and not self.settings.use_phoneme:
             raise HostError("E_ENGINE_REJECTED", "this host was loaded without phoneme support (GLMTTS_USE_PHONEME=0)")
         return use_cache, use_phoneme, sample_method
@@ -162,27 +153,23 @@ class GlmTtsEngine:
                 raise HostError("E_PRONUNCIATION_INVALID", f'{entry["text"]}: {error}') from None
         return readings
 
+    @contextlib.contextmanager
     def _forced_readings(self, readings: dict[str, str]):
         """Adds this job's readings to GLM-TTS's replace dictionary and restores it afterwards."""
-        engine = self
-
-        class Scope:
-            def __enter__(self) -> None:
-                table = engine.text_frontend.replace_dict if readings else {}
-                self.saved = {key: table.get(key) for key in readings}
-                table.update(readings)
-
-            def __exit__(self, *_: object) -> None:
-                if not readings:
-                    return
-                table = engine.text_frontend.replace_dict
-                for key, old in self.saved.items():
-                    if old is None:
-                        table.pop(key, None)
-                    else:
-                        table[key] = old
-
-        return Scope()
+        if not readings:
+            yield
+            return
+        table = self.text_frontend.replace_dict
+        saved = {key: table.get(key) for key in readings}
+        table.update(readings)
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = old
 
     def _prompt_features(self, voice: dict) -> PromptFeatures:
         """Extracted once per (audio hash, prompt text, sample rate); least recently used go first."""

@@ -34,6 +34,26 @@ PIP_NAMES = {
 }
 
 
+SAMPLE_METHODS = ("ras", "topk")
+OPTION_NAMES = ("use_cache", "use_phoneme", "sample_method")
+
+
+def job_options(options: dict) -> tuple[bool, bool, str]:
+    """A job's GLM-TTS switches (use_cache, use_phoneme, sample_method), with the defaults of
+    GLM-TTS's own demo; raises ValueError naming what is wrong."""
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise ValueError(f"unknown GLM-TTS options {unknown}; the options are {', '.join(OPTION_NAMES)}")
+    use_cache = options.get("use_cache", True)
+    use_phoneme = options.get("use_phoneme", False)
+    sample_method = options.get("sample_method", "ras")
+    if not isinstance(use_cache, bool) or not isinstance(use_phoneme, bool):
+        raise ValueError("use_cache and use_phoneme must be true or false")
+    if sample_method not in SAMPLE_METHODS:
+        raise ValueError(f"sample_method must be one of {', '.join(SAMPLE_METHODS)}, got {sample_method!r}")
+    return use_cache, use_phoneme, sample_method
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable and what it takes."""
 
