@@ -190,6 +190,12 @@ export interface TaskBackend {
   listVoices(): Promise<VoiceRecord[]>;
   deleteVoice(id: string): Promise<boolean>;
 
+  /**
+   * Tasks routed to an engine that is no longer running (the service restarted with other
+   * engines) go back to the queue, to be routed again; their finished segments, in another
+   * engine's voice and rate, are dropped. The prepared reference is kept. Returns how many.
+   */
+  rerouteTasks(runningEngines: readonly string[]): Promise<number>;
   /** Marks results whose retention ended as expired and returns those tasks (their files are the caller's to delete). */
   expireResults(now: number): Promise<TaskRecord[]>;
   /** Counts by status, for /readyz and metrics. */

@@ -88,3 +88,24 @@ test('a GLM-TTS host killed mid-task is replaced; the task completes with every 
   assert.equal((await double.calls()).filter((c) => c.call === 'load_models').length, loadsBefore + 1);
   assert.ok((await audioOf(body.id)).samples.length > 0);
 });
+
+test('after a restart without its engine, a half-done task is routed again and completes', async () => {
+  const restartDouble = await makeGlmttsDouble({ GLMTTS_DOUBLE_CHUNK_SECONDS: '0.1' });
+  const first = await startTestService({ ENGINE: 'glm-tts:1,bench-sleep:1', ...(restartDouble.env as Record<string, string>) });
+  const dataDir = first.dataDir;
+  // Two segments of about 25 GLM-TTS chunks each: the service stops while the first runs.
+  const text = Array.from({ length: 50 }, (_, i) => `这是第${i}句话。`).join('');
+  const form = withVoice({ text, prompt_text: '参考音频的文字' });
+  const { body } = await first.request('/api/synthesis', form);
+  await waitForTask(first, body.id, (t) => t.status === 'synthesizing' && t.engine === 'glm-tts');
+  await first.close();
+  const second = await startTestService({ ENGINE: 'bench-sleep:1', DATA_DIR: dataDir });
+  try {
+    const task = await waitForTask(second, body.id);
+    assert.deepEqual([task.status, task.engine], ['completed', 'bench-sleep'], JSON.stringify(task.error));
+    assert.ok(task.result.duration_ms > 0);
+  } finally {
+    await second.stop();
+    await restartDouble.remove();
+  }
+});

@@ -119,9 +119,11 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   const enginesReady = engines.start().then(
-    (failed) => {
+    async (failed) => {
       for (const { name, reason } of failed) logger.error({ engine: name, err: reason }, 'this engine could not start; tasks are routed to the others');
       if (closing) return;
+      const rerouted = await backend.rerouteTasks(engines.running().map((e) => e.engine));
+      if (rerouted > 0) logger.warn({ rerouted }, 'tasks routed to an engine that is not running were queued again');
       worker.start();
       ready = true;
       logger.info({ engines: engines.ready().map((c) => c.engine) }, 'engines ready; working');

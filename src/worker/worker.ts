@@ -9,7 +9,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, rename, rm } from 'node:fs/promises';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
@@ -197,6 +197,15 @@ export class Worker {
         sha256 = (await normalizeReference(voice.originalPath, { sampleRate, outPath: audioPath, signal })).sha256;
       }
       reference = { audioPath, sha256, promptText: request.promptText ?? voice.promptText };
+    } else if (unit.task.reference !== undefined) {
+      // Prepared before and routed again (its engine is gone): the upload was removed then, but
+      // its normalised copy was kept. Normalise that copy for this engine.
+      const audioPath = blobs.referencePath(unit.task.id);
+      const previous = `${audioPath}.previous.wav`;
+      await rename(audioPath, previous);
+      const normalized = await normalizeReference(previous, { sampleRate, outPath: audioPath, signal });
+      await rm(previous, { force: true });
+      reference = { ...unit.task.reference, audioPath: normalized.path, sha256: normalized.sha256 };
     } else if (request.uploadPath !== undefined || request.audioUrl !== undefined) {
       let source = request.uploadPath;
       if (source === undefined) {

@@ -616,6 +616,29 @@ export class SqliteBackend implements TaskBackend {
 
   // ---- housekeeping ------------------------------------------------------------------------
 
+  async rerouteTasks(runningEngines: readonly string[]): Promise<number> {
+    const orphans = this.transaction(() => {
+      const candidates = this.sql<[], { id: string; engine: string }>(
+        "SELECT id, engine FROM tasks WHERE status = 'synthesizing' AND engine IS NOT NULL",
+      ).all();
+      const orphaned = candidates.filter((row) => !runningEngines.includes(row.engine));
+      const dropSegments = this.sql('DELETE FROM segments WHERE task_id = ?');
+      const requeue = this.sql(
+        `UPDATE tasks SET status = 'queued', engine = NULL, segments_total = 0, segments_done = 0, segments_pending = 0,
+         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, available_at = 0, updated_at = ? WHERE id = ?`,
+      );
+      const now = this.now();
+      for (const { id } of orphaned) {
+        dropSegments.run(id);
+        requeue.run(now, id);
+        this.event(this.task(id)!, 'status');
+      }
+      return orphaned.length;
+    });
+    if (orphans > 0) this.emitter.emit('work', 'prepare');
+    return orphans;
+  }
+
   async expireResults(now: number): Promise<TaskRecord[]> {
     return this.transaction(() => {
       const rows = this.sql<[number], TaskRow>('SELECT * FROM tasks WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?').all(now);

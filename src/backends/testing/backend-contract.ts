@@ -136,6 +136,30 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       assert.equal(forGlm?.task.id, cloned.task.id);
     }));
 
+  test(`${name}: tasks routed to an engine no longer running are queued again, keeping their reference`, () =>
+    withBackend(factory, async (backend) => {
+      await backend.createTask(request('一。二。'));
+      await backend.createTask(request('三。'));
+      const orphan = await claimOf(backend, 'prepare');
+      const reference = { audioPath: '/ref.wav', sha256: 'ab', promptText: '参考' };
+      await backend.completePrepare(orphan, { segments: ['一。', '二。'], reference, engine: 'glm-tts' });
+      const kept = await claimOf(backend, 'prepare');
+      await backend.completePrepare(kept, { segments: ['三。'], engine: 'espeak' });
+      await backend.completeSegment((await backend.claim('w', ['segment'], LEASE, { engine: 'glm-tts' })) as WorkUnit & { kind: 'segment' }, { audioPath: '/s/0.wav', durationMs: 1 });
+
+      assert.equal(await backend.rerouteTasks(['espeak']), 1);
+      const requeued = await backend.getTask(orphan.task.id);
+      assert.equal(requeued?.status, 'queued');
+      assert.equal(requeued?.engine, undefined);
+      assert.deepEqual([requeued?.segmentsDone, requeued?.segmentsTotal], [0, 0]);
+      assert.deepEqual(requeued?.reference, reference);
+      assert.equal((await backend.getTask(kept.task.id))?.status, 'synthesizing');
+      const again = await claimOf(backend, 'prepare');
+      assert.equal(again.task.id, orphan.task.id);
+      await backend.completePrepare(again, { segments: ['一。二。'], reference, engine: 'espeak' });
+      assert.equal(await backend.rerouteTasks(['espeak']), 0);
+    }));
+
   test(`${name}: an expired lease puts the segment back; the old holder's result is ignored`, () =>
     withBackend(factory, async (backend, clock) => {
       const id = await preparedTask(backend, ['一。']);
