@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """GLM-TTS through its official script, for people who keep `glmtts_inference.py` as it is.
 
-For each batch of segments it writes `examples/<name>.jsonl` in the checkout, runs
-`glmtts_inference.py --data=<name>` from the checkout's root, and reads each expected WAV. The
-script exits 0 even when an item failed, so every output is checked; its float32 WAVs become
-16-bit PCM. The script loads the model on every run (1-2 minutes): use the `glm-tts` host
-unless you must run the official code untouched. It always uses seed 0, the KV cache and the
+The host takes up to GLMTTS_CLI_BATCH segments at once (its maxBatch). For each batch it writes
+`examples/<name>.jsonl` in the checkout, runs `glmtts_inference.py --data=<name>` from the
+checkout's root, and reads each expected WAV. The script exits 0 even when an item failed, so
+every output is checked; its float32 WAVs become 16-bit PCM. The script loads the model on
+every run (1-2 minutes), which a batch shares: still, use the `glm-tts` host unless you must
+run the official code untouched. It always uses seed 0, the KV cache and the
 "ras" sampler, and has no forced readings, so the host refuses what it cannot honour.
 """
 
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import ttsq_protocol as protocol
 from glmtts_setup import OPTION_NAMES, GlmttsSettings, SettingsError, job_options, repo_version, run_check
@@ -27,6 +29,8 @@ from ttsq_protocol import Canceled, HostError, Job
 from ttsq_wav import floats_to_pcm16, read_mono_floats, write_pcm16
 
 STOP_GRACE_SECONDS = 5.0
+# After the first segment, how long to wait for more to share the run (a run costs minutes).
+GATHER_SECONDS = 0.5
 
 
 @dataclass
@@ -52,8 +56,9 @@ class OfficialScript:
         self.out_root = os.path.join(settings.repo, "outputs", f"pretrain_{self.name}")
         self.out_dir = os.path.join(self.out_root, self.name)
 
-    def run(self, items: list[ScriptItem], canceled) -> tuple[dict[str, str], str]:
-        """Returns ({uttid: wav path} for the items that came out, the script's output)."""
+    def run(self, items: list[ScriptItem], all_canceled: Callable[[], bool]) -> tuple[dict[str, str], str]:
+        """Returns ({uttid: wav path} for the items that came out, the script's output). Stops
+        the script, raising Canceled, once `all_canceled()` says no item is wanted any more."""
         with open(self.jsonl, "w", encoding="utf-8") as handle:
             for item in items:
                 handle.write(json.dumps(item.__dict__, ensure_ascii=False) + "\n")
@@ -64,9 +69,9 @@ class OfficialScript:
             env["CUDA_VISIBLE_DEVICES"] = self.settings.visible_gpu
         with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as output:
             process = subprocess.Popen(command, cwd=self.settings.repo, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=output, stderr=subprocess.STDOUT)
+                                       stdout=output, stderr=subprocess.STDOUT, preexec_fn=_die_with_host)
             while process.poll() is None:
-                if canceled():
+                if all_canceled():
                     process.terminate()
                     try:
                         process.wait(STOP_GRACE_SECONDS)
@@ -89,6 +94,19 @@ class OfficialScript:
         except FileNotFoundError:
             pass
         shutil.rmtree(self.out_root, ignore_errors=True)
+
+
+def _die_with_host() -> None:
+    """Runs in the script's process before it starts: on Linux, the kernel kills the script when
+    this host dies (the supervisor kills hosts with SIGKILL), so no orphan keeps a GPU busy."""
+    try:
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphaned script ends by itself when its run is done
 
 
 def _is_oom(output: str) -> bool:
@@ -120,7 +138,7 @@ class GlmTtsCliEngine:
             "phonemeControl": False,
             "languages": ["zh", "en"],
             "maxSegmentChars": self.settings.max_segment_chars,
-            "maxBatch": 1,
+            "maxBatch": self.settings.cli_batch,
             "requiresVoice": True,
             "options": list(OPTION_NAMES),
         }
@@ -142,34 +160,57 @@ class GlmTtsCliEngine:
             raise HostError("E_ENGINE_REJECTED", "the official script always runs with use_cache and sample_method ras")
         return use_phoneme
 
-    def synthesize_batch(self, jobs: list[Job], use_phoneme: bool) -> dict[str, dict]:
-        """Runs the script once for all `jobs`; returns {job id: outcome} for those that came out."""
-        items = [ScriptItem(uttid=f"seg{i}", prompt_text=job.voice["promptText"] if job.voice else "",
-                            prompt_speech=job.voice["audioPath"] if job.voice else "", syn_text=job.text)
+    def run_batch(self, jobs: list[Job], answer: protocol.Answer) -> None:
+        """Answers what the script cannot do at once, then runs it once per `use_phoneme` value."""
+        groups: dict[bool, list[Job]] = {}
+        for job in jobs:
+            try:
+                groups.setdefault(self._use_phoneme(job), []).append(job)
+            except HostError as error:
+                answer(job, error)
+        for use_phoneme, group in groups.items():
+            try:
+                self._run_script(group, use_phoneme, answer)
+            except HostError as error:  # the whole run failed: its segments, not the other group's
+                for job in group:
+                    answer(job, error)
+
+    def _run_script(self, jobs: list[Job], use_phoneme: bool, answer: protocol.Answer) -> None:
+        items = [ScriptItem(uttid=f"seg{i}", prompt_text=job.voice["promptText"], prompt_speech=job.voice["audioPath"], syn_text=job.text)
                  for i, job in enumerate(jobs)]
+
+        def all_canceled() -> bool:
+            # A canceled segment is answered at once; the run goes on for the others.
+            for job in jobs:
+                if job.canceled.is_set():
+                    answer(job, Canceled())
+            return all(job.canceled.is_set() for job in jobs)
+
         script = OfficialScript(self.settings, use_phoneme)
         try:
-            wavs, output = script.run(items, canceled=lambda: any(job.canceled.is_set() for job in jobs))
-            outcomes: dict[str, dict] = {}
+            wavs, output = script.run(items, all_canceled)
             for item, job in zip(items, jobs):
-                path = wavs.get(item.uttid)
-                if path is None:
-                    reason = _item_error(output, item.uttid)
-                    if _is_oom(reason):
-                        raise HostError("E_ENGINE_OOM", f"GPU out of memory in glmtts_inference.py: {reason}", True)
-                    raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py wrote no audio for this segment: {reason}", False)
-                rate, samples = read_mono_floats(path)
-                if rate != self.settings.sample_rate:
-                    raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py wrote {rate} Hz, expected {self.settings.sample_rate} Hz")
-                duration_ms = write_pcm16(job.out_path, rate, floats_to_pcm16(samples))
-                outcomes[job.id] = {"sampleRate": rate, "durationMs": duration_ms}
-            return outcomes
+                if job.canceled.is_set():
+                    answer(job, Canceled())
+                    continue
+                try:
+                    answer(job, self._result(job, wavs.get(item.uttid), output, item.uttid))
+                except HostError as error:
+                    answer(job, error)
         finally:
             script.clean()
 
-    def synthesize(self, job: Job) -> dict:
-        # The supervisor sends one segment at a time (maxBatch 1): a batch of one.
-        return self.synthesize_batch([job], self._use_phoneme(job))[job.id]
+    def _result(self, job: Job, path: "str | None", output: str, uttid: str) -> dict:
+        """The segment's WAV from the script, as 16-bit PCM at `job.out_path`."""
+        if path is None:
+            reason = _item_error(output, uttid)
+            if _is_oom(reason):
+                raise HostError("E_ENGINE_OOM", f"GPU out of memory in glmtts_inference.py: {reason}", True)
+            raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py wrote no audio for this segment: {reason}", False)
+        rate, samples = read_mono_floats(path)
+        if rate != self.settings.sample_rate:
+            raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py wrote {rate} Hz, expected {self.settings.sample_rate} Hz")
+        return {"sampleRate": rate, "durationMs": write_pcm16(job.out_path, rate, floats_to_pcm16(samples))}
 
 
 def main(argv: list[str]) -> int:
@@ -183,7 +224,7 @@ def main(argv: list[str]) -> int:
     os.makedirs(os.path.join(settings.repo, "examples"), exist_ok=True)
     engine = GlmTtsCliEngine(settings)
     protocol.announce_ready(engine.capabilities)
-    protocol.HostLoop().serve(engine.synthesize)
+    protocol.HostLoop().serve_batches(engine.run_batch, settings.cli_batch, GATHER_SECONDS)
     return 0
 
 

@@ -12,6 +12,7 @@ Settings come from the environment, all read here:
     GLMTTS_IDLE_FREE_SECONDS   free the CUDA cache after this long idle (60; 0 = never)
     GLMTTS_MAX_SEGMENT_CHARS   longest segment taken (300; GLM-TTS splits it further itself)
     GLMTTS_PYTHON              interpreter for the official script (glm-tts-cli host)
+    GLMTTS_CLI_BATCH           segments per run of the official script (glm-tts-cli host; 8)
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class GlmttsSettings:
     idle_free_seconds: float
     max_segment_chars: int
     python: str
+    cli_batch: int
 
     @staticmethod
     def from_env(env: Mapping[str, str]) -> "GlmttsSettings":
@@ -130,6 +132,7 @@ class GlmttsSettings:
             idle_free_seconds=idle,
             max_segment_chars=_integer(env, "GLMTTS_MAX_SEGMENT_CHARS", 300, 50, 2000),
             python=env.get("GLMTTS_PYTHON", "").strip() or sys.executable,
+            cli_batch=_integer(env, "GLMTTS_CLI_BATCH", 8, 1, 64),
         )
 
 

@@ -131,12 +131,17 @@ def parse_job(message: dict) -> Job:
     )
 
 
+Answer = Callable[[Job, "dict | HostError"], None]
+
+
 class HostLoop:
-    """Reads requests on a thread, runs segments on the caller's thread (see `serve`)."""
+    """Reads requests on a thread; runs jobs on the caller's thread, one at a time (`serve`) or
+    in batches of up to the host's maxBatch (`serve_batches`)."""
 
     def __init__(self) -> None:
         self._jobs: "queue.Queue[Optional[Job]]" = queue.Queue()
-        self._current: Optional[Job] = None
+        self._active: dict[str, Job] = {}
+        self._canceled: set[str] = set()  # ids canceled before or while they run
         self._lock = threading.Lock()
 
     def _read(self, stdin: TextIO) -> None:
@@ -158,15 +163,13 @@ class HostLoop:
                 except ValueError as error:
                     job_id = message.get("id") if isinstance(message.get("id"), str) else None
                     send_error(job_id, "E_ENGINE_PROTOCOL", str(error), False)
-            elif kind == "cancel":
+            elif kind == "cancel" and isinstance(message.get("id"), str):
                 with self._lock:
-                    if self._current is not None and self._current.id == message.get("id"):
-                        self._current.canceled.set()
-                    else:
-                        # Not started yet: mark it so it is answered E_CANCELED when it comes up.
-                        for job in list(self._jobs.queue):
-                            if job is not None and job.id == message.get("id"):
-                                job.canceled.set()
+                    # Remembered, so a job still queued (or being taken off the queue) is stopped too.
+                    self._canceled.add(message["id"])
+                    active = self._active.get(message["id"])
+                    if active is not None:
+                        active.canceled.set()
             elif kind == "ping" and isinstance(message.get("id"), str):
                 send({"type": "pong", "id": message["id"]})
             elif kind == "shutdown":
@@ -184,35 +187,96 @@ class HostLoop:
     ) -> None:
         """Answers each job with `done` (synthesize returns {sampleRate, durationMs}) or `error`.
         `on_idle` runs once each time the host has had nothing to do for `idle_seconds`."""
+
+        def one(jobs: list[Job], answer: Answer) -> None:
+            answer(jobs[0], synthesize(jobs[0]))
+
+        self.serve_batches(one, 1, 0.0, on_idle, idle_seconds, stdin)
+
+    def serve_batches(
+        self,
+        run_batch: Callable[[list[Job], Answer], None],
+        max_batch: int,
+        gather_seconds: float,
+        on_idle: Optional[Callable[[], None]] = None,
+        idle_seconds: float = 0.0,
+        stdin: TextIO = sys.stdin,
+    ) -> None:
+        """Takes up to `max_batch` jobs (waiting up to `gather_seconds` for more after the first)
+        and hands them to `run_batch`, which answers each through `answer(job, outcome or
+        HostError)`; a job it leaves unanswered, or all of them if it raises, get an error."""
         threading.Thread(target=self._read, args=(stdin,), name="protocol-reader", daemon=True).start()
         idle_since = time.monotonic()
         idle_done = on_idle is None or idle_seconds <= 0
         while True:
             try:
                 timeout = None if idle_done else max(0.0, idle_since + idle_seconds - time.monotonic())
-                job = self._jobs.get(timeout=timeout)
+                first = self._jobs.get(timeout=timeout)
             except queue.Empty:
                 on_idle()  # type: ignore[misc]
                 idle_done = True
                 continue
-            if job is None:
+            if first is None:
                 return
-            with self._lock:
-                self._current = job
+            jobs, last = self._gather(first, max_batch, gather_seconds)
+            self._run(jobs, run_batch)
+            if last:
+                return
+            idle_since = time.monotonic()
+            idle_done = on_idle is None or idle_seconds <= 0
+
+    def _gather(self, first: Job, max_batch: int, gather_seconds: float) -> tuple[list[Job], bool]:
+        """The first job and whatever else arrives in time; True if input ended meanwhile."""
+        jobs = [first]
+        deadline = time.monotonic() + gather_seconds
+        while len(jobs) < max_batch:
             try:
-                job.check_canceled()
-                outcome = synthesize(job)
+                job = self._jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+        return jobs, False
+
+    def _run(self, jobs: list[Job], run_batch: Callable[[list[Job], Answer], None]) -> None:
+        answered: set[str] = set()
+
+        def answer(job: Job, outcome: "dict | HostError") -> None:
+            if job.id in answered:
+                return
+            answered.add(job.id)
+            with self._lock:
+                self._active.pop(job.id, None)
+                self._canceled.discard(job.id)
+            if isinstance(outcome, HostError):
+                send_error(job.id, outcome.code, outcome.message, outcome.retryable)
+            else:
                 send({"type": "done", "id": job.id, "outPath": job.out_path, **outcome})
-            except HostError as error:
-                send_error(job.id, error.code, error.message, error.retryable)
-            except Exception as error:  # an engine bug must not take the host down with it
-                traceback.print_exc(file=sys.stderr)
-                send_error(job.id, "E_ENGINE_FAILED", f"{type(error).__name__}: {error}", False)
-            finally:
-                with self._lock:
-                    self._current = None
-                idle_since = time.monotonic()
-                idle_done = on_idle is None or idle_seconds <= 0
+
+        with self._lock:
+            for job in jobs:
+                self._active[job.id] = job
+                if job.id in self._canceled:
+                    job.canceled.set()
+        pending = []
+        for job in jobs:
+            if job.canceled.is_set():
+                answer(job, Canceled())
+            else:
+                pending.append(job)
+        try:
+            if pending:
+                run_batch(pending, answer)
+        except HostError as error:
+            for job in pending:
+                answer(job, error)
+        except Exception as error:  # an engine bug must not take the host down with it
+            traceback.print_exc(file=sys.stderr)
+            for job in pending:
+                answer(job, HostError("E_ENGINE_FAILED", f"{type(error).__name__}: {error}", False))
+        for job in pending:
+            answer(job, HostError("E_ENGINE_FAILED", "the engine returned no result for this segment", False))
 
 
 def announce_ready(capabilities: dict) -> None:

@@ -1,7 +1,8 @@
 /**
- * The worker's handle on one engine host process: starts it, waits for `ready`, sends one
- * segment at a time, and turns every way a host can fail (exit, silence, garbage, hang) into a
- * typed, retryable error. A host that failed is never reused: the pool starts a new one.
+ * The worker's handle on one engine host process: starts it, waits for `ready`, sends it
+ * segments (one at a time, or up to the `maxBatch` it announced), and turns every way a host
+ * can fail (exit, silence, garbage, hang) into a typed, retryable error. A host that failed is
+ * never reused: the pool starts a new one.
  */
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -49,7 +50,8 @@ export class EngineHost {
   readonly spec: HostSpec;
   private readonly options: EngineHostOptions;
   private child: ChildProcessWithoutNullStreams | undefined;
-  private inFlight: InFlight | undefined;
+  /** Segments sent and not yet answered, by id (at most `capacity`). */
+  private readonly inFlight = new Map<string, InFlight>();
   private readonly pings = new Map<string, () => void>();
   private exited: Promise<void> | undefined;
   private startWaiter: { resolve: (c: EngineCapabilities) => void; reject: (e: TtsError) => void } | undefined;
@@ -64,6 +66,11 @@ export class EngineHost {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Segments the host takes at once: its `maxBatch` (1 before it is ready). */
+  get capacity(): number {
+    return this.capabilities?.maxBatch ?? 1;
   }
 
   /** Spawns the host and resolves with its capabilities once it says `ready`. */
@@ -108,23 +115,25 @@ export class EngineHost {
    * E_ENGINE_CRASHED if the host dies, E_CANCELED when `signal` aborts, or the host's error.
    */
   async synthesize(segment: SegmentRequest, control: { timeoutMs: number; signal?: AbortSignal }): Promise<DoneMessage> {
-    if (this.state !== 'idle') throw new TtsError('E_ENGINE_CLOSED', `Engine host "${this.spec.name}" is ${this.state}, not idle.`);
+    if ((this.state !== 'idle' && this.state !== 'busy') || this.inFlight.size >= this.capacity) {
+      throw new TtsError('E_ENGINE_CLOSED', `Engine host "${this.spec.name}" is ${this.state} with ${this.inFlight.size} of ${this.capacity} segments, it takes no more.`);
+    }
     control.signal?.throwIfAborted();
     const id = randomUUID();
     this.state = 'busy';
     let settle!: Pick<InFlight, 'resolve' | 'reject'>;
     const result = new Promise<DoneMessage>((resolve, reject) => (settle = { resolve, reject }));
-    this.inFlight = { id, settled: result.catch(() => undefined), ...settle };
+    this.inFlight.set(id, { id, settled: result.catch(() => undefined), ...settle });
     this.send({ type: 'synthesize', id, ...segment });
 
     const timer = setTimeout(() => {
-      this.fail(new TtsError('E_ENGINE_TIMEOUT', `Engine host "${this.spec.name}" gave no answer within ${control.timeoutMs} ms for a ${segment.text.length}-character segment; it was restarted.`));
+      this.fail(new TtsError('E_ENGINE_TIMEOUT', `Engine host "${this.spec.name}" gave no answer within ${control.timeoutMs} ms for a ${segment.text.length}-character segment; it was restarted.`), id);
     }, control.timeoutMs);
     let cancelTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
       this.send({ type: 'cancel', id });
       // A host that does not stop in time is killed; the caller gets E_CANCELED either way.
-      cancelTimer = setTimeout(() => this.fail(new TtsError('E_CANCELED', 'The segment was canceled; the host did not stop in time and was killed.')), this.options.stopGraceMs);
+      cancelTimer = setTimeout(() => this.fail(new TtsError('E_CANCELED', 'The segment was canceled; the host did not stop in time and was killed.'), id), this.options.stopGraceMs);
     };
     control.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -160,7 +169,7 @@ export class EngineHost {
    */
   async close(): Promise<void> {
     if (this.child === undefined || this.state === 'dead') return;
-    await this.inFlight?.settled;
+    await Promise.all([...this.inFlight.values()].map((job) => job.settled));
     // The host may have died while the last segment finished.
     if ((this.state as HostState) === 'dead') return;
     this.state = 'closing';
@@ -171,12 +180,15 @@ export class EngineHost {
     clearTimeout(killTimer);
   }
 
-  /** Kills the host at once, failing any segment in flight with `reason`. */
-  fail(reason: TtsError): void {
+  /**
+   * Kills the host at once. The segment `segmentId` (or, without one, every segment in flight)
+   * fails with `reason`; the others sent with it fail as crashed, which is retryable.
+   */
+  fail(reason: TtsError, segmentId?: string): void {
     if (this.state === 'dead') return;
-    this.deathReason ??= reason;
+    if (segmentId === undefined) this.deathReason ??= reason;
     this.child?.kill('SIGKILL');
-    this.die(reason);
+    this.die(reason, segmentId);
   }
 
   /** Resolves when the host process has exited. */
@@ -214,16 +226,16 @@ export class EngineHost {
         if (message.type === 'error' && this.state === 'starting') {
           return this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" could not start: ${message.message}`));
         }
-        const job = this.inFlight;
-        if (job === undefined || message.id !== job.id) {
+        const job = message.id === undefined ? undefined : this.inFlight.get(message.id);
+        if (job === undefined) {
           if (message.type === 'error' && message.id === undefined) {
             this.options.onLog?.(`[${this.spec.name}] error: ${message.code} ${message.message}`);
             return;
           }
           return this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" answered a segment it was not working on.`));
         }
-        this.inFlight = undefined;
-        if (this.state === 'busy') this.state = 'idle';
+        this.inFlight.delete(job.id);
+        if (this.state === 'busy' && this.inFlight.size === 0) this.state = 'idle';
         if (message.type === 'done') job.resolve(message);
         else job.reject(TtsError.fromWire(message));
         return;
@@ -238,12 +250,15 @@ export class EngineHost {
     }
   }
 
-  private die(reason: TtsError): void {
+  private die(reason: TtsError, segmentId?: string): void {
     if (this.state === 'dead') return;
     this.state = 'dead';
     this.startWaiter?.reject(reason);
-    const job = this.inFlight;
-    this.inFlight = undefined;
-    job?.reject(reason);
+    const jobs = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const job of jobs) {
+      if (segmentId === undefined || job.id === segmentId) job.reject(reason);
+      else job.reject(new TtsError('E_ENGINE_CRASHED', `Engine host "${this.spec.name}" was killed for another segment it was working on (${reason.code}).`));
+    }
   }
 }

@@ -1,8 +1,9 @@
 /**
- * A pool of engine hosts of one kind: hands each segment to an idle host (first come, first
- * served), replaces any host that died or was killed, and gives up with a typed error only
- * when hosts keep failing to start. Retrying a lost segment is the caller's decision: the
- * error says whether it is retryable.
+ * A pool of engine hosts of one kind: hands each segment to a host with room for it (first
+ * come, first served; a host has room for as many segments as its `maxBatch`), replaces any
+ * host that died or was killed, and gives up with a typed error only when hosts keep failing
+ * to start. Retrying a lost segment is the caller's decision: the error says whether it is
+ * retryable.
  */
 
 import { EngineHost, type EngineHostOptions, type HostSpec, type SegmentRequest } from './engine-host.js';
@@ -42,6 +43,7 @@ export class EnginePool {
   private readonly options: EnginePoolOptions & typeof POOL_DEFAULTS;
   private readonly slots: Array<EngineHost | undefined>;
   private readonly startFailures: number[];
+  /** One entry per free place on a host: a host with maxBatch 4 and one segment appears 3 times. */
   private readonly idle: EngineHost[] = [];
   private readonly waiters: Waiter[] = [];
   private closed = false;
@@ -61,6 +63,11 @@ export class EnginePool {
 
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Segments the pool works on at once: hosts × their maxBatch. */
+  get capacity(): number {
+    return this.slots.length * (this.capabilities?.maxBatch ?? 1);
   }
 
   /** Process ids of the live hosts, by slot. */
@@ -131,12 +138,11 @@ export class EnginePool {
     this.capabilities ??= capabilities;
     this.options.onEvent?.({ type: 'host:ready', slot, pid: host.pid });
     void host.waitForExit().then(() => this.onHostExit(slot, host));
-    this.release(host);
+    for (let place = 0; place < host.capacity; place++) this.release(host);
   }
 
   private onHostExit(slot: number, host: EngineHost): void {
-    const index = this.idle.indexOf(host);
-    if (index !== -1) this.idle.splice(index, 1);
+    for (let index = this.idle.indexOf(host); index !== -1; index = this.idle.indexOf(host)) this.idle.splice(index, 1);
     if (this.closed || this.slots[slot] !== host) return;
     this.options.onEvent?.({ type: 'host:lost', slot, pid: host.pid, reason: new TtsError('E_ENGINE_CRASHED', 'host exited') });
     void this.restartSlot(slot);
@@ -193,8 +199,9 @@ export class EnginePool {
     });
   }
 
+  /** Gives back one place on `host` (to a waiting segment first). */
   private release(host: EngineHost): void {
-    if (host.state !== 'idle' || this.closed) return;
+    if ((host.state !== 'idle' && host.state !== 'busy') || this.closed) return;
     const waiter = this.waiters.shift();
     if (waiter !== undefined) waiter.resolve(host);
     else this.idle.push(host);

@@ -72,9 +72,9 @@ export class Worker {
       for (let i = 0; i < count; i++) this.loops.push(this.loop(kind, engine));
     };
     loop('prepare', this.options.prepareConcurrency);
-    // Per engine, one segment loop more than it has hosts: that segment waits at the pool, so a
-    // host that finishes gets the next one at once, while the finished one is being recorded.
-    for (const running of engines.running()) loop('segment', running.pool.size + 1, running);
+    // Per engine, one segment loop more than its hosts take at once: that segment waits at the
+    // pool, so a host that finishes gets the next one at once, while the finished one is recorded.
+    for (const running of engines.running()) loop('segment', running.pool.capacity + 1, running);
     loop('assemble', this.options.assembleConcurrency);
   }
 

@@ -100,3 +100,68 @@ test('glm-tts-cli: what the official script cannot do is refused, not ignored', 
     assert.equal(calls(await double.calls(), 'cli').length, 0, 'the script never ran');
   });
 });
+
+test('glm-tts-cli: segments sent together share one run of the script; one canceled is answered at once', async () => {
+  await withPool({ GLMTTS_DOUBLE_LOAD_SECONDS: '1', GLMTTS_DOUBLE_CHUNK_SECONDS: '0.2' }, async (pool, double) => {
+    assert.equal(pool.capacity, 8, 'GLMTTS_CLI_BATCH segments per host');
+    const controller = new AbortController();
+    const texts = ['一。', '二。', '三。', '四。', '五。'];
+    const settled: number[] = [];
+    const jobs = texts.map((text, i) => {
+      const job = pool.synthesize({ text, outPath: outPath(), voice }, i === 2 ? { signal: controller.signal } : {});
+      void job.then(() => settled.push(i), () => settled.push(i));
+      return job;
+    });
+    while (calls(await double.calls(), 'load_models').length === 0) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    const outcomes = await Promise.allSettled(jobs);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.equal(((outcomes[2] as PromiseRejectedResult).reason as TtsError).code, 'E_CANCELED');
+    assert.equal(settled[0], 2, 'the canceled segment is answered while the run goes on');
+    const log = await double.calls();
+    assert.equal(calls(log, 'cli').length, 1, 'one run of the script for the batch');
+    assert.equal(calls(log, 'load_models').length, 1, 'one model load for five segments');
+    for (const outcome of outcomes) if (outcome.status === 'fulfilled') assert.ok(decodeWav(await readFile(outcome.value.outPath)).samples.length > 0);
+  });
+});
+
+test('glm-tts-cli: a segment that times out takes its host down; the others of its batch fail as retryable', async () => {
+  const double = await makeGlmttsDouble({ GLMTTS_DOUBLE_LOAD_SECONDS: '5' });
+  const pool = new EnginePool({ spec: hostSpec('glm-tts-cli', double.env), size: 1, baseTimeoutMs: 1_500, perCharTimeoutMs: 0 });
+  try {
+    await pool.start();
+    const first = pool.pids[0];
+    const outcomes = await Promise.allSettled(['一。', '二。'].map((text) => pool.synthesize({ text, outPath: outPath(), voice })));
+    const errors = outcomes.map((o) => (o as PromiseRejectedResult).reason as TtsError);
+    assert.ok(errors.every((e) => e.retryable && ['E_ENGINE_TIMEOUT', 'E_ENGINE_CRASHED'].includes(e.code)), errors.map((e) => e.code).join());
+    assert.ok(errors.some((e) => e.code === 'E_ENGINE_TIMEOUT'));
+    while (pool.pids[0] === undefined || pool.pids[0] === first) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    await pool.close();
+    await double.remove();
+  }
+});
+
+test('glm-tts-cli: the official script does not outlive a killed host', async () => {
+  await withPool({ GLMTTS_DOUBLE_LOAD_SECONDS: '30' }, async (pool, double) => {
+    const job = pool.synthesize({ text: '一。', outPath: outPath(), voice });
+    let script: number | undefined;
+    while (script === undefined) {
+      script = calls(await double.calls(), 'cli')[0]?.pid;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(pool.pids[0]!, 'SIGKILL');
+    await assert.rejects(job, { code: 'E_ENGINE_CRASHED' });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 5_000;
+    while (alive(script) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(script), false, 'the script died with its host');
+  });
+});

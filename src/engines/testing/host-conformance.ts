@@ -91,7 +91,7 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
     const { host, capabilities } = await startHost(spec());
     assert.ok(capabilities.sampleRates.length > 0);
     assert.ok(capabilities.maxSegmentChars >= 50, 'segments of at least 50 characters');
-    assert.equal(capabilities.maxBatch, 1);
+    assert.ok(Number.isInteger(capabilities.maxBatch) && capabilities.maxBatch >= 1);
     if (!capabilities.cloning) assert.ok(Array.isArray(capabilities.voiceFollowing));
     host.kill();
   });
@@ -110,6 +110,18 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
     const fileMs = (audio.samples.length / audio.channels / audio.sampleRate) * 1000;
     assert.ok(Math.abs(fileMs - done.durationMs) < 5, `durationMs ${done.durationMs} matches the file's ${fileMs}`);
     assert.ok(fileMs > 0);
+    host.kill();
+  });
+
+  test(`${name}: answers every segment of a batch (up to maxBatch sent at once) by its id`, async () => {
+    const { host, capabilities } = await startHost(spec());
+    const count = Math.min(3, capabilities.maxBatch);
+    const voice = await voiceFor(capabilities);
+    for (let i = 0; i < count; i++) host.send({ type: 'synthesize', id: `batch-${i}`, text: options.sampleText, outPath: join(await dir, `batch-${i}.wav`), ...voice });
+    const answers = [];
+    for (let i = 0; i < count; i++) answers.push(await host.next());
+    assert.deepEqual(answers.map((a) => (a.type === 'done' ? a.id : JSON.stringify(a))).sort(), Array.from({ length: count }, (_, i) => `batch-${i}`));
+    for (let i = 0; i < count; i++) assert.ok(decodeWav(await readFile(join(await dir, `batch-${i}.wav`))).samples.length > 0);
     host.kill();
   });
 
