@@ -75,6 +75,11 @@ export class EnginePool {
     return this.slots.map((host) => (host?.state === 'dead' ? undefined : host?.pid));
   }
 
+  /** True once every host kept failing to start and the pool gave up. */
+  get broken(): boolean {
+    return this.brokenReason !== undefined;
+  }
+
   /** Hosts working on a segment right now. */
   get busy(): number {
     return this.slots.filter((host) => host?.state === 'busy').length;

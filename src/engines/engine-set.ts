@@ -40,11 +40,11 @@ export class EngineSet {
     return failed;
   }
 
-  /** Capabilities of the engines that are running, in order of preference. */
+  /** Capabilities of the engines that are running (started, and not given up on), in order of preference. */
   ready(): EngineCapabilities[] {
     return this.entries.flatMap(({ pool }) => {
       const capabilities = pool.capabilities;
-      return capabilities !== undefined && this.started.get(capabilities.engine) === pool ? [capabilities] : [];
+      return capabilities !== undefined && !pool.broken && this.started.get(capabilities.engine) === pool ? [capabilities] : [];
     });
   }
 

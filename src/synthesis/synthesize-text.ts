@@ -135,7 +135,7 @@ export async function synthesizeText(options: SynthesizeTextOptions): Promise<Sy
         }
       }
     };
-    // Every segment is handed to the pool at once; the pool runs as many as it has hosts.
+    // Every segment is handed to the pool at once; it runs as many as its hosts take (their maxBatch).
     const settled = await Promise.allSettled(
       segments.map((segment) =>
         runSegment(segment).catch((error: unknown) => {
