@@ -12,10 +12,12 @@ run the official code untouched. It always uses seed 0, the KV cache and the
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,8 +85,9 @@ class OfficialScript:
             output.seek(0)
             text = output.read()
         if process.returncode != 0:
-            raise HostError("E_ENGINE_FAILED", f"glmtts_inference.py exited with status {process.returncode}: {_tail(text)}",
-                            _is_oom(text))
+            oom = _is_oom(text)
+            raise HostError("E_ENGINE_OOM" if oom else "E_ENGINE_FAILED",
+                            f"glmtts_inference.py exited with status {process.returncode}: {_tail(text)}", oom)
         found = {item.uttid: os.path.join(self.out_dir, f"{item.uttid}.wav") for item in items}
         return {uttid: path for uttid, path in found.items() if os.path.isfile(path)}, text
 
@@ -96,17 +99,24 @@ class OfficialScript:
         shutil.rmtree(self.out_root, ignore_errors=True)
 
 
-def _die_with_host() -> None:
-    """Runs in the script's process before it starts: on Linux, the kernel kills the script when
-    this host dies (the supervisor kills hosts with SIGKILL), so no orphan keeps a GPU busy."""
+def _load_prctl() -> "Callable[..., int] | None":
+    """libc's prctl, looked up once in the host: the child must not import anything between
+    fork and exec (another thread may hold the import lock at the fork)."""
     try:
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass  # not Linux: an orphaned script ends by itself when its run is done
+        return None  # not Linux: an orphaned script ends by itself when its run is done
+
+
+_PRCTL = _load_prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_host() -> None:
+    """Runs in the script's process before it starts: the kernel kills the script when this
+    host dies (the supervisor kills hosts with SIGKILL), so no orphan keeps a GPU busy."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _is_oom(output: str) -> bool:

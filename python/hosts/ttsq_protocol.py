@@ -1,8 +1,9 @@
 """The host side of the engine-host protocol (docs/engine-protocol.md), for hosts in Python.
 
 stdin is read on a thread of its own so that `cancel` and `ping` arrive while a segment is being
-synthesised; the engine runs on the main thread, one segment at a time. stdout carries protocol
-messages only: `take_stdout()` moves every other writer (print, C libraries) to stderr first.
+synthesised; the engine runs on the main thread, one segment (or one batch, for a host whose
+maxBatch is larger) at a time. stdout carries protocol messages only: `take_stdout()` moves every
+other writer (print, C libraries) to stderr first.
 """
 
 from __future__ import annotations
