@@ -26,7 +26,7 @@ export interface EngineNeeds {
 type Shortfall = { rateOnly: boolean; reason: string };
 
 /** Why `engine` cannot take the task, or undefined if it can. */
-export function shortfall(needs: EngineNeeds, engine: EngineCapabilities): Shortfall | undefined {
+function shortfall(needs: EngineNeeds, engine: EngineCapabilities): Shortfall | undefined {
   const no = (reason: string): Shortfall => ({ rateOnly: false, reason });
   if (needs.engine !== undefined && needs.engine !== engine.engine) return no(`${engine.engine} is not the engine asked for`);
   if (needs.cloning && !engine.cloning) return no(`${engine.engine} does not clone a voice's timbre`);
