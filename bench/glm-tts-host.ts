@@ -18,8 +18,7 @@ import { join } from 'node:path';
 import { EnginePool } from '../src/engines/engine-pool.js';
 import { hostSpec } from '../src/engines/registry.js';
 import { makeGlmttsDouble, type DoubleCall } from '../src/engines/testing/glmtts-double.js';
-import { normalizeReference } from '../src/audio/reference.js';
-import { makeTone } from '../src/audio/testing/fixtures.js';
+import { makeReferenceVoice } from '../src/engines/testing/reference-voice.js';
 import { printLines } from './stats.js';
 
 const LOAD_SECONDS = 90;
@@ -47,9 +46,7 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
 export async function benchGlmTtsHost(): Promise<void> {
   const env = { GLMTTS_DOUBLE_LOAD_SECONDS: String(LOAD_SECONDS * SCALE), GLMTTS_DOUBLE_CHUNK_SECONDS: String(SEGMENT_SECONDS * SCALE) };
   const scratch = await mkdtemp(join(tmpdir(), 'bench-glm-'));
-  const source = await makeTone(join(scratch, 'voice-source.wav'), { seconds: 3 });
-  const reference = await normalizeReference(source, { sampleRate: 24_000, outPath: join(scratch, 'voice.wav') });
-  const voice = { audioPath: reference.path, sha256: reference.sha256, promptText: '参考音频的文字' };
+  const voice = await makeReferenceVoice(scratch, 'voice', { sampleRate: 24_000 });
 
   // Through the host: loaded once, segments fed as soon as it is free (as the worker does).
   const hostDouble = await makeGlmttsDouble(env);

@@ -9,19 +9,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runHostConformance } from '../testing/host-conformance.js';
-import { makeGlmttsDouble, type DoubleCall, type GlmttsDouble } from '../testing/glmtts-double.js';
+import { callsNamed, makeGlmttsDouble, withDoublePool, type GlmttsDouble } from '../testing/glmtts-double.js';
+import { makeReferenceVoice } from '../testing/reference-voice.js';
 import { EnginePool } from '../engine-pool.js';
 import { hostSpec } from '../registry.js';
-import type { VoiceReference } from '../protocol.js';
-import { normalizeReference } from '../../audio/reference.js';
-import { makeTone } from '../../audio/testing/fixtures.js';
 import { decodeWav } from '../../audio/wav.js';
 import type { TtsError } from '../../errors.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'glm-tts-cli-test-'));
-const source = await makeTone(join(dir, 'voice-source.wav'), { seconds: 3 });
-const normalized = await normalizeReference(source, { sampleRate: 24_000, outPath: join(dir, 'voice.wav') });
-const voice: VoiceReference = { audioPath: normalized.path, sha256: normalized.sha256, promptText: '参考音频的文字' };
+const voice = await makeReferenceVoice(dir, 'voice', { sampleRate: 24_000 });
 const conformanceDouble = await makeGlmttsDouble();
 test.after(async () => {
   await conformanceDouble.remove();
@@ -35,19 +31,8 @@ runHostConformance('glm-tts-cli', () => hostSpec('glm-tts-cli', conformanceDoubl
   slowText: '第一句。第二句。第三句。',
 });
 
-async function withPool(env: NodeJS.ProcessEnv, body: (pool: EnginePool, double: GlmttsDouble) => Promise<void>): Promise<void> {
-  const double = await makeGlmttsDouble(env);
-  const pool = new EnginePool({ spec: hostSpec('glm-tts-cli', double.env), size: 1 });
-  try {
-    await pool.start();
-    await body(pool, double);
-  } finally {
-    await pool.close();
-    await double.remove();
-  }
-}
-
-const calls = (log: DoubleCall[], name: string) => log.filter((c) => c.call === name);
+const withPool = (env: NodeJS.ProcessEnv, body: (pool: EnginePool, double: GlmttsDouble) => Promise<void>): Promise<void> => withDoublePool('glm-tts-cli', { env }, body);
+const calls = callsNamed;
 let segments = 0;
 const outPath = () => join(dir, `segment-${++segments}.wav`);
 

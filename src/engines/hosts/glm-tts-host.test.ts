@@ -12,12 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runHostConformance } from '../testing/host-conformance.js';
-import { makeGlmttsDouble, type DoubleCall } from '../testing/glmtts-double.js';
+import { callsNamed, makeGlmttsDouble, withDoublePool, type DoubleCall } from '../testing/glmtts-double.js';
+import { makeReferenceVoice } from '../testing/reference-voice.js';
 import { EnginePool } from '../engine-pool.js';
 import { hostSpec, PYTHON_HOSTS_DIR } from '../registry.js';
-import type { VoiceReference } from '../protocol.js';
-import { normalizeReference } from '../../audio/reference.js';
-import { makeTone } from '../../audio/testing/fixtures.js';
 import { decodeWav } from '../../audio/wav.js';
 import { TtsError } from '../../errors.js';
 
@@ -25,15 +23,9 @@ const run = promisify(execFile);
 const dir = await mkdtemp(join(tmpdir(), 'glm-tts-host-test-'));
 const conformanceDouble = await makeGlmttsDouble();
 
-async function makeVoice(name: string, frequencyHz: number, promptText = '参考音频的文字'): Promise<VoiceReference> {
-  const source = await makeTone(join(dir, `${name}-source.wav`), { seconds: 3, frequencyHz });
-  const normalized = await normalizeReference(source, { sampleRate: 24_000, outPath: join(dir, `${name}.wav`) });
-  return { audioPath: normalized.path, sha256: normalized.sha256, promptText };
-}
-
 // Made before any test is registered: the tests below share them.
-const voiceA = await makeVoice('voice-a', 150);
-const voiceB = await makeVoice('voice-b', 240, '另一个声音');
+const voiceA = await makeReferenceVoice(dir, 'voice-a', { sampleRate: 24_000, frequencyHz: 150 });
+const voiceB = await makeReferenceVoice(dir, 'voice-b', { sampleRate: 24_000, frequencyHz: 240, promptText: '另一个声音' });
 
 test.after(async () => {
   await conformanceDouble.remove();
@@ -47,21 +39,13 @@ runHostConformance('glm-tts', () => hostSpec('glm-tts', conformanceDouble.env), 
   slowText: '第一句。第二句。第三句。第四句。',
 });
 
-const calls = (log: DoubleCall[], name: string) => log.filter((c) => c.call === name);
+const calls = callsNamed;
 let segments = 0;
 const outPath = () => join(dir, `segment-${++segments}.wav`);
 
-async function withPool<T>(env: NodeJS.ProcessEnv, size: number, body: (pool: EnginePool, log: () => Promise<DoubleCall[]>) => Promise<T>): Promise<T> {
-  const double = await makeGlmttsDouble(env);
-  const pool = new EnginePool({ spec: hostSpec('glm-tts', double.env), size });
-  try {
-    await pool.start();
-    return await body(pool, () => double.calls());
-  } finally {
-    await pool.close();
-    await double.remove();
-  }
-}
+/** A started pool of glm-tts hosts on a fresh double; `log()` reads the double's calls. */
+const withPool = <T>(env: NodeJS.ProcessEnv, size: number, body: (pool: EnginePool, log: () => Promise<DoubleCall[]>) => Promise<T>): Promise<T> =>
+  withDoublePool('glm-tts', { env, size }, (pool, double) => body(pool, () => double.calls()));
 
 test('glm-tts: loads the model once, extracts each voice once, and gives every job a fresh cache', async () => {
   await withPool({}, 1, async (pool, log) => {

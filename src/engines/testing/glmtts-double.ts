@@ -9,6 +9,8 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EnginePool } from '../engine-pool.js';
+import { hostSpec } from '../registry.js';
 
 const DOUBLE_SOURCE = fileURLToPath(new URL('../../../../python/testing/glmtts_double/', import.meta.url));
 
@@ -42,4 +44,24 @@ export async function makeGlmttsDouble(env: NodeJS.ProcessEnv = {}): Promise<Glm
     },
     remove: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/** The calls named `name` in a double's log. */
+export const callsNamed = (log: DoubleCall[], name: string): DoubleCall[] => log.filter((c) => c.call === name);
+
+/** Runs `body` with a started pool of `engine` hosts on a fresh copy of the double; cleans up after. */
+export async function withDoublePool<T>(
+  engine: 'glm-tts' | 'glm-tts-cli',
+  options: { env?: NodeJS.ProcessEnv; size?: number },
+  body: (pool: EnginePool, double: GlmttsDouble) => Promise<T>,
+): Promise<T> {
+  const double = await makeGlmttsDouble(options.env);
+  const pool = new EnginePool({ spec: hostSpec(engine, double.env), size: options.size ?? 1 });
+  try {
+    await pool.start();
+    return await body(pool, double);
+  } finally {
+    await pool.close();
+    await double.remove();
+  }
 }

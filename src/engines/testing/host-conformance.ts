@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { HostSpec } from '../engine-host.js';
 import { parseHostMessage, PROTOCOL_VERSION, type EngineCapabilities, type HostMessage, type VoiceReference, type WorkerMessage } from '../protocol.js';
-import { normalizeReference } from '../../audio/reference.js';
-import { makeTone } from '../../audio/testing/fixtures.js';
+import { makeReferenceVoice } from './reference-voice.js';
 import { decodeWav } from '../../audio/wav.js';
 
 export interface ConformanceOptions {
@@ -82,9 +81,7 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
   /** A reference voice normalised as the worker would, for hosts that require one. */
   const voiceFor = async (capabilities: EngineCapabilities): Promise<{ voice?: VoiceReference }> => {
     if (!capabilities.requiresVoice) return {};
-    const source = await makeTone(join(await dir, 'voice-source.wav'), { seconds: 3 });
-    const normalized = await normalizeReference(source, { sampleRate: capabilities.sampleRates[0]!, outPath: join(await dir, 'voice.wav') });
-    return { voice: { audioPath: normalized.path, sha256: normalized.sha256, promptText: '参考音频的文字' } };
+    return { voice: await makeReferenceVoice(await dir, 'voice', { sampleRate: capabilities.sampleRates[0]! }) };
   };
 
   test(`${name}: says ready with well-formed capabilities`, async () => {
