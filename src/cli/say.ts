@@ -10,7 +10,7 @@ import { EnginePool } from '../engines/engine-pool.js';
 import { ENGINE_NAMES, hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { charCount } from '../text/normalize.js';
-import { parsePronunciations } from '../text/pronunciations.js';
+import { checkPronunciationsOccur, parsePronunciations } from '../text/pronunciations.js';
 import { DEFAULT_MAX_TEXT_CHARS, prepareText, synthesizeText } from '../synthesis/synthesize-text.js';
 
 export const SAY_USAGE = `Usage: tts-queue say [TEXT | --file FILE | -] [options]
@@ -130,6 +130,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   }
   // Refuse bad text before any engine starts.
   const text = prepareText(await readTextArgument(positionals, values.file), maxTextChars);
+  if (pronunciations !== undefined) checkPronunciationsOccur(text, pronunciations);
   const engines = integerOption('engines', values.engines, 1, defaultEngineHosts(format, charCount(text)));
 
   const pool = new EnginePool({ spec, size: engines, onEvent: (event) => {

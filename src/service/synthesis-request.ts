@@ -121,7 +121,7 @@ export function parseSynthesisFields(fields: Record<string, unknown>, limits: Re
     text,
     format,
     priority: integerField(fields, 'priority', PRIORITY_RANGE.min, PRIORITY_RANGE.max, options.multipart) ?? 0,
-    pronunciations: parsePronunciations(pronunciationsValue),
+    pronunciations: parsePronunciations(pronunciationsValue, text),
   };
   const sampleRate = integerField(fields, 'sample_rate', 8_000, 48_000, options.multipart);
   if (sampleRate !== undefined) request.sampleRate = sampleRate;

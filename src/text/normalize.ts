@@ -4,8 +4,13 @@
  */
 
 // C0/C1 controls except tab, line feed and carriage return (those are white space, handled below),
-// zero-width and bidirectional formatting characters, and the byte-order mark.
-const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\u202A-\u202E\u2066-\u2069\uFEFF]/gu;
+// and every default-ignorable character: zero-width and bidirectional formatting, the byte-order
+// mark, variation selectors, tags, and the Hangul fillers (letters by category, but invisible).
+const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\p{Default_Ignorable_Code_Point}]/gu;
+
+// Blanks drawn as wide as a space (often used to fake an empty text): made spaces here, before
+// INVISIBLE (which includes the two Hangul fillers) would remove them and join the words around.
+const DRAWN_BLANK = /[\u2800\u3164\uFFA0]/gu;
 
 // Chinese punctuation written in full-width form is the normal way to write Chinese: keep it.
 const KEEP_FULL_WIDTH = new Set(['，', '！', '？', '：', '；', '（', '）']);
@@ -20,13 +25,15 @@ function narrowFullWidth(text: string): string {
 /**
  * Normalises text for synthesis:
  * - Unicode NFC; full-width letters, digits and symbols to ASCII (Chinese punctuation kept);
- * - control, zero-width and bidi characters removed;
+ * - control and invisible (default-ignorable) characters removed;
+ * - blank characters drawn as a space (braille blank, Hangul fillers) become one;
  * - every run of spaces/tabs (including the ideographic space) becomes one space, lines are
  *   trimmed, and blank lines collapse so that paragraphs are separated by a single line feed.
  */
 export function normalizeText(input: string): string {
   const text = narrowFullWidth(input.normalize('NFC'))
     .replace(/\r\n?|[\u2028\u2029\u0085]/gu, '\n')
+    .replace(DRAWN_BLANK, ' ')
     .replace(INVISIBLE, '')
     .replace(/[\t\v\f \u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]+/gu, ' ');
   return text
