@@ -18,7 +18,7 @@ export const ERROR_CATALOGUE = {
   E_INVALID_ARGUMENT: { status: 400, retryable: false, summary: 'An option or field has the wrong type or value.' },
   E_TEXT_EMPTY: { status: 400, retryable: false, summary: 'The text is empty, or holds nothing that can be spoken (only punctuation or symbols).' },
   E_TEXT_TOO_LONG: { status: 413, retryable: false, summary: 'The text is longer than the configured character limit.' },
-  E_PRONUNCIATION_INVALID: { status: 400, retryable: false, summary: 'A forced reading is malformed: it needs a short `text` and pinyin syllables with tone numbers, e.g. `chong2`.' },
+  E_PRONUNCIATION_INVALID: { status: 400, retryable: false, summary: 'A forced reading is malformed: it needs a short `text` and pinyin syllables with tone numbers, e.g. `chong2`, and its text must occur in the text to read.' },
   E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output format is not one of wav, mp3, opus, flac, pcm.' },
   E_FILE_NOT_FOUND: { status: 404, retryable: false, summary: 'A file named on the command line does not exist or cannot be read.' },
   E_AUDIO_UNREADABLE: { status: 415, retryable: false, summary: 'The reference is not an audio file that can be decoded (random bytes, a text file, a broken header).' },
