@@ -39,13 +39,25 @@ export function killServiceGroup(service: ServiceProcess): void {
   }
 }
 
-/** Runs `tts-queue serve` to its end (for start-up refusals): its exit code and stderr. */
+/** Runs `tts-queue serve` expecting it to refuse to start: its exit code and stderr (a service that starts after all is killed, code null). */
 export async function runServeToExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
+  const kill = (): void => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (stderr.includes('listening on')) kill();
+  });
+  const timer = setTimeout(kill, timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stderr };
 }
+
+export { CLI as SERVE_CLI };
