@@ -35,7 +35,7 @@ async function completedTask(service: ServiceProcess): Promise<string> {
   }
 }
 
-test(`${PIPELINED} pipelined audio requests on one connection, closed unread, leave the service's descriptors where they were`, { timeout: 120_000 }, async () => {
+test(`${PIPELINED} pipelined audio requests on one connection, closed unread, and clients that close at once leave the service's descriptors where they were`, { timeout: 120_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'fd-test-'));
   let service: ServiceProcess | undefined;
   try {
@@ -55,6 +55,18 @@ test(`${PIPELINED} pipelined audio requests on one connection, closed unread, le
 
     const after = await settledDescriptors(pid);
     assert.ok(Math.abs(after - before) <= 10, `open descriptors went from ${before} to ${after}`);
+
+    // Clients that close as soon as they have asked (before the route has opened the file, or just after).
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const quick = connect({ host: '127.0.0.1', port: Number(port) });
+        await new Promise<void>((resolve, reject) => quick.once('connect', resolve).once('error', reject));
+        quick.end(`GET /api/task/${id}/audio HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        quick.destroy();
+      }),
+    );
+    const afterQuick = await settledDescriptors(pid);
+    assert.ok(Math.abs(afterQuick - before) <= 10, `open descriptors went from ${before} to ${afterQuick} after clients that closed at once`);
     // The service still serves.
     const health = await fetch(`${service.url}/healthz`, { headers: { connection: 'close' } });
     assert.equal(health.status, 200);

@@ -31,13 +31,14 @@ export interface DataDirLock {
 export function lockDataDir(dataDir: string): DataDirLock {
   let db: Database.Database | undefined;
   try {
-    db = new Database(join(dataDir, LOCK_FILE), { timeout: LOCK_WAIT_MS });
-    db.pragma('locking_mode = EXCLUSIVE');
+    const lockDb = new Database(join(dataDir, LOCK_FILE), { timeout: LOCK_WAIT_MS });
+    db = lockDb;
+    lockDb.pragma('locking_mode = EXCLUSIVE');
     // The first write takes the exclusive lock; in this locking mode it is kept until the connection closes.
-    db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, started_at TEXT NOT NULL)');
-    db.transaction(() => {
-      db!.exec('DELETE FROM holder');
-      db!.prepare('INSERT INTO holder (pid, started_at) VALUES (?, ?)').run(process.pid, new Date().toISOString());
+    lockDb.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, started_at TEXT NOT NULL)');
+    lockDb.transaction(() => {
+      lockDb.exec('DELETE FROM holder');
+      lockDb.prepare('INSERT INTO holder (pid, started_at) VALUES (?, ?)').run(process.pid, new Date().toISOString());
     }).immediate();
   } catch (error) {
     db?.close();
