@@ -53,9 +53,12 @@ export const ERROR_CATALOGUE = {
   E_TASK_FINISHED: { status: 409, retryable: false, summary: 'The task already reached a final state and cannot be canceled.' },
   E_RESULT_EXPIRED: { status: 410, retryable: false, summary: 'The audio was deleted after the retention period.' },
   E_RANGE_NOT_SATISFIABLE: { status: 416, retryable: false, summary: 'The Range header asks for bytes outside the file.' },
+  E_PRECONDITION_FAILED: { status: 412, retryable: false, summary: 'A download\'s If-Match or If-Unmodified-Since does not match the file.' },
   E_SAMPLE_RATE_UNSUPPORTED: { status: 400, retryable: false, summary: 'No running engine writes the requested sample rate; GET /api/engines lists the rates.' },
   E_URL_FORBIDDEN: { status: 400, retryable: false, summary: '`audio_url` is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).' },
   E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
+  E_RESOURCES_EXHAUSTED: { status: 503, retryable: true, summary: 'The service ran out of file descriptors, processes or memory for a moment (EMFILE, ENFILE, EAGAIN, ENOMEM); try again shortly.' },
+  E_DATA_DIR_LOCKED: { status: 409, retryable: false, summary: 'DATA_DIR is in use by another running tts-queue service; stop it or choose another DATA_DIR.' },
   E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down.' },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },
@@ -98,6 +101,13 @@ export class TtsError extends Error {
     }
     return new TtsError('E_ENGINE_FAILED', `${wire.code}: ${wire.message}`, { retryable: wire.retryable ?? false });
   }
+}
+
+/** Errno codes that mean the machine ran out of something for a moment (descriptors, processes, memory): retryable, not a bug. */
+const RESOURCE_EXHAUSTION = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM']);
+
+export function isResourceExhaustion(errno: string | undefined): boolean {
+  return errno !== undefined && RESOURCE_EXHAUSTION.has(errno);
 }
 
 /** Any thrown value as a TtsError; foreign errors become E_INTERNAL with the original as cause. */

@@ -3,8 +3,9 @@
  * stdout, keeps the tail of stderr for messages, and ends the program on timeout or abort.
  */
 
-import { spawn } from 'node:child_process';
-import { TtsError } from '../errors.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { basename } from 'node:path';
+import { TtsError, isResourceExhaustion } from '../errors.js';
 
 export interface RunOptions {
   timeoutMs?: number;
@@ -27,16 +28,53 @@ export interface RunResult {
 const STDERR_TAIL_BYTES = 8 * 1024;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+/**
+ * A failed spawn as a typed error: a program that is not there (or not executable) is
+ * E_FFMPEG_MISSING; a machine out of descriptors, processes or memory is E_RESOURCES_EXHAUSTED,
+ * retryable. Messages name the program, never its path.
+ */
+export function spawnFailure(binary: string, error: NodeJS.ErrnoException): TtsError {
+  const program = basename(binary);
+  if (error.code === 'ENOENT' || error.code === 'EACCES') {
+    return new TtsError('E_FFMPEG_MISSING', `Cannot run ${program} (${error.code}); install it or set FFMPEG_PATH/FFPROBE_PATH.`, { cause: error });
+  }
+  if (isResourceExhaustion(error.code)) {
+    return new TtsError('E_RESOURCES_EXHAUSTED', `Cannot start ${program}: the machine is out of file descriptors, processes or memory (${error.code}); try again shortly.`, { cause: error });
+  }
+  return new TtsError('E_INTERNAL', `Running ${program} failed (${error.code ?? error.message}).`, { cause: error });
+}
+
 export async function runBinary(binary: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const { timeoutMs = DEFAULT_TIMEOUT_MS, signal, input, maxStdoutBytes = Number.POSITIVE_INFINITY } = options;
   signal?.throwIfAborted();
   return await new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], signal, timeout: timeoutMs, killSignal: 'SIGKILL' });
+    let child: ChildProcess;
+    try {
+      child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+    } catch (error) {
+      // Some failures (ENOMEM, ...) are thrown at once rather than emitted.
+      reject(spawnFailure(binary, error as NodeJS.ErrnoException));
+      return;
+    }
+    // Our own timer rather than spawn's `timeout`, which stays pending when the spawn fails.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    // Listen for 'error' before anything else: on EMFILE/ENFILE Node emits it on the next tick and leaves stdio unset.
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (error.name === 'AbortError') reject(new TtsError('E_CANCELED', 'The work was canceled.', { cause: error }));
+      else reject(spawnFailure(binary, error));
+    });
+    const { stdin, stdout, stderr: stderrStream } = child;
+    if (!stdin || !stdout || !stderrStream) return; // the spawn failed: the 'error' above rejects
     const chunks: Buffer[] = [];
     let stdoutBytes = 0;
     let truncated = false;
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
+    stdout.on('data', (chunk: Buffer) => {
       if (truncated) return;
       stdoutBytes += chunk.length;
       if (stdoutBytes > maxStdoutBytes) {
@@ -46,29 +84,21 @@ export async function runBinary(binary: string, args: readonly string[], options
       }
       chunks.push(chunk);
     });
-    child.stderr.on('data', (chunk: Buffer) => {
+    stderrStream.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });
-    child.stdin.on('error', () => {
+    stdin.on('error', () => {
       // The program may exit before reading all its input (e.g. on a bad header): not our error.
     });
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.name === 'AbortError') {
-        reject(new TtsError('E_CANCELED', 'The work was canceled.', { cause: error }));
-      } else if (error.code === 'ENOENT' || error.code === 'EACCES') {
-        reject(new TtsError('E_FFMPEG_MISSING', `Cannot run ${binary} (${error.code}); install it or set FFMPEG_PATH/FFPROBE_PATH.`, { cause: error }));
-      } else {
-        reject(new TtsError('E_INTERNAL', `Running ${binary} failed: ${error.message}`, { cause: error }));
-      }
-    });
-    child.on('close', (exitCode, killSignal) => {
-      if (killSignal === 'SIGKILL' && !truncated && !signal?.aborted) {
-        reject(new TtsError('E_FFMPEG_FAILED', `${binary} took longer than ${timeoutMs} ms and was stopped.`));
+    child.on('close', (exitCode) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(new TtsError('E_FFMPEG_FAILED', `${basename(binary)} took longer than ${timeoutMs} ms and was stopped.`));
         return;
       }
       resolve({ exitCode, stdout: Buffer.concat(chunks), stderr: stderr.trim(), truncated });
     });
-    child.stdin.end(input);
+    stdin.end(input);
   });
 }
 

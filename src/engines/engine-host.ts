@@ -7,9 +7,11 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { PROTOCOL_VERSION, ProtocolViolation, parseHostMessage, type DoneMessage, type EngineCapabilities, type HostMessage, type SynthesizeRequest, type WorkerMessage } from './protocol.js';
-import { TtsError } from '../errors.js';
+import { TtsError, isResourceExhaustion } from '../errors.js';
 
 /** How to start a host: a program and its arguments (never through a shell). */
 export interface HostSpec {
@@ -76,19 +78,40 @@ export class EngineHost {
   /** Spawns the host and resolves with its capabilities once it says `ready`. */
   async start(): Promise<EngineCapabilities> {
     if (this.child !== undefined) throw new Error('EngineHost.start() called twice; start a new EngineHost instead');
-    const child = spawn(this.spec.command, this.spec.args, {
-      cwd: this.spec.cwd,
-      env: { ...process.env, ...this.spec.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const cannotStart = (error: NodeJS.ErrnoException): TtsError => {
+      const why = isResourceExhaustion(error.code) ? `the machine is out of file descriptors, processes or memory (${error.code})` : (error.code ?? error.message);
+      return new TtsError('E_ENGINE_START_FAILED', `Cannot start engine host "${this.spec.name}" (${basename(this.spec.command)}): ${why}.`, { cause: error });
+    };
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(this.spec.command, this.spec.args, {
+        cwd: this.spec.cwd,
+        env: { ...process.env, ...this.spec.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      // Some spawn failures (ENOMEM, ...) are thrown rather than emitted.
+      this.state = 'dead';
+      throw cannotStart(error as NodeJS.ErrnoException);
+    }
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+    // A process that never started (no pid) will not emit 'close': its 'error' ends it.
+    this.exited = new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => {
+        if (child.pid === undefined) resolve();
+      });
+    });
+    // Listen for 'error' first: on EMFILE/ENFILE Node emits it on the next tick and leaves stdio unset.
+    child.on('error', (error) => this.die(cannotStart(error)));
+    if (!(child.stdin as Writable | null) || !(child.stdout as Readable | null) || !(child.stderr as Readable | null)) {
+      return await new Promise<EngineCapabilities>((_resolve, reject) => child.once('error', (error) => reject(cannotStart(error))));
+    }
     child.stdin.on('error', () => {
       // A host that died closes its stdin; the 'exit' handler reports it.
     });
     createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => this.options.onLog?.(`[${this.spec.name}:${child.pid}] ${line}`));
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.onLine(line));
-    child.on('error', (error) => this.die(new TtsError('E_ENGINE_START_FAILED', `Cannot start engine host "${this.spec.name}" (${this.spec.command}): ${error.message}`, { cause: error })));
     child.on('exit', (code, signal) => {
       const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
       const error = this.state === 'starting'

@@ -5,7 +5,7 @@
  * order: stop accepting, let work finish or hand it back, stop engines, close the database.
  */
 
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
@@ -13,10 +13,10 @@ import type { ServiceConfig } from '../config/config.js';
 import { EnginePool, type PoolEvent } from '../engines/engine-pool.js';
 import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
-import { TtsError } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
 import { Worker } from '../worker/worker.js';
+import { lockDataDir } from './data-dir-lock.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
 import { VoiceService } from './voice-service.js';
@@ -39,27 +39,10 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** A DATA_DIR belongs to one running service: a second one would corrupt the other's leases. */
-async function lockDataDir(dataDir: string): Promise<string> {
-  const lockPath = join(dataDir, 'tts-queue.pid');
-  const holder = Number(await readFile(lockPath, 'utf8').catch(() => ''));
-  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
-    let alive = true;
-    try {
-      process.kill(holder, 0);
-    } catch {
-      alive = false;
-    }
-    if (alive) throw new TtsError('E_INVALID_ARGUMENT', `DATA_DIR ${dataDir} is used by another running service (pid ${holder}); stop it or choose another DATA_DIR.`);
-  }
-  await writeFile(lockPath, String(process.pid));
-  return lockPath;
-}
-
 export async function startService(config: ServiceConfig, options: StartServiceOptions): Promise<RunningService> {
   const { logger } = options;
   await mkdir(config.dataDir, { recursive: true });
-  const lockPath = await lockDataDir(config.dataDir);
+  const lock = lockDataDir(config.dataDir);
   const backend = new SqliteBackend({ path: join(config.dataDir, 'tasks.db'), synchronous: config.sqliteSynchronous });
   // This process owns DATA_DIR (locked above): any lease in the file belongs to a process that died.
   const released = backend.releaseAllLeases();
@@ -165,7 +148,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       await engines.close();
       await workerStopped;
       await backend.close();
-      await rm(lockPath, { force: true });
+      lock.release();
     },
   };
 }

@@ -1,7 +1,5 @@
 /** Reading, listing, downloading and canceling tasks. */
 
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorBody, IdParams, ListQuery, TaskListBody } from '../schemas.js';
@@ -10,31 +8,9 @@ import type { AppDependencies } from '../app.js';
 import { OUTPUT_FORMATS } from '../../audio/output.js';
 import type { TaskRecord, TaskStatus } from '../../backends/backend.js';
 import { TtsError } from '../../errors.js';
+import { sendDownload } from '../send-file.js';
 
 const TASK_JSON_CACHE_SIZE = 10_000;
-
-interface ByteRange {
-  start: number;
-  end: number;
-}
-
-/** One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`; undefined when the header is absent or not a single byte range. */
-function parseRange(header: string | undefined, size: number): ByteRange | undefined | 'unsatisfiable' {
-  if (header === undefined) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/u.exec(header.trim());
-  if (match === null || (match[1] === '' && match[2] === '')) return undefined; // ignored, as RFC 9110 allows
-  let start: number;
-  let end: number;
-  if (match[1] === '') {
-    start = Math.max(0, size - Number(match[2]));
-    end = size - 1;
-  } else {
-    start = Number(match[1]);
-    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  }
-  if (start >= size || start > end) return 'unsatisfiable';
-  return { start, end };
-}
 
 export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   // The backend hands out the same record until the task changes: its JSON is made once.
@@ -79,31 +55,12 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
         throw new TtsError('E_TASK_NOT_READY', `The task is ${task.status}; its audio is there once it is completed (GET /api/task/${id}).`);
       }
       if (task.expired) throw new TtsError('E_RESULT_EXPIRED', 'The audio was deleted after the retention period; submit the task again.');
-      const size = await stat(task.result.path).then((s) => s.size, () => undefined);
-      if (size === undefined) throw new TtsError('E_RESULT_EXPIRED', 'The audio is no longer stored; submit the task again.');
-      const etag = `"${id}-${size}"`;
       const { contentType, extension } = OUTPUT_FORMATS[task.result.format];
-      reply
-        .header('etag', etag)
-        .header('accept-ranges', 'bytes')
-        .header('cache-control', 'private, max-age=3600')
-        .header('content-type', contentType)
-        .header('content-disposition', `attachment; filename="${id}.${extension}"`);
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-      const ifRange = request.headers['if-range'];
-      const range = ifRange === undefined || ifRange === etag ? parseRange(request.headers.range, size) : undefined;
-      if (range === 'unsatisfiable') {
-        reply.header('content-range', `bytes */${size}`);
-        throw new TtsError('E_RANGE_NOT_SATISFIABLE', `The file has ${size} bytes.`);
-      }
-      if (range === undefined) {
-        return reply.code(200).header('content-length', size).send(createReadStream(task.result.path));
-      }
-      return reply
-        .code(206)
-        .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
-        .header('content-length', range.end - range.start + 1)
-        .send(createReadStream(task.result.path, { start: range.start, end: range.end }));
+      return await sendDownload(request, reply, task.result.path, {
+        contentType,
+        fileName: `${id}.${extension}`,
+        missing: () => new TtsError('E_RESULT_EXPIRED', 'The audio is no longer stored; submit the task again.'),
+      });
     },
   );
 }
