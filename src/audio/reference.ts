@@ -88,11 +88,21 @@ function checkSource(source: ProbeResult, limits: ReferenceLimits): void {
   }
 }
 
+/**
+ * Whether a file can be a reference, by its content: readable media, an accepted container, an
+ * audio stream, not far too long. The one rule for every upload (voices and synthesis requests,
+ * checked before they are accepted) and for every reference normalised later.
+ */
+export async function inspectReference(inputPath: string, options: { limits?: Partial<ReferenceLimits>; signal?: AbortSignal } = {}): Promise<ProbeResult> {
+  const source = await probeMedia(inputPath, { signal: options.signal });
+  checkSource(source, { ...DEFAULT_REFERENCE_LIMITS, ...options.limits });
+  return source;
+}
+
 export async function normalizeReference(inputPath: string, options: NormalizeReferenceOptions): Promise<NormalizedReference> {
   const limits = { ...DEFAULT_REFERENCE_LIMITS, ...options.limits };
   const { sampleRate, outPath, signal } = options;
-  const source = await probeMedia(inputPath, { signal });
-  checkSource(source, limits);
+  const source = await inspectReference(inputPath, { limits, signal });
 
   const maxDecodeSeconds = limits.maxFileMs / 1000 + 1;
   const decoded = await runBinary(

@@ -8,7 +8,8 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import { registerErrorHandling, sendError } from './error-handler.js';
+import { answerClientError, registerErrorHandling, sendError } from './error-handler.js';
+import { readTextValues } from './text-values.js';
 import { TtsError } from '../errors.js';
 import { ErrorBody, TaskBody, VoiceBody } from './schemas.js';
 import { eventRoutes } from './routes/events.js';
@@ -35,6 +36,12 @@ export interface AppDependencies {
   limits: { maxUploadBytes: number; maxTextChars: number };
 }
 
+/** The annotations schemas carry for error messages (validation-errors.ts), known to Ajv so strict mode keeps refusing typos. */
+function schemaAnnotations<Ajv extends { addKeyword(keyword: string): unknown }>(ajv: Ajv): Ajv {
+  for (const keyword of ['x-expected', 'x-error-code', 'x-unlisted-code']) ajv.addKeyword(keyword);
+  return ajv;
+}
+
 export async function createApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -42,7 +49,16 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     bodyLimit: Math.max(deps.limits.maxTextChars * 4 + 64 * 1024, 1024 * 1024),
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
     routerOptions: { maxParamLength: 200 },
-    return503OnClosing: true,
+    // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
+    return503OnClosing: false,
+    clientErrorHandler: answerClientError,
+    ajv: {
+      // No coercion: a JSON `"text": 42` is refused, not read as "42" (text inputs are read by
+      // their schema in text-values.ts). Unknown fields are refused, not silently removed.
+      // `verbose` gives each error the value and the schema it failed, for the messages.
+      customOptions: { coerceTypes: false, removeAdditional: false, verbose: true, allowUnionTypes: true },
+      plugins: [schemaAnnotations],
+    },
     // Errors Fastify raises before routing (over-long parameters, malformed URLs) use the catalogue too.
     frameworkErrors: (error, _request, reply) => {
       const typed = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
@@ -52,6 +68,18 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     },
   });
   registerErrorHandling(app);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return sendError(reply.header('connection', 'close'), new TtsError('E_NOT_READY', 'The service is shutting down; send the request again in a moment (to another instance, if there is one).'));
+  });
+  // Query parameters arrive as text: read them by the types their schema gives, then validate.
+  app.addHook('preValidation', async (request) => {
+    const schema = request.routeOptions.schema?.querystring as Parameters<typeof readTextValues>[1];
+    if (schema !== undefined && typeof request.query === 'object' && request.query !== null) readTextValues(request.query as Record<string, unknown>, schema);
+  });
   // JSON and multipart only: a text/plain body is refused as 415, not read as a string.
   app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorBody);

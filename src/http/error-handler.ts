@@ -5,14 +5,17 @@
  * as E_INTERNAL without its details.
  */
 
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TtsError } from '../errors.js';
+import { schemaViolation, type SchemaError } from './validation-errors.js';
 
-function fromFastify(error: FastifyError): TtsError | undefined {
+function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | undefined {
   if (error.validation !== undefined) {
-    const first = error.validation[0];
-    const where = first?.instancePath ? `\`${first.instancePath.replace(/^\//u, '').replaceAll('/', '.')}\`` : error.validationContext ?? 'the request';
-    return new TtsError('E_INVALID_ARGUMENT', `Expected ${where} ${first?.message ?? 'to be valid'}.`);
+    const context = error.validationContext;
+    const schema = context === undefined ? undefined : (request.routeOptions.schema as Record<string, unknown> | undefined)?.[context];
+    return schemaViolation(error.validation as SchemaError[], context, schema as Parameters<typeof schemaViolation>[2]);
   }
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -43,11 +46,55 @@ export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const typed = error instanceof TtsError ? error : fromFastify(error);
+    const typed = error instanceof TtsError ? error : fromFastify(error, request);
     if (typed === undefined || typed.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(reply, typed ?? new TtsError('E_INTERNAL', 'An unexpected error happened; it was logged.'));
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new TtsError('E_ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}; see /docs.`)),
+  );
+}
+
+/** The error body, as JSON text. */
+function errorJson(error: TtsError): string {
+  return JSON.stringify({ error: { code: error.code, message: error.message } });
+}
+
+function protocolError(error: Error & { code?: string; reason?: string }): TtsError {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new TtsError('E_HEADERS_TOO_LARGE', 'The request headers are larger than the server takes (16 KiB in all); send fewer or shorter headers.');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new TtsError('E_REQUEST_TIMEOUT', 'The request did not arrive in time; send the headers and the body without pausing.');
+    default: {
+      // llhttp's reason ("Invalid method encountered", "Content-Length can't be present with Transfer-Encoding") says what is wrong, and never echoes the request.
+      const reason = typeof error.reason === 'string' ? error.reason.slice(0, 120) : 'it cannot be parsed';
+      return new TtsError('E_MALFORMED_HTTP', `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'}: ${reason}).`);
+    }
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses (bad Content-Length,
+ * Content-Length with Transfer-Encoding, an unknown method, a raw control or non-ASCII byte in
+ * the path, oversized headers, too slow) never reaches a route, so the answer is written to the
+ * socket here, in the same shape as every other error, and the connection is closed.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // A response already under way on this connection cannot be followed by another one.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const typed = protocolError(error);
+  const body = errorJson(typed);
+  socket.end(
+    `HTTP/1.1 ${typed.status} ${STATUS_CODES[typed.status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }

@@ -12,6 +12,19 @@ export interface MultipartContent {
   uploadPath?: string;
 }
 
+/**
+ * The multipart parser (busboy) reports a malformed body (no boundary, no closing delimiter, a
+ * body cut short inside a part) as a plain Error without a code; the plugin's own refusals and
+ * system errors (a full disk while saving the upload) carry one and keep their meaning.
+ */
+function asMultipartError(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Error && !(error instanceof TtsError) && (code === undefined || code === 'FST_MP_PREMATURE_CLOSE')) {
+    return new TtsError('E_MALFORMED_MULTIPART', `The multipart/form-data body is malformed (${error.message.slice(0, 100)}); send it as a form-data library writes it.`, { cause: error });
+  }
+  return error;
+}
+
 export async function readMultipart(request: FastifyRequest, blobs: BlobStore): Promise<MultipartContent> {
   const fields: Record<string, string> = {};
   let uploadPath: string | undefined;
@@ -20,6 +33,7 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore): 
       if (part.type === 'field') {
         if (typeof part.value !== 'string') throw new TtsError('E_INVALID_ARGUMENT', `Field \`${part.fieldname}\` must be text.`);
         if (Object.hasOwn(fields, part.fieldname)) throw new TtsError('E_INVALID_ARGUMENT', `Field \`${part.fieldname}\` is given twice.`);
+        if (part.valueTruncated) throw new TtsError('E_BODY_TOO_LARGE', `Field \`${part.fieldname}\` is longer than a field may be.`);
         fields[part.fieldname] = part.value;
         continue;
       }
@@ -39,7 +53,7 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore): 
     }
   } catch (error) {
     if (uploadPath !== undefined) await blobs.remove(uploadPath);
-    throw error;
+    throw asMultipartError(error);
   }
   return uploadPath === undefined ? { fields } : { fields, uploadPath };
 }

@@ -4,31 +4,63 @@
  */
 
 import { Type, type Static } from '@sinclair/typebox';
-import { OUTPUT_FORMAT_NAMES } from '../audio/output.js';
+import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
 import { TASK_STATUSES } from '../backends/backend.js';
+import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
 
 export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { $id: 'Error', description: 'Every error: a stable code (docs/errors.md) and a message that says what to change.' });
 
+/** Names an engine option may have (GET /api/engines lists each engine's). */
+const ENGINE_OPTION_NAME = '^[a-z_][a-z0-9_]{0,39}$';
+
+/**
+ * The one definition of a synthesis request: it validates JSON bodies and multipart fields
+ * (read from text by the schema, src/http/read-text-values.ts), types the route and documents
+ * it. Annotations the error formatter reads: `x-expected` (what to send, in words),
+ * `x-error-code` (the code of any refusal at or below the field) and `x-unlisted-code` (the code
+ * of a value of the right type that is not in `enum`). What a schema cannot say (text after
+ * normalisation, one reference, a public URL, pinyin syllables) is checked in
+ * service/synthesis-request.ts.
+ */
 export const SynthesisBody = Type.Object(
   {
-    text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters).' }),
-    voice_id: Type.Optional(Type.String({ description: 'A stored voice (POST /api/voices).' })),
-    audio_url: Type.Optional(Type.String({ description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
-    prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording.' })),
-    format: Type.Optional(literals(OUTPUT_FORMAT_NAMES)),
-    sample_rate: Type.Optional(Type.Integer({ description: 'One of the rates GET /api/engines lists.' })),
-    seed: Type.Optional(Type.Integer({ minimum: 0 })),
+    text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised).' }),
+    voice_id: Type.Optional(Type.String({ maxLength: 100, description: 'A stored voice (POST /api/voices).' })),
+    audio_url: Type.Optional(Type.String({ maxLength: 2048, description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
+    prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording (at most 1,000 characters once normalised).' })),
+    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The audio format of the result; default wav.' })),
+    sample_rate: Type.Optional(Type.Integer({ minimum: 8_000, maximum: 48_000, description: 'One of the rates GET /api/engines lists.' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
     priority: Type.Optional(Type.Integer({ minimum: -10, maximum: 10, description: 'Higher goes first; default 0.' })),
-    pronunciations: Type.Optional(Type.Array(Type.Object({ text: Type.String(), pinyin: Type.String() }), { description: 'Forced readings, e.g. [{"text": "重", "pinyin": "chong2"}]; only engines with phoneme control take the task.' })),
-    engine: Type.Optional(Type.String({ description: 'Run on this engine (GET /api/engines); by default the first that can do what the task asks.' })),
+    pronunciations: Type.Optional(
+      Type.Array(Type.Object({ text: Type.String({ minLength: 1, maxLength: 64 }), pinyin: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }), {
+        maxItems: MAX_PRONUNCIATIONS,
+        'x-expected': `a list of at most ${MAX_PRONUNCIATIONS} forced readings such as [{"text": "重", "pinyin": "chong2"}]`,
+        'x-error-code': 'E_PRONUNCIATION_INVALID',
+        description: 'Forced readings, e.g. [{"text": "重", "pinyin": "chong2"}]; only engines with phoneme control take the task.',
+      }),
+    ),
+    engine: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$', 'x-expected': 'an engine name from GET /api/engines', description: 'Run on this engine (GET /api/engines); by default the first that can do what the task asks.' })),
     require_cloning: Type.Optional(Type.Boolean({ description: "true: fail rather than run on an engine that does not clone the reference's timbre." })),
-    engine_options: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), { description: 'Switches for the engine, among the `options` it lists, e.g. {"sample_method": "ras", "use_phoneme": true} for glm-tts.' })),
+    engine_options: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 100 }), Type.Number(), Type.Boolean()], { 'x-expected': 'true/false, a number or a string of at most 100 characters' }), {
+        maxProperties: 16,
+        propertyNames: { pattern: ENGINE_OPTION_NAME, 'x-expected': 'lower-case letters, digits and _ (at most 40)' },
+        'x-expected': 'an object of at most 16 options such as {"sample_method": "ras"}',
+        description: 'Switches for the engine, among the `options` it lists, e.g. {"sample_method": "ras", "use_phoneme": true} for glm-tts.',
+      }),
+    ),
   },
-  { description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
+  { additionalProperties: false, description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
 );
+export type SynthesisFields = Static<typeof SynthesisBody>;
+
+export const SynthesisHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The same key and body give the same task.' })),
+});
 
 export const TaskLinks = Type.Object({ self: Type.String(), audio: Type.String(), events: Type.String() });
 

@@ -7,16 +7,18 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { TaskBackend, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
+import { inspectReference } from '../audio/reference.js';
 import { chooseEngine } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
+import type { SynthesisFields } from '../http/schemas.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { engineNeeds, parseSynthesisFields, UUID, type RequestLimits } from './synthesis-request.js';
 
 export interface SubmitInput {
-  fields: Record<string, unknown>;
+  /** The request's fields, as the API schema (SynthesisBody) validated them. */
+  fields: SynthesisFields;
   /** A reference uploaded with the request, already saved at this path (from blobs.uploadPath). */
   uploadPath?: string;
-  multipart: boolean;
   idempotencyKey?: string;
 }
 
@@ -40,13 +42,15 @@ export class TaskService {
   async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
     const { backend, blobs, limits } = this.options;
     try {
-      const parsed = parseSynthesisFields(input.fields, limits, { multipart: input.multipart, hasUpload: input.uploadPath !== undefined });
+      const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined });
       // A task no running engine can do is refused now, not left to wait (checked again when prepared).
       const engines = this.options.engines();
       if (engines.length > 0) chooseEngine(engineNeeds({ ...parsed, uploadPath: input.uploadPath }), engines);
       if (parsed.voiceId !== undefined && (await backend.getVoice(parsed.voiceId)) === undefined) {
         throw new TtsError('E_VOICE_NOT_FOUND', `No voice has the id ${parsed.voiceId}; GET /api/voices lists them.`);
       }
+      // An upload that is not audio is refused now, by the same rule as a voice upload, not when the task runs.
+      if (input.uploadPath !== undefined) await inspectReference(input.uploadPath);
       const request: TaskRequest = input.uploadPath === undefined ? parsed : { ...parsed, uploadPath: input.uploadPath };
       let requestHash: string | undefined;
       if (input.idempotencyKey !== undefined) {
