@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { jsonPost, startTestService, waitForTask, type TestService } from '../service/testing/test-service.js';
@@ -162,6 +162,30 @@ test('multipart synthesis with an uploaded reference', async () => {
   const { status, body } = await service.request('/api/synthesis', { method: 'POST', body: form });
   assert.equal(status, 202, JSON.stringify(body));
   assert.equal((await waitForTask(service, body.id)).status, 'completed');
+});
+
+test('multipart fields are read by the schema: numbers and booleans from text; a refused request leaves no upload behind', async () => {
+  const form = new FormData();
+  form.set('text', '表单字段。');
+  form.set('priority', '-3');
+  form.set('require_cloning', 'false');
+  form.set('format', 'mp3');
+  const { status, body } = await service.request('/api/synthesis', { method: 'POST', body: form });
+  assert.equal(status, 202, JSON.stringify(body));
+  const task = (await service.request(`/api/task/${body.id}`)).body;
+  assert.equal(task.priority, -3);
+  assert.equal(task.format, 'mp3');
+
+  const uploads = join(service.dataDir, 'blobs', 'uploads');
+  const before = await readdir(uploads).catch(() => []);
+  const refused = new FormData();
+  refused.set('text', '未知字段。');
+  refused.set('colour', 'blue');
+  refused.set('audio', new Blob([await readFile(await makeTone(join(service.dataDir, 'refused.wav'), { seconds: 3 }))]), 'refused.wav');
+  const answer = await service.request('/api/synthesis', { method: 'POST', body: refused });
+  assert.equal(answer.status, 400, JSON.stringify(answer.body));
+  assert.match(answer.body.error.message, /colour/u);
+  assert.deepEqual(await readdir(uploads).catch(() => []), before);
 });
 
 test('health, readiness, engines, OpenAPI and docs', async () => {

@@ -28,9 +28,10 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
         if (uploadPath !== undefined) uploads.set(request, uploadPath);
         request.body = readTextValues(fields, SynthesisBody) as typeof request.body;
       },
-      // A request refused before the handler ran leaves its upload here.
-      onResponse: async (request) => {
+      // A request refused before the handler ran leaves its upload here (removed before the answer goes out).
+      onSend: async (request) => {
         const uploadPath = uploads.get(request);
+        uploads.delete(request);
         if (uploadPath !== undefined) await deps.blobs.remove(uploadPath);
       },
     },
