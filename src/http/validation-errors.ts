@@ -10,6 +10,8 @@ import { isErrorCode, TtsError, type ErrorCode } from '../errors.js';
 interface SchemaNode {
   type?: unknown;
   enum?: unknown[];
+  const?: unknown;
+  anyOf?: SchemaNode[];
   minimum?: number;
   maximum?: number;
   minLength?: number;
@@ -71,6 +73,8 @@ export function expectedBy(schema: SchemaNode | undefined): string {
   if (schema === undefined) return 'valid';
   if (schema['x-expected'] !== undefined) return schema['x-expected'];
   if (schema.enum !== undefined) return `one of ${schema.enum.join(', ')}`;
+  // A union of literals (TypeBox's Type.Union of Type.Literal).
+  if (schema.anyOf?.every((branch) => branch.const !== undefined)) return `one of ${schema.anyOf.map((branch) => String(branch.const)).join(', ')}`;
   switch (schema.type) {
     case 'integer':
       return range('an integer', schema.minimum, schema.maximum);
@@ -136,9 +140,9 @@ export function schemaViolation(errors: SchemaError[], context: string | undefin
   switch (error.keyword) {
     case 'required': {
       const missing = String(error.params.missingProperty);
-      const property = error.parentSchema?.properties?.[missing];
-      const what = (property as { description?: string } | undefined)?.description;
-      return new TtsError(code, `Expected \`${field === '' ? missing : `${field}.${missing}`}\`${what === undefined ? '' : `: ${what}`}`.replace(/\.?$/u, '.'));
+      const described = (error.parentSchema?.properties?.[missing] as { description?: string } | undefined)?.description;
+      const what = described === undefined ? '' : `: ${described.charAt(0).toLowerCase()}${described.slice(1).replace(/\.$/u, '')}`;
+      return new TtsError(code, `Expected \`${field === '' ? missing : `${field}.${missing}`}\` to be given${what}.`);
     }
     case 'additionalProperties': {
       const known = Object.keys(error.parentSchema?.properties ?? {});

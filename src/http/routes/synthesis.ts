@@ -16,6 +16,7 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
     {
       schema: {
         summary: 'Submit text (and optionally a reference voice) for synthesis',
+        consumes: ['application/json', 'multipart/form-data'],
         body: SynthesisBody,
         headers: SynthesisHeaders,
         response: { 200: AcceptedBody, 202: AcceptedBody, '4xx': ErrorBody },
