@@ -56,7 +56,7 @@ export const ERROR_CATALOGUE = {
   E_SAMPLE_RATE_UNSUPPORTED: { status: 400, retryable: false, summary: 'No running engine writes the requested sample rate; GET /api/engines lists the rates.' },
   E_URL_FORBIDDEN: { status: 400, retryable: false, summary: '`audio_url` is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).' },
   E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
-  E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down.' },
+  E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down, or an engine has no host up (its hosts are being restarted).' },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },
 } as const satisfies Record<string, CatalogueEntry>;

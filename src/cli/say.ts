@@ -132,7 +132,8 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   const text = prepareText(await readTextArgument(positionals, values.file), maxTextChars);
   const engines = integerOption('engines', values.engines, 1, defaultEngineHosts(format, charCount(text)));
 
-  const pool = new EnginePool({ spec, size: engines, onEvent: (event) => {
+  // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
+  const pool = new EnginePool({ spec, size: engines, giveUpAfterDeaths: 5, onEvent: (event) => {
     if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
   } });
   const bar = createProgressBar(process.stderr, !values.quiet);

@@ -202,3 +202,18 @@ test('close() does not wait for a pending restart', { timeout: 120_000 }, async 
   await pool.close();
   await rejectsWith(pending, 'E_ENGINE_CLOSED');
 });
+
+test('a one-shot pool (giveUpAfterDeaths) stops restarting hosts that keep dying and fails the waiting segment', async () => {
+  await withPool({ spec: hostSpec('bench-sleep', { BENCH_SLEEP_LOAD_MS: '300' }), giveUpAfterDeaths: 3, restartBackoff: { initialMs: 50, maxMs: 400 } }, async (pool, dir) => {
+    const killer = killHostsAsTheyAppear(() => pool.pids);
+    try {
+      await waitFor(() => killer.killed() >= 1 && pool.hostsUp === 0, 'the first kill');
+      const waiting = pool.synthesize({ text: 'never', outPath: join(dir, 'a.wav') });
+      const error = await rejectsWith(waiting, 'E_ENGINE_START_FAILED');
+      assert.match(error.message, /died 3 times in a row/u);
+      await rejectsWith(pool.synthesize({ text: 'later', outPath: join(dir, 'b.wav') }), 'E_ENGINE_START_FAILED');
+    } finally {
+      killer.stop();
+    }
+  });
+});

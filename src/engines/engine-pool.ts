@@ -23,6 +23,11 @@ export interface EnginePoolOptions {
   baseTimeoutMs?: number;
   perCharTimeoutMs?: number;
   restartBackoff?: Partial<RestartBackoff>;
+  /**
+   * For one-shot runs (`say`) only: after this many deaths in a row in every slot, stop
+   * restarting and fail the segments waiting. Unset (a service's pools), the pool never gives up.
+   */
+  giveUpAfterDeaths?: number;
   onEvent?: (event: PoolEvent) => void;
 }
 
@@ -70,6 +75,8 @@ export class EnginePool {
   private readonly idle: EngineHost[] = [];
   private readonly waiters: Waiter[] = [];
   private closed = false;
+  /** Set once every slot reached `giveUpAfterDeaths`: segments then fail at once. */
+  private gaveUp: TtsError | undefined;
   /** From the hosts' `ready`; kept while they restart, so the engine's tasks wait for it. */
   capabilities: EngineCapabilities | undefined;
   /** Hosts started to replace lost ones. */
@@ -183,6 +190,7 @@ export class EnginePool {
   /** Starts a host in `slot` again, however many times it takes; segments wait for it meanwhile. */
   private async restartSlot(slot: number): Promise<void> {
     while (!this.closed) {
+      if (this.quickDeaths[slot]! >= (this.options.giveUpAfterDeaths ?? Infinity)) return this.giveUpSlot(slot);
       const delay = restartDelay(this.quickDeaths[slot]!, this.backoff);
       this.quickDeaths[slot]!++;
       if (delay > 0) await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
@@ -197,9 +205,17 @@ export class EnginePool {
     }
   }
 
+  private giveUpSlot(slot: number): void {
+    this.slots[slot] = undefined;
+    if (this.slots.some((host) => host !== undefined)) return;
+    this.gaveUp = new TtsError('E_ENGINE_START_FAILED', `Engine hosts "${this.options.spec.name}" died ${this.quickDeaths[slot]} times in a row; see the host's log.`);
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.gaveUp);
+  }
+
   private async acquire(signal: AbortSignal | undefined): Promise<EngineHost> {
     signal?.throwIfAborted();
     if (this.closed) throw new TtsError('E_ENGINE_CLOSED', 'The engine pool is shutting down.');
+    if (this.gaveUp !== undefined) throw this.gaveUp;
     const host = this.idle.shift();
     if (host !== undefined) return host;
     return await new Promise<EngineHost>((resolve, reject) => {
