@@ -8,7 +8,6 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-
 import { EngineHost, type EngineHostOptions, type HostSpec, type SegmentRequest } from './engine-host.js';
 import type { DoneMessage, EngineCapabilities } from './protocol.js';
 import { TtsError } from '../errors.js';

@@ -52,11 +52,6 @@ export class EngineSet {
     });
   }
 
-  /** Configured engines with no host up right now (all restarting): their tasks wait. */
-  unavailable(): string[] {
-    return this.running().flatMap(({ engine, pool }) => (pool.hostsUp === 0 ? [engine] : []));
-  }
-
   /** The pool of a configured engine, by the name its hosts announced. */
   pool(engine: string): EnginePool | undefined {
     return this.started.get(engine);
