@@ -63,7 +63,7 @@ export const ERROR_CATALOGUE = {
   E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
   E_RESOURCES_EXHAUSTED: { status: 503, retryable: true, summary: 'The service ran out of file descriptors, processes or memory for a moment (EMFILE, ENFILE, EAGAIN, ENOMEM); try again shortly.' },
   E_DATA_DIR_LOCKED: { status: 409, retryable: false, summary: 'DATA_DIR is in use by another running tts-queue service; stop it or choose another DATA_DIR.' },
-  E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down.' },
+  E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down, or an engine has no host up (its hosts are being restarted).' },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },
 } as const satisfies Record<string, CatalogueEntry>;

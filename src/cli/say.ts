@@ -133,7 +133,8 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   if (pronunciations !== undefined) checkPronunciationsOccur(text, pronunciations);
   const engines = integerOption('engines', values.engines, 1, defaultEngineHosts(format, charCount(text)));
 
-  const pool = new EnginePool({ spec, size: engines, onEvent: (event) => {
+  // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
+  const pool = new EnginePool({ spec, size: engines, giveUpAfterDeaths: 5, onEvent: (event) => {
     if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
   } });
   const bar = createProgressBar(process.stderr, !values.quiet);

@@ -4,9 +4,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EnginePool, type EnginePoolOptions } from './engine-pool.js';
+import { DEFAULT_RESTART_BACKOFF, EnginePool, restartDelay, type EnginePoolOptions } from './engine-pool.js';
 import { EngineHost, type HostSpec } from './engine-host.js';
 import { hostSpec } from './registry.js';
+import { killHostsAsTheyAppear } from './testing/host-killer.js';
 import { decodeWav } from '../audio/wav.js';
 import { TtsError } from '../errors.js';
 
@@ -159,5 +160,60 @@ test('segments are spread over several hosts', async () => {
     clearInterval(watch);
     assert.equal(results.length, 4);
     assert.equal(mostBusy, 2, 'both hosts worked at once');
+  });
+});
+
+test('12 SIGKILLs in a row, most while the hosts load: the pool never gives up, and a segment waiting for a host completes', async () => {
+  // Each host loads for 300 ms, so the killer finds most of them before they are ready (a failed start).
+  const spec = hostSpec('bench-sleep', { BENCH_SLEEP_LOAD_MS: '300' });
+  await withPool({ spec, size: 2, restartBackoff: { initialMs: 50, maxMs: 400 } }, async (pool, dir) => {
+    const killer = killHostsAsTheyAppear(() => pool.pids);
+    try {
+      await waitFor(() => killer.killed() >= 2 && pool.hostsUp === 0, 'both hosts killed');
+      const waiting = pool.synthesize({ text: 'after the burst', outPath: join(dir, 'a.wav') });
+      await waitFor(() => killer.killed() >= 12, '12 kills', 60_000);
+      killer.stop();
+      const done = await waiting;
+      assert.ok(decodeWav(await readFile(done.outPath)).samples.length > 0);
+      await waitFor(() => pool.hostsUp === 2, 'both hosts back', 60_000);
+      assert.ok(pool.restarts >= 12, `restarts: ${pool.restarts}`);
+    } finally {
+      killer.stop();
+    }
+  });
+});
+
+test('restarts back off exponentially up to a cap: at once, then 0.5 s doubling to 30 s', () => {
+  const delays = [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 5000].map((deaths) => restartDelay(deaths, DEFAULT_RESTART_BACKOFF));
+  assert.deepEqual(delays, [0, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000, 30_000]);
+});
+
+test('close() does not wait for a pending restart', { timeout: 120_000 }, async () => {
+  const pool = new EnginePool({ spec: hostSpec('bench-sleep'), size: 1, restartBackoff: { initialMs: 600_000 } });
+  await pool.start();
+  const killer = killHostsAsTheyAppear(() => pool.pids);
+  try {
+    // The first death is restarted at once, the second waits ten minutes.
+    await waitFor(() => killer.killed() >= 2 && pool.hostsUp === 0 && pool.pids[0] === undefined, 'two kills');
+  } finally {
+    killer.stop();
+  }
+  const pending = pool.synthesize({ text: 'never', outPath: join(tmpdir(), 'never.wav') });
+  await pool.close();
+  await rejectsWith(pending, 'E_ENGINE_CLOSED');
+});
+
+test('a one-shot pool (giveUpAfterDeaths) stops restarting hosts that keep dying and fails the waiting segment', async () => {
+  await withPool({ spec: hostSpec('bench-sleep', { BENCH_SLEEP_LOAD_MS: '300' }), giveUpAfterDeaths: 3, restartBackoff: { initialMs: 50, maxMs: 400 } }, async (pool, dir) => {
+    const killer = killHostsAsTheyAppear(() => pool.pids);
+    try {
+      await waitFor(() => killer.killed() >= 1 && pool.hostsUp === 0, 'the first kill');
+      const waiting = pool.synthesize({ text: 'never', outPath: join(dir, 'a.wav') });
+      const error = await rejectsWith(waiting, 'E_ENGINE_START_FAILED');
+      assert.match(error.message, /died 3 times in a row/u);
+      await rejectsWith(pool.synthesize({ text: 'later', outPath: join(dir, 'b.wav') }), 'E_ENGINE_START_FAILED');
+    } finally {
+      killer.stop();
+    }
   });
 });

@@ -1,11 +1,13 @@
 /**
  * A pool of engine hosts of one kind: hands each segment to a host with room for it (first
- * come, first served; a host has room for as many segments as its `maxBatch`), replaces any
- * host that died or was killed, and gives up with a typed error only when hosts keep failing
- * to start. Retrying a lost segment is the caller's decision: the error says whether it is
- * retryable.
+ * come, first served; a host has room for as many segments as its `maxBatch`), and replaces any
+ * host that died or was killed, for as long as the pool runs: hosts that keep dying (the OOM
+ * killer, a broken driver) are restarted with a capped exponential backoff, never given up on,
+ * and segments wait for a host meanwhile. Retrying a lost segment is the caller's decision: the
+ * error says whether it is retryable.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineHost, type EngineHostOptions, type HostSpec, type SegmentRequest } from './engine-host.js';
 import type { DoneMessage, EngineCapabilities } from './protocol.js';
 import { TtsError } from '../errors.js';
@@ -19,8 +21,12 @@ export interface EnginePoolOptions {
   /** A segment may take baseTimeoutMs + perCharTimeoutMs × its characters. */
   baseTimeoutMs?: number;
   perCharTimeoutMs?: number;
-  /** Consecutive failed starts of one slot after which the pool stops retrying it. */
-  maxStartFailures?: number;
+  restartBackoff?: Partial<RestartBackoff>;
+  /**
+   * For one-shot runs (`say`) only: after this many deaths in a row in every slot, stop
+   * restarting and fail the segments waiting. Unset (a service's pools), the pool never gives up.
+   */
+  giveUpAfterDeaths?: number;
   onEvent?: (event: PoolEvent) => void;
 }
 
@@ -31,8 +37,23 @@ export type PoolEvent =
   /** A segment's time on a host (performance.now() clock), for busy-time measurements. */
   | { type: 'segment:end'; slot: number; startedAt: number; endedAt: number; ok: boolean };
 
-const POOL_DEFAULTS = { baseTimeoutMs: 30_000, perCharTimeoutMs: 500, maxStartFailures: 5 };
-const RESTART_BACKOFF_MS = [0, 250, 1_000, 3_000, 10_000];
+/** How long a slot waits before starting a host again after its hosts died one after the other. */
+export interface RestartBackoff {
+  /** Wait after the second death in a row (the first is restarted at once); it doubles with each death. */
+  initialMs: number;
+  maxMs: number;
+  /** A host that stayed up this long was healthy: its death starts the backoff afresh. */
+  stableMs: number;
+}
+
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { initialMs: 500, maxMs: 30_000, stableMs: 60_000 };
+const POOL_DEFAULTS = { baseTimeoutMs: 30_000, perCharTimeoutMs: 500 };
+
+/** The wait before a restart, after `deaths` hosts of the slot died in a row without staying up: 0, initial, 2 × initial, … up to max. */
+export function restartDelay(deaths: number, backoff: RestartBackoff): number {
+  if (deaths <= 0) return 0;
+  return Math.min(backoff.maxMs, backoff.initialMs * 2 ** (deaths - 1));
+}
 
 interface Waiter {
   resolve: (host: EngineHost) => void;
@@ -41,13 +62,21 @@ interface Waiter {
 
 export class EnginePool {
   private readonly options: EnginePoolOptions & typeof POOL_DEFAULTS;
+  private readonly backoff: RestartBackoff;
   private readonly slots: Array<EngineHost | undefined>;
-  private readonly startFailures: number[];
+  /** By slot: hosts that died in a row without staying up `stableMs` (failed starts included). */
+  private readonly quickDeaths: number[];
+  /** By slot: when its host said ready (performance.now()). */
+  private readonly readyAt: number[];
+  /** Aborts the backoff waits when the pool closes. */
+  private readonly closing = new AbortController();
   /** One entry per free place on a host: a host with maxBatch 4 and one segment appears 3 times. */
   private readonly idle: EngineHost[] = [];
   private readonly waiters: Waiter[] = [];
   private closed = false;
-  private brokenReason: TtsError | undefined;
+  /** Set once every slot reached `giveUpAfterDeaths`: segments then fail at once. */
+  private gaveUp: TtsError | undefined;
+  /** From the hosts' `ready`; kept while they restart, so the engine's tasks wait for it. */
   capabilities: EngineCapabilities | undefined;
   /** Hosts started to replace lost ones. */
   restarts = 0;
@@ -57,8 +86,10 @@ export class EnginePool {
       throw new TtsError('E_INVALID_ARGUMENT', `Expected the number of engine hosts to be an integer from 1 and up, got ${String(options.size)}.`);
     }
     this.options = { ...POOL_DEFAULTS, baseTimeoutMs: options.spec.segmentBaseTimeoutMs ?? POOL_DEFAULTS.baseTimeoutMs, ...options };
+    this.backoff = { ...DEFAULT_RESTART_BACKOFF, ...options.restartBackoff };
     this.slots = new Array<EngineHost | undefined>(options.size).fill(undefined);
-    this.startFailures = new Array<number>(options.size).fill(0);
+    this.quickDeaths = new Array<number>(options.size).fill(0);
+    this.readyAt = new Array<number>(options.size).fill(0);
   }
 
   get size(): number {
@@ -75,9 +106,9 @@ export class EnginePool {
     return this.slots.map((host) => (host?.state === 'dead' ? undefined : host?.pid));
   }
 
-  /** True once every host kept failing to start and the pool gave up. */
-  get broken(): boolean {
-    return this.brokenReason !== undefined;
+  /** Hosts that said ready and are alive (the others are starting, or waiting to be restarted). */
+  get hostsUp(): number {
+    return this.slots.filter((host) => host?.state === 'idle' || host?.state === 'busy').length;
   }
 
   /** Hosts working on a segment right now. */
@@ -118,6 +149,7 @@ export class EnginePool {
   /** Stops taking work and closes every host, letting segments in flight finish first. */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     for (const waiter of this.waiters.splice(0)) waiter.reject(new TtsError('E_ENGINE_CLOSED', 'The engine pool is shutting down.'));
     await Promise.all(this.slots.map((host) => host?.close()));
   }
@@ -135,12 +167,12 @@ export class EnginePool {
       this.options.onEvent?.({ type: 'host:start-failed', slot, reason });
       throw reason;
     }
-    this.startFailures[slot] = 0;
     if (this.capabilities !== undefined && this.capabilities.engine !== capabilities.engine) {
       host.fail(new TtsError('E_ENGINE_START_FAILED', `Host in slot ${slot} is "${capabilities.engine}", the pool runs "${this.capabilities.engine}".`));
       throw new TtsError('E_ENGINE_START_FAILED', 'Mixed engines in one pool.');
     }
     this.capabilities ??= capabilities;
+    this.readyAt[slot] = performance.now();
     this.options.onEvent?.({ type: 'host:ready', slot, pid: host.pid });
     void host.waitForExit().then(() => this.onHostExit(slot, host));
     for (let place = 0; place < host.capacity; place++) this.release(host);
@@ -149,38 +181,40 @@ export class EnginePool {
   private onHostExit(slot: number, host: EngineHost): void {
     for (let index = this.idle.indexOf(host); index !== -1; index = this.idle.indexOf(host)) this.idle.splice(index, 1);
     if (this.closed || this.slots[slot] !== host) return;
+    if (performance.now() - this.readyAt[slot]! >= this.backoff.stableMs) this.quickDeaths[slot] = 0;
     this.options.onEvent?.({ type: 'host:lost', slot, pid: host.pid, reason: new TtsError('E_ENGINE_CRASHED', 'host exited') });
     void this.restartSlot(slot);
   }
 
+  /** Starts a host in `slot` again, however many times it takes; segments wait for it meanwhile. */
   private async restartSlot(slot: number): Promise<void> {
     while (!this.closed) {
-      const failures = this.startFailures[slot] ?? 0;
-      if (failures >= this.options.maxStartFailures) {
-        this.slots[slot] = undefined;
-        if (this.slots.every((h) => h === undefined)) {
-          this.brokenReason = new TtsError('E_ENGINE_START_FAILED', `Engine hosts "${this.options.spec.name}" failed to start ${failures} times in a row; see the host's log.`);
-          for (const waiter of this.waiters.splice(0)) waiter.reject(this.brokenReason);
-        }
-        return;
-      }
-      const delay = RESTART_BACKOFF_MS[Math.min(failures, RESTART_BACKOFF_MS.length - 1)] ?? 0;
-      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.quickDeaths[slot]! >= (this.options.giveUpAfterDeaths ?? Infinity)) return this.giveUpSlot(slot);
+      const delay = restartDelay(this.quickDeaths[slot]!, this.backoff);
+      this.quickDeaths[slot]!++;
+      if (delay > 0) await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
       if (this.closed) return;
       try {
         this.restarts++;
         await this.startSlot(slot);
         return;
       } catch {
-        this.startFailures[slot] = failures + 1;
+        // Logged through the host:start-failed event; the next try waits longer.
       }
     }
+  }
+
+  private giveUpSlot(slot: number): void {
+    this.slots[slot] = undefined;
+    if (this.slots.some((host) => host !== undefined)) return;
+    this.gaveUp = new TtsError('E_ENGINE_START_FAILED', `Engine hosts "${this.options.spec.name}" died ${this.quickDeaths[slot]} times in a row; see the host's log.`);
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.gaveUp);
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<EngineHost> {
     signal?.throwIfAborted();
     if (this.closed) throw new TtsError('E_ENGINE_CLOSED', 'The engine pool is shutting down.');
-    if (this.brokenReason !== undefined) throw this.brokenReason;
+    if (this.gaveUp !== undefined) throw this.gaveUp;
     const host = this.idle.shift();
     if (host !== undefined) return host;
     return await new Promise<EngineHost>((resolve, reject) => {

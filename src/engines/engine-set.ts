@@ -1,7 +1,8 @@
 /**
  * The engines a service runs, in the operator's order of preference (ENGINE=glm-tts,espeak):
  * one pool per engine. Tasks are routed among the pools that started (routing.ts); an engine
- * whose hosts cannot start is left out and the others keep working.
+ * whose hosts cannot start is left out and the others keep working. An engine that started
+ * stays configured for good: while its hosts restart, its tasks wait for it.
  */
 
 import type { EnginePool } from './engine-pool.js';
@@ -40,22 +41,25 @@ export class EngineSet {
     return failed;
   }
 
-  /** Capabilities of the engines that are running (started, and not given up on), in order of preference. */
-  ready(): EngineCapabilities[] {
+  /**
+   * Capabilities of the configured engines (those that started), in order of preference: what
+   * tasks are routed by, whether or not a host of the engine is up right now.
+   */
+  configured(): EngineCapabilities[] {
     return this.entries.flatMap(({ pool }) => {
       const capabilities = pool.capabilities;
-      return capabilities !== undefined && !pool.broken && this.started.get(capabilities.engine) === pool ? [capabilities] : [];
+      return capabilities !== undefined && this.started.get(capabilities.engine) === pool ? [capabilities] : [];
     });
   }
 
-  /** The running pool of an engine, by the name its hosts announced. */
+  /** The pool of a configured engine, by the name its hosts announced. */
   pool(engine: string): EnginePool | undefined {
     return this.started.get(engine);
   }
 
-  /** The running pools with their engine names, in order of preference. */
+  /** The pools of the configured engines with their names, in order of preference (their hosts may be restarting). */
   running(): Array<{ engine: string; pool: EnginePool }> {
-    return this.ready().map((capabilities) => ({ engine: capabilities.engine, pool: this.started.get(capabilities.engine)! }));
+    return this.configured().map((capabilities) => ({ engine: capabilities.engine, pool: this.started.get(capabilities.engine)! }));
   }
 
   /** Hosts across all configured engines. */

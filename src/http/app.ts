@@ -30,8 +30,8 @@ export interface AppDependencies {
   backend: TaskBackend;
   blobs: BlobStore;
   logger: Logger;
-  /** The running engines, in order of preference, with their hosts and how many are busy. */
-  engines: () => Array<{ capabilities: EngineCapabilities; hosts: number; busy: number }>;
+  /** The configured engines, in order of preference, with their hosts, how many are up and how many busy. */
+  engines: () => Array<{ capabilities: EngineCapabilities; hosts: number; hostsUp: number; busy: number }>;
   isReady: () => boolean;
   limits: { maxUploadBytes: number; maxTextChars: number };
 }

@@ -113,6 +113,7 @@ export const EngineBody = Type.Object({
   languages: Type.Array(Type.String()),
   max_segment_chars: Type.Integer(),
   hosts: Type.Integer(),
+  hosts_up: Type.Integer({ description: 'Hosts alive and ready; the others are starting again after they died. At 0 its tasks wait and /readyz says 503.' }),
   busy: Type.Integer(),
 });
 

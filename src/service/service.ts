@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
 import type { ServiceConfig } from '../config/config.js';
-import { EnginePool, type PoolEvent } from '../engines/engine-pool.js';
+import { EnginePool, type PoolEvent, type RestartBackoff } from '../engines/engine-pool.js';
 import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
 import { createApp } from '../http/app.js';
@@ -27,6 +27,8 @@ export interface StartServiceOptions {
   engineEnv?: NodeJS.ProcessEnv;
   /** Sees every engine pool event (segment timings, host restarts): for metrics and benchmarks. */
   onPoolEvent?: (event: PoolEvent & { engine: string }) => void;
+  /** How the pools space out restarts of hosts that keep dying (tests shorten it). */
+  engineRestartBackoff?: Partial<RestartBackoff>;
 }
 
 export interface RunningService {
@@ -55,6 +57,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       pool: new EnginePool({
         spec: hostSpec(name, options.engineEnv),
         size: hosts,
+        restartBackoff: options.engineRestartBackoff,
         host: { onLog: (line) => logger.debug(line) },
         onEvent: (event) => {
           if (event.type === 'host:lost') logger.warn({ engine: name, slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
@@ -65,9 +68,9 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     })),
   );
   const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
-  const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.ready() });
+  const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.configured() });
   // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
-  const voices = new VoiceService(backend, blobs, () => engines.ready().find((c) => c.cloning) ?? engines.ready()[0]);
+  const voices = new VoiceService(backend, blobs, () => engines.configured().find((c) => c.cloning) ?? engines.configured()[0]);
   const worker = new Worker({
     backend,
     engines,
@@ -92,7 +95,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     backend,
     blobs,
     logger,
-    engines: () => engines.running().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, busy: pool.busy })),
+    engines: () => engines.running().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),
     isReady: () => ready && !closing,
     limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
   });
@@ -109,7 +112,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       if (rerouted > 0) logger.warn({ rerouted }, 'tasks routed to an engine that is not running were queued again');
       worker.start();
       ready = true;
-      logger.info({ engines: engines.ready().map((c) => c.engine) }, 'engines ready; working');
+      logger.info({ engines: engines.configured().map((c) => c.engine) }, 'engines ready; working');
     },
     (error: unknown) => {
       logger.error({ err: error }, 'the engines could not start; the API accepts tasks but nothing will run');

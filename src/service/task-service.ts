@@ -26,7 +26,7 @@ export interface TaskServiceOptions {
   backend: TaskBackend;
   blobs: BlobStore;
   limits: RequestLimits;
-  /** Capabilities of the running engines, in order of preference (none while they start). */
+  /** Capabilities of the configured engines, hosts up or restarting, in order of preference (none while they start). */
   engines: () => EngineCapabilities[];
 }
 
@@ -43,7 +43,8 @@ export class TaskService {
     const { backend, blobs, limits } = this.options;
     try {
       const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined });
-      // A task no running engine can do is refused now, not left to wait (checked again when prepared).
+      // A task no configured engine can do is refused now, not left to wait (checked again when
+      // prepared); one for an engine whose hosts are restarting is accepted and waits for it.
       const engines = this.options.engines();
       if (engines.length > 0) chooseEngine(engineNeeds({ ...parsed, uploadPath: input.uploadPath }), engines);
       if (parsed.voiceId !== undefined && (await backend.getVoice(parsed.voiceId)) === undefined) {

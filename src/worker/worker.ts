@@ -178,8 +178,9 @@ export class Worker {
   private async prepare(unit: WorkUnit & { kind: 'prepare' }, signal: AbortSignal): Promise<void> {
     const { engines, backend, blobs } = this.options;
     const { request } = unit.task;
-    // Engines may have changed since the task was accepted (one failed to start): route now.
-    const capabilities = chooseEngine(engineNeeds(request), engines.ready());
+    // Engines may have changed since the task was accepted (one failed to start): route now. An
+    // engine whose hosts are restarting still counts: the segments wait for it.
+    const capabilities = chooseEngine(engineNeeds(request), engines.configured());
     const sampleRate = request.sampleRate ?? capabilities.sampleRates[0]!;
 
     let reference: PreparedReference | undefined;

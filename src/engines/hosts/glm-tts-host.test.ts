@@ -185,7 +185,7 @@ test('glm-tts: a host killed mid-job is replaced, and the segment can run again'
 });
 
 test('glm-tts: a host that cannot start says why', async () => {
-  const pool = new EnginePool({ spec: hostSpec('glm-tts', { GLMTTS_REPO: join(dir, 'nowhere') }), size: 1, maxStartFailures: 1 });
+  const pool = new EnginePool({ spec: hostSpec('glm-tts', { GLMTTS_REPO: join(dir, 'nowhere') }), size: 1 });
   await assert.rejects(pool.start(), (error: TtsError) => error.code === 'E_ENGINE_START_FAILED' && /GLMTTS_REPO=.*nowhere has no glmtts_inference\.py/u.test(error.message));
   await pool.close();
 });
