@@ -6,6 +6,8 @@
 
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.js';
@@ -13,6 +15,7 @@ import {
   TASK_STATUSES,
   WORK_KINDS,
   type ClaimOptions,
+  type FailOptions,
   isFinal,
   type CreateTaskOptions,
   type Lease,
@@ -29,7 +32,7 @@ import {
   type WorkKind,
   type WorkUnit,
 } from '../backend.js';
-import { TtsError, type WireError } from '../../errors.js';
+import { TtsError, isStorageFull, storageFullError, type WireError } from '../../errors.js';
 
 export interface SqliteBackendOptions {
   /** Database file, or ":memory:". */
@@ -39,6 +42,8 @@ export interface SqliteBackendOptions {
   now?: () => number;
   /** Delay before retry n (1-based). */
   backoffMs?: (attempt: number) => number;
+  /** How often expired leases are looked for while the backend is open (0: only on claims). */
+  recoveryIntervalMs?: number;
 }
 
 interface TaskRow {
@@ -97,10 +102,25 @@ const SEGMENT_CANDIDATES = 16;
 const CHECKPOINT_INTERVAL_MS = 500;
 /** Task records kept for status reads (emptied by every write). */
 const READ_CACHE_SIZE = 10_000;
-/** How often a claim also looks for expired leases. */
+/** How often expired leases are looked for (by a timer, and by claims). */
 const RECOVERY_INTERVAL_MS = 1_000;
+/** Below this much free space, a write that failed with an I/O error is taken for a full disk. */
+const LOW_SPACE_BYTES = 1024 * 1024;
 
 const defaultBackoff = (attempt: number): number => Math.min(30_000, 500 * 2 ** (attempt - 1));
+
+/** SQLite's codes for a file that is not a database or whose pages are damaged. */
+const isCorruption = (error: unknown): boolean => /^SQLITE_(NOTADB|CORRUPT)/u.test(String((error as { code?: unknown } | undefined)?.code));
+
+/** True when the file system holding `path` has (nearly) no room left. */
+function diskNearlyFull(path: string): boolean {
+  try {
+    const fs = statfsSync(dirname(path));
+    return fs.bavail * fs.bsize < LOW_SPACE_BYTES;
+  } catch {
+    return false;
+  }
+}
 
 function toTask(row: TaskRow): TaskRecord {
   const task: TaskRecord = {
@@ -159,6 +179,8 @@ export class SqliteBackend implements TaskBackend {
   private readonly emitter = new EventEmitter();
   private pendingEvents: TaskEvent[] = [];
   private lastRecovery = 0;
+  private readonly recoveryTimer: NodeJS.Timeout | undefined;
+  private readonly path: string;
   /** Strictly increasing "last served" stamps give round-robin order between tasks. */
   private serveCounter: number;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -184,8 +206,8 @@ export class SqliteBackend implements TaskBackend {
   constructor(options: SqliteBackendOptions) {
     this.now = options.now ?? Date.now;
     this.backoffMs = options.backoffMs ?? defaultBackoff;
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
+    this.path = options.path;
+    this.db = SqliteBackend.open(options.path);
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
@@ -201,13 +223,6 @@ export class SqliteBackend implements TaskBackend {
         this.db.pragma('wal_autocheckpoint = 1000');
       });
     }
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) throw new TtsError('E_INTERNAL', `The database was written by a newer tts-queue (schema ${version}).`);
-    if (version > 0) this.db.transaction(() => {
-      for (let from = version; from < SCHEMA_VERSION; from++) this.db.exec(MIGRATIONS[from]!);
-    })();
-    this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.emitter.setMaxListeners(0);
     this.serveCounter = (this.sql('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
     this.seq = (this.sql('SELECT IFNULL(MAX(seq), 0) AS v FROM tasks').get() as { v: number }).v;
@@ -251,6 +266,53 @@ export class SqliteBackend implements TaskBackend {
       segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       eventsAfter: db.prepare<[string, number], EventRow>('SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id'),
     };
+    // Leases of a worker that died lapse while the service runs, whether or not anyone claims.
+    const recoveryMs = options.recoveryIntervalMs ?? RECOVERY_INTERVAL_MS;
+    if (recoveryMs > 0) {
+      this.recoveryTimer = setInterval(() => {
+        try {
+          this.recoverExpiredLeases();
+        } catch {
+          // Storage full or busy: the next round tries again.
+        }
+      }, recoveryMs);
+      this.recoveryTimer.unref();
+    }
+  }
+
+  /**
+   * Opens the file and brings its schema up to date. A file that is not a database, or whose
+   * pages are damaged, is a typed error that says what to do, not a stack trace.
+   */
+  private static open(path: string): Database.Database {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) throw new TtsError('E_INTERNAL', `The database was written by a newer tts-queue (schema ${version}).`);
+      const current = db;
+      if (version > 0) current.transaction(() => {
+        for (let from = version; from < SCHEMA_VERSION; from++) current.exec(MIGRATIONS[from]!);
+      })();
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      // Reads every table's pages once: a file cut short fails here rather than on the first task.
+      const check = db.pragma('quick_check(1)', { simple: true });
+      if (check !== 'ok') throw Object.assign(new Error(String(check)), { code: 'SQLITE_CORRUPT' });
+      return db;
+    } catch (error) {
+      db?.close();
+      if (isCorruption(error)) {
+        throw new TtsError(
+          'E_DATABASE_CORRUPT',
+          `The task database ${path} is damaged or is not a SQLite database, so the service cannot start. Move it away (the service then starts with an empty queue) or restore it from a backup, then start again.`,
+          { cause: error },
+        );
+      }
+      if (isStorageFull(error) || (String((error as { code?: unknown }).code).startsWith('SQLITE_IOERR') && diskNearlyFull(path))) throw storageFullError(error);
+      throw error;
+    }
   }
 
   // ---- tasks ------------------------------------------------------------------------------
@@ -269,6 +331,13 @@ export class SqliteBackend implements TaskBackend {
 
   private flushCreates(): void {
     const batch = this.createQueue.splice(0);
+    // New work is refused while the disk is (nearly) full: room left goes to the work already accepted.
+    // (SQLite may still find room in its log file, so waiting for a failed write is not enough.)
+    if (this.path !== ':memory:' && diskNearlyFull(this.path)) {
+      const error = storageFullError();
+      for (const item of batch) item.reject(error);
+      return;
+    }
     const outcomes: Array<{ ok: true; value: { task: TaskRecord; created: boolean } } | { ok: false; error: unknown }> = [];
     try {
       this.transaction(() => {
@@ -278,9 +347,11 @@ export class SqliteBackend implements TaskBackend {
             outcomes.push({ ok: true, value: this.insertTask(item.request, item.options) });
             this.release.run();
           } catch (error) {
+            // A full disk can make SQLite roll back the whole transaction: the batch fails as one.
+            if (!this.db.inTransaction) throw error;
             this.rollbackToSavepoint.run();
             this.release.run();
-            outcomes.push({ ok: false, error });
+            outcomes.push({ ok: false, error: this.storageError(error) });
           }
         }
       });
@@ -423,9 +494,9 @@ export class SqliteBackend implements TaskBackend {
 
   async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
     const expiresAt = this.now() + leaseMs;
-    const changes = unit.kind === 'segment'
+    const changes = this.write(() => unit.kind === 'segment'
       ? this.sql("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'").run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
-      : this.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes;
+      : this.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes);
     return changes > 0;
   }
 
@@ -492,18 +563,24 @@ export class SqliteBackend implements TaskBackend {
     });
   }
 
-  async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number): Promise<'retrying' | 'failed' | 'ignored'> {
+  async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options: FailOptions = {}): Promise<'retrying' | 'failed' | 'ignored'> {
+    const spare = options.spareAttempt === true && error.retryable;
     const outcome = this.transaction((): { outcome: 'retrying' | 'failed' | 'ignored'; retryAt?: number } => {
       const now = this.now();
       if (unit.kind === 'segment') {
-        const row = this.sql<[string, number, string], { attempts: number }>("SELECT attempts FROM segments WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'")
-          .get(unit.task.id, unit.segment.index, unit.lease.token);
+        const row = this.sql<[string, number, string], { attempts: number }>(
+          `SELECT s.attempts FROM segments s JOIN tasks t ON t.id = s.task_id
+           WHERE s.task_id = ? AND s.idx = ? AND s.lease_token = ? AND s.status = 'running' AND t.status = 'synthesizing'`,
+        ).get(unit.task.id, unit.segment.index, unit.lease.token);
+        // Lease lost, or the task already ended (canceled, or failed by another segment): nothing to record.
         if (row === undefined) return { outcome: 'ignored' };
-        if (error.retryable && row.attempts < maxAttempts) {
-          const retryAt = now + this.backoffMs(row.attempts);
-          this.sql("UPDATE segments SET status = 'pending', available_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?")
-            .run(retryAt, unit.task.id, unit.segment.index);
-          this.sql('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
+        if (error.retryable && (spare || row.attempts < maxAttempts)) {
+          const retryAt = now + this.backoffMs(Math.max(1, row.attempts));
+          this.sql(
+            `UPDATE segments SET status = 'pending', available_at = ?, attempts = attempts - ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+             WHERE task_id = ? AND idx = ?`,
+          ).run(retryAt, spare ? 1 : 0, unit.task.id, unit.segment.index);
+          this.sql('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + ?, updated_at = ? WHERE id = ?').run(spare ? 0 : 1, now, unit.task.id);
           return { outcome: 'retrying', retryAt };
         }
         this.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND idx = ?").run(unit.task.id, unit.segment.index);
@@ -513,13 +590,13 @@ export class SqliteBackend implements TaskBackend {
       const status = unit.kind === 'prepare' ? 'preparing' : 'encoding';
       if (!this.holdsTaskLease(unit, status)) return { outcome: 'ignored' };
       const task = this.task(unit.task.id)!;
-      if (error.retryable && task.attempts < maxAttempts) {
+      if (error.retryable && (spare || task.attempts < maxAttempts)) {
         const retryAt = now + this.backoffMs(task.attempts);
         this.sql(
-            `UPDATE tasks SET status = ?, available_at = ?, retries = retries + 1, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+            `UPDATE tasks SET status = ?, available_at = ?, retries = retries + ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
              updated_at = ? WHERE id = ?`,
           )
-          .run(unit.kind === 'prepare' ? 'queued' : 'encoding', retryAt, now, unit.task.id);
+          .run(unit.kind === 'prepare' ? 'queued' : 'encoding', retryAt, spare ? 0 : 1, now, unit.task.id);
         if (unit.kind === 'prepare') this.event(this.task(unit.task.id)!, 'status');
         return { outcome: 'retrying', retryAt };
       }
@@ -531,10 +608,29 @@ export class SqliteBackend implements TaskBackend {
     return outcome.outcome;
   }
 
+  async reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean> {
+    const reopened = this.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'encoding')) return false;
+      const reopen = this.sql("UPDATE segments SET status = 'pending', audio_path = NULL, duration_ms = NULL, available_at = 0 WHERE task_id = ? AND idx = ? AND status = 'done'");
+      let count = 0;
+      for (const index of new Set(indexes)) count += reopen.run(unit.task.id, index).changes;
+      if (count === 0) return false;
+      this.sql(
+          `UPDATE tasks SET status = 'synthesizing', segments_done = segments_done - ?, segments_pending = segments_pending + ?,
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(count, count, this.now(), unit.task.id);
+      this.event(this.task(unit.task.id)!, 'status');
+      return true;
+    });
+    if (reopened) this.emitter.emit('work', 'segment');
+    return reopened;
+  }
+
   private failTask(id: string, error: WireError, now: number): void {
     this.sql(
         `UPDATE tasks SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?, lease_owner = NULL, lease_token = NULL,
-         lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+         lease_expires_at = NULL, updated_at = ? WHERE id = ? AND status NOT IN ('completed', 'failed', 'canceled')`,
       )
       .run(error.code, error.message, now, now, id);
     this.event(this.task(id)!, 'status');
@@ -542,7 +638,8 @@ export class SqliteBackend implements TaskBackend {
 
   /** Puts work whose lease expired (its worker died) back in the queue; finished segments stay. */
   recoverExpiredLeases(now = this.now()): number {
-    this.lastRecovery = now;
+    // The time of this run, not `now`: releaseAllLeases passes the end of time, which would otherwise stop claims from ever looking again.
+    this.lastRecovery = this.now();
     const recovered = this.transaction(() => {
       let count = 0;
       const stale = this.sql<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?")
@@ -594,11 +691,11 @@ export class SqliteBackend implements TaskBackend {
   // ---- voices ------------------------------------------------------------------------------
 
   async createVoice(voice: VoiceRecord): Promise<void> {
-    this.sql(
+    this.write(() => this.sql(
         `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(voice.id, voice.name, voice.promptText, voice.audioPath, voice.sha256, voice.sampleRate, voice.durationMs, voice.originalPath, voice.createdAt);
+      .run(voice.id, voice.name, voice.promptText, voice.audioPath, voice.sha256, voice.sampleRate, voice.durationMs, voice.originalPath, voice.createdAt));
   }
 
   async getVoice(id: string): Promise<VoiceRecord | undefined> {
@@ -611,7 +708,7 @@ export class SqliteBackend implements TaskBackend {
   }
 
   async deleteVoice(id: string): Promise<boolean> {
-    return this.sql('DELETE FROM voices WHERE id = ?').run(id).changes > 0;
+    return this.write(() => this.sql('DELETE FROM voices WHERE id = ?').run(id).changes > 0);
   }
 
   // ---- housekeeping ------------------------------------------------------------------------
@@ -655,6 +752,7 @@ export class SqliteBackend implements TaskBackend {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.recoveryTimer);
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
     this.emitter.removeAllListeners();
@@ -684,6 +782,23 @@ export class SqliteBackend implements TaskBackend {
     this.pendingEvents.push(event);
   }
 
+  /** A write that failed for want of room, as E_STORAGE_FULL; anything else as it came. */
+  private storageError(error: unknown): unknown {
+    if (error instanceof TtsError) return error;
+    const code = String((error as { code?: unknown } | undefined)?.code);
+    if (isStorageFull(error) || (code.startsWith('SQLITE_IOERR') && this.path !== ':memory:' && diskNearlyFull(this.path))) return storageFullError(error);
+    return error;
+  }
+
+  /** Runs a single write outside a transaction, with the same translation of a full disk. */
+  private write<T>(body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      throw this.storageError(error);
+    }
+  }
+
   /** A prepared statement, made once per SQL text. */
   private sql<P extends unknown[] = unknown[], R = unknown>(source: string): Database.Statement<P, R> {
     let statement = this.cache.get(source);
@@ -694,19 +809,30 @@ export class SqliteBackend implements TaskBackend {
     return statement as unknown as Database.Statement<P, R>;
   }
 
-  /** Runs `body` in one IMMEDIATE transaction and delivers its events once it has committed. */
+  /**
+   * Runs `body` in one IMMEDIATE transaction and delivers its events once it has committed.
+   * A write that found the disk full is E_STORAGE_FULL, and the transaction is always ended.
+   */
   private transaction<T>(body: () => T): T {
     let result: T;
-    this.begin.run();
     try {
-      result = body();
-      this.commit.run();
+      this.begin.run();
+      try {
+        result = body();
+        this.commit.run();
+      } catch (error) {
+        try {
+          if (this.db.inTransaction) this.rollback.run();
+        } catch {
+          // The rollback of a failed write needs no room; if it fails anyway, the first error says why.
+        }
+        this.pendingEvents = [];
+        throw error;
+      } finally {
+        this.readCache = new Map();
+      }
     } catch (error) {
-      if (this.db.inTransaction) this.rollback.run();
-      this.pendingEvents = [];
-      throw error;
-    } finally {
-      this.readCache = new Map();
+      throw this.storageError(error);
     }
     const events = this.pendingEvents;
     this.pendingEvents = [];
