@@ -90,7 +90,7 @@ test('sqlite: a write that finds no room is E_STORAGE_FULL, and the backend work
   const dir = await mkdtemp(join(tmpdir(), 'sqlite-full-'));
   const backend = new SqliteBackend({ path: join(dir, 'tasks.db') });
   // The database may not grow past its current size: the same error SQLite gives on a full disk.
-  const db = (backend as unknown as { db: Database.Database }).db;
+  const db = (backend as unknown as { connection: { db: Database.Database } }).connection.db;
   const pages = db.pragma('page_count', { simple: true }) as number;
   db.pragma(`max_page_count = ${pages}`);
   const big = { text: '满'.repeat(20_000), format: 'wav' as const, priority: 0, pronunciations: [] };
