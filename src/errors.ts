@@ -63,6 +63,8 @@ export const ERROR_CATALOGUE = {
   E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
   E_RESOURCES_EXHAUSTED: { status: 503, retryable: true, summary: 'The service ran out of file descriptors, processes or memory for a moment (EMFILE, ENFILE, EAGAIN, ENOMEM); try again shortly.' },
   E_DATA_DIR_LOCKED: { status: 409, retryable: false, summary: 'DATA_DIR is in use by another running tts-queue service; stop it or choose another DATA_DIR.' },
+  E_STORAGE_FULL: { status: 507, retryable: true, summary: 'The service\'s storage (DATA_DIR) is full: new work is refused until space is freed (retry after the `Retry-After` seconds); work already accepted waits and resumes by itself.' },
+  E_DATABASE_CORRUPT: { status: 500, retryable: false, summary: 'At start-up: `tasks.db` in DATA_DIR is damaged or is not a SQLite database. Move the file away (the service then starts with an empty queue) or restore it from a backup, then start again.' },
   E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down, or an engine has no host up (its hosts are being restarted).' },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },
@@ -114,9 +116,31 @@ export function isResourceExhaustion(errno: string | undefined): boolean {
   return errno !== undefined && RESOURCE_EXHAUSTION.has(errno);
 }
 
-/** Any thrown value as a TtsError; foreign errors become E_INTERNAL with the original as cause. */
+/** Errno and SQLite codes of a write that found no room. */
+const STORAGE_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+/** What file systems, SQLite and ffmpeg say when a write finds no room (also after crossing a process boundary as text). */
+const STORAGE_FULL_TEXT = /no space left on device|disk quota exceeded|database or disk is full|ENOSPC|EDQUOT/iu;
+
+/** True when `error` (or one of its causes) says a write found the disk full or the quota used up. */
+export function isStorageFull(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof TtsError && current.code === 'E_STORAGE_FULL') return true;
+    const code = (current as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && STORAGE_FULL_CODES.has(code)) return true;
+    if (STORAGE_FULL_TEXT.test(current.message)) return true;
+  }
+  return false;
+}
+
+/** The typed form of a write that found no room; the message names no path. */
+export function storageFullError(cause?: unknown): TtsError {
+  return new TtsError('E_STORAGE_FULL', 'The service has no storage space left; try again later.', { cause });
+}
+
+/** Any thrown value as a TtsError; a full disk becomes E_STORAGE_FULL, other foreign errors E_INTERNAL with the original as cause. */
 export function toTtsError(error: unknown): TtsError {
   if (error instanceof TtsError) return error;
+  if (isStorageFull(error)) return storageFullError(error);
   if (error instanceof Error && error.name === 'AbortError') {
     return new TtsError('E_CANCELED', 'The work was canceled.', { cause: error });
   }

@@ -15,7 +15,12 @@
  *   equal priority (the task served least recently goes next), so a short task is not stuck
  *   behind a long one; several workers may run segments of one task at once.
  * - `failWork` with a retryable error puts the unit back after a backoff, until `maxAttempts`;
- *   any other error fails the task at once.
+ *   any other error fails the task at once. A failure that says nothing about the work (the
+ *   disk is full) may spare the attempt: it is retried however often it happens. A failure of
+ *   work whose task already ended (canceled, or failed by another segment) changes nothing.
+ * - Expired leases are recovered while the backend is open, not only when work is claimed.
+ * - A write that finds the storage full throws `E_STORAGE_FULL` (retryable); nothing is lost:
+ *   a unit whose failure could not be recorded comes back when its lease expires.
  * - `cancelTask` moves a task to `canceled`; the completion of any of its work is then ignored.
  * - Every change of a task's status or progress appends an event with an increasing id;
  *   `listEvents(taskId, afterId)` replays them and `subscribe` delivers new ones.
@@ -147,6 +152,11 @@ export interface ClaimOptions {
   engine?: string;
 }
 
+export interface FailOptions {
+  /** The failure is not the work's fault (storage full): retry after a backoff without using up an attempt. */
+  spareAttempt?: boolean;
+}
+
 /** What preparing a task produced. */
 export interface PreparedTask {
   segments: string[];
@@ -177,7 +187,13 @@ export interface TaskBackend {
   completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void>;
   completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void>;
   /** Returns what became of the work: back in the queue after a backoff, or the task failed. */
-  failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number): Promise<'retrying' | 'failed' | 'ignored'>;
+  failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options?: FailOptions): Promise<'retrying' | 'failed' | 'ignored'>;
+  /**
+   * Finished segments whose audio is gone (a scratch file deleted) are made pending again, and
+   * the task goes back to `synthesizing` to run them; the assemble unit's lease ends. False when
+   * the lease was lost or none of those segments was finished.
+   */
+  reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean>;
 
   listEvents(taskId: string, afterId: number): Promise<TaskEvent[]>;
   /** Calls `listener` for every new event of any task; returns the unsubscribe function. */

@@ -8,8 +8,11 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TtsError } from '../errors.js';
+import { TtsError, isStorageFull, storageFullError } from '../errors.js';
 import { schemaViolation, type SchemaError } from './validation-errors.js';
+
+/** Seconds a client is asked to wait before sending new work to a service whose storage is full. */
+const STORAGE_FULL_RETRY_AFTER_S = 30;
 
 function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | undefined {
   if (error.validation !== undefined) {
@@ -41,12 +44,14 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
 }
 
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
+  if (error.code === 'E_STORAGE_FULL') reply.header('retry-after', String(STORAGE_FULL_RETRY_AFTER_S));
   return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send({ error: { code: error.code, message: error.message } });
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const typed = error instanceof TtsError ? error : fromFastify(error, request);
+    // An upload written straight to disk fails with the file system's own error.
+    const typed = error instanceof TtsError ? error : isStorageFull(error) ? storageFullError(error) : fromFastify(error, request);
     if (typed === undefined || typed.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(reply, typed ?? new TtsError('E_INTERNAL', 'An unexpected error happened; it was logged.'));
   });

@@ -4,8 +4,9 @@
  * in a request ever becomes part of a path.
  */
 
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isStorageFull, storageFullError } from '../errors.js';
 
 /** Files the service stores. Engines and ffmpeg read local files, so every store hands out paths. */
 export interface BlobStore {
@@ -15,13 +16,18 @@ export interface BlobStore {
   voiceReferencePath(voiceId: string, sampleRate: number): string;
   segmentPath(taskId: string, index: number): string;
   resultPath(taskId: string, extension: string): string;
-  /** Creates the folder that will hold `path`. */
+  /** Creates the folder that will hold `path`; E_STORAGE_FULL when there is no room. */
   prepareFor(path: string): Promise<void>;
+  /** True when the store has (nearly) no room left: a write that failed then is worth retrying later. */
+  isFull(): Promise<boolean>;
   /** Removes a task's working files (its upload, reference and segments); the result stays. */
   removeTaskScratch(taskId: string): Promise<void>;
   removeVoice(voiceId: string): Promise<void>;
   remove(path: string): Promise<void>;
 }
+
+/** Less free space than this counts as full: no segment or result would fit. */
+const FULL_BELOW_BYTES = 1024 * 1024;
 
 const ID = /^[0-9a-f-]{36}$/u;
 
@@ -61,7 +67,24 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async prepareFor(path: string): Promise<void> {
-    await mkdir(join(path, '..'), { recursive: true });
+    try {
+      await mkdir(join(path, '..'), { recursive: true });
+    } catch (error) {
+      throw isStorageFull(error) ? storageFullError(error) : error;
+    }
+  }
+
+  async isFull(): Promise<boolean> {
+    // The root may not exist yet: its parent's file system is the one that fills up.
+    for (const path of [this.root, join(this.root, '..')]) {
+      try {
+        const fs = await statfs(path);
+        return fs.bavail * fs.bsize < FULL_BELOW_BYTES;
+      } catch {
+        // try the parent
+      }
+    }
+    return false;
   }
 
   async removeTaskScratch(taskId: string): Promise<void> {

@@ -9,7 +9,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { copyFile, rename, rm } from 'node:fs/promises';
+import { access, copyFile, rename, rm } from 'node:fs/promises';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
@@ -21,7 +21,7 @@ import { chooseEngine } from '../engines/routing.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../service/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
-import { TtsError, toTtsError } from '../errors.js';
+import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 
 export interface WorkerOptions {
@@ -148,24 +148,31 @@ export class Worker {
     taskControllers.add(controller);
     this.running.set(unit.task.id, taskControllers);
     const renew = setInterval(() => {
-      void backend.renewLease(unit, this.options.leaseMs).then((held) => {
-        if (!held) controller.abort(); // canceled, or our lease lapsed and the work went elsewhere
-      });
+      backend.renewLease(unit, this.options.leaseMs).then(
+        (held) => {
+          if (!held) controller.abort(); // canceled, or our lease lapsed and the work went elsewhere
+        },
+        // The backend could not write (a full disk): the lease is not lost, the next renewal tries again.
+        (error: unknown) => logger.warn({ err: error, task: unit.task.id }, `renewing the lease of ${unit.kind} work failed`),
+      );
     }, Math.max(50, this.options.leaseMs / 3));
     try {
       if (unit.kind === 'prepare') await this.prepare(unit, controller.signal);
       else if (unit.kind === 'segment') await this.synthesize(unit, pool!, controller.signal);
       else await this.assemble(unit, controller.signal);
     } catch (error) {
-      const failure = toTtsError(error);
+      const failure = await this.classify(error);
       if (failure.code === 'E_INTERNAL') logger.error({ err: error, task: unit.task.id }, `${unit.kind} failed`);
       else logger.warn({ task: unit.task.id, code: failure.code }, `${unit.kind} failed: ${failure.message}`);
       // Work stopped by shutdown goes back to the queue without costing an attempt: its lease lapses.
-      if (!this.stopping) {
+      // Work stopped because its task ended or its lease went elsewhere has nothing to record.
+      if (!this.stopping && !controller.signal.aborted) {
         try {
-          await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts);
+          const spareAttempt = failure.code === 'E_STORAGE_FULL';
+          await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts, { spareAttempt });
         } catch (backendError) {
-          logger.error({ err: backendError, task: unit.task.id }, 'recording a failure failed');
+          // Nothing is lost: the lease is no longer renewed, so the work comes back when it expires.
+          logger.error({ err: backendError, task: unit.task.id }, 'recording a failure failed; the work is retried when its lease expires');
         }
       }
     } finally {
@@ -173,6 +180,18 @@ export class Worker {
       taskControllers.delete(controller);
       if (taskControllers.size === 0) this.running.delete(unit.task.id);
     }
+  }
+
+  /**
+   * The typed failure of a unit. A write that found no room fails however it is reported (an
+   * errno, ffmpeg's or an engine host's message, or only a full disk afterwards): it is
+   * E_STORAGE_FULL, retried once space returns, never the task's fault.
+   */
+  private async classify(error: unknown): Promise<TtsError> {
+    const failure = toTtsError(error);
+    if (failure.code === 'E_STORAGE_FULL' || failure.code === 'E_CANCELED') return failure;
+    if (isStorageFull(failure) || (!failure.retryable && (await this.options.blobs.isFull().catch(() => false)))) return storageFullError(error);
+    return failure;
   }
 
   private async prepare(unit: WorkUnit & { kind: 'prepare' }, signal: AbortSignal): Promise<void> {
@@ -257,12 +276,31 @@ export class Worker {
   private async assemble(unit: WorkUnit & { kind: 'assemble' }, signal: AbortSignal): Promise<void> {
     const { backend, blobs } = this.options;
     const { task } = unit;
+    // A finished segment whose file is gone (scratch cleaned by hand, a disk replaced) is made
+    // again rather than failing the task; all segments are done here, so position = index.
+    if (await this.reopenMissing(unit)) return;
     const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
     await blobs.prepareFor(resultPath);
-    const encoded = await writeSegments(unit.segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
+    let encoded;
+    try {
+      encoded = await writeSegments(unit.segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
+    } catch (error) {
+      if (!signal.aborted && (await this.reopenMissing(unit))) return; // deleted while being joined
+      throw error;
+    }
     signal.throwIfAborted();
     await backend.completeAssemble(unit, { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate }, this.options.resultTtlMs);
     await blobs.removeTaskScratch(task.id);
+  }
+
+  /** Puts back the segments whose files are missing; true when there were any. */
+  private async reopenMissing(unit: WorkUnit & { kind: 'assemble' }): Promise<boolean> {
+    const present = await Promise.all(unit.segmentPaths.map((path) => access(path).then(() => true, () => false)));
+    const missing = present.flatMap((exists, index) => (exists ? [] : [index]));
+    if (missing.length === 0) return false;
+    this.options.logger.warn({ task: unit.task.id, segments: missing }, 'finished segments are missing their audio; synthesising them again');
+    await this.options.backend.reopenSegments(unit, missing);
+    return true;
   }
 }
 

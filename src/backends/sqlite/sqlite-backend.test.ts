@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,6 +9,7 @@ import { SqliteBackend } from './sqlite-backend.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import type { WorkUnit } from '../backend.js';
 import { runBackendContract } from '../testing/backend-contract.js';
+import { TtsError } from '../../errors.js';
 
 runBackendContract('sqlite', async (clock) => new SqliteBackend({ path: ':memory:', now: clock.now }));
 
@@ -58,3 +60,74 @@ test('sqlite: a database of schema 1 is migrated: its tasks keep working and can
   reopened.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+test('sqlite: after the start-up release, claims still recover expired leases', async () => {
+  let time = 1_700_000_000_000;
+  const backend = new SqliteBackend({ path: ':memory:', now: () => time, recoveryIntervalMs: 0 });
+  assert.equal(backend.releaseAllLeases(), 0);
+  const { task } = await backend.createTask({ text: '一。', format: 'wav', priority: 0, pronunciations: [] });
+  assert.equal((await backend.claim('dead-worker', ['prepare'], 10_000))?.task.id, task.id);
+  time += 15_000;
+  assert.equal((await backend.claim('w2', ['prepare'], 10_000))?.task.id, task.id, 'the expired prepare lease was recovered');
+  await backend.close();
+});
+
+test('sqlite: expired leases are recovered while the backend runs, without any claim', async () => {
+  const backend = new SqliteBackend({ path: ':memory:', recoveryIntervalMs: 20 });
+  backend.releaseAllLeases();
+  const { task } = await backend.createTask({ text: '一。', format: 'wav', priority: 0, pronunciations: [] });
+  await backend.claim('dead-worker', ['prepare'], 50);
+  assert.equal((await backend.getTask(task.id))?.status, 'preparing');
+  const deadline = Date.now() + 10_000;
+  while ((await backend.getTask(task.id))?.status !== 'queued') {
+    assert.ok(Date.now() < deadline, 'the task went back to the queue');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await backend.close();
+});
+
+test('sqlite: a write that finds no room is E_STORAGE_FULL, and the backend works again once there is room', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sqlite-full-'));
+  const backend = new SqliteBackend({ path: join(dir, 'tasks.db') });
+  // The database may not grow past its current size: the same error SQLite gives on a full disk.
+  const db = (backend as unknown as { connection: { db: Database.Database } }).connection.db;
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  db.pragma(`max_page_count = ${pages}`);
+  const big = { text: '满'.repeat(20_000), format: 'wav' as const, priority: 0, pronunciations: [] };
+  const refused = await Promise.allSettled([backend.createTask(big), backend.createTask(big)]);
+  for (const outcome of refused) {
+    assert.equal(outcome.status, 'rejected');
+    assert.ok(outcome.reason instanceof TtsError, String(outcome.reason));
+    assert.equal(outcome.reason.code, 'E_STORAGE_FULL');
+    assert.equal(outcome.reason.retryable, true);
+  }
+  db.pragma(`max_page_count = ${pages * 1000}`);
+  const { task } = await backend.createTask(big);
+  assert.equal((await backend.getTask(task.id))?.status, 'queued');
+  await backend.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+for (const [kind, damage] of [
+  ['random bytes', async (path: string) => writeFile(path, randomBytes(64 * 1024))],
+  ['a database cut short', async (path: string) => {
+    const backend = new SqliteBackend({ path });
+    for (let i = 0; i < 300; i++) await backend.createTask({ text: `第${i}句。`.repeat(50), format: 'wav', priority: 0, pronunciations: [] });
+    await backend.close();
+    const { size } = await stat(path);
+    await truncate(path, Math.floor(size / 2));
+  }],
+] as const) {
+  test(`sqlite: a tasks.db of ${kind} is E_DATABASE_CORRUPT, with what to do`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sqlite-corrupt-'));
+    const path = join(dir, 'tasks.db');
+    await damage(path);
+    assert.throws(() => new SqliteBackend({ path }), (error: unknown) => {
+      assert.ok(error instanceof TtsError, String(error));
+      assert.equal(error.code, 'E_DATABASE_CORRUPT');
+      assert.match(error.message, /move it away|restore it from a backup/iu);
+      return true;
+    });
+    await rm(dir, { recursive: true, force: true });
+  });
+}

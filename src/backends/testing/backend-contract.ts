@@ -217,6 +217,57 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       assert.equal((await backend.getTask(task.id))?.error?.code, 'E_ENGINE_REJECTED');
     }));
 
+  test(`${name}: a failure of a segment whose task already failed changes nothing`, () =>
+    withBackend(factory, async (backend) => {
+      const id = await preparedTask(backend, ['一。', '二。']);
+      const first = await claimOf(backend, 'segment');
+      const second = await claimOf(backend, 'segment');
+      assert.equal(await backend.failWork(first, permanent, 3), 'failed');
+      // The worker stops the task's other segment; its failure must not replace the task's error.
+      assert.equal(await backend.failWork(second, { code: 'E_CANCELED', message: 'The work was canceled.', retryable: false }, 3), 'ignored');
+      assert.equal(await backend.failWork(second, transient, 3), 'ignored');
+      const failed = await backend.getTask(id);
+      assert.equal(failed?.status, 'failed');
+      assert.equal(failed?.error?.code, 'E_ENGINE_REJECTED');
+    }));
+
+  test(`${name}: a failure that spares the attempt is retried however often it happens`, () =>
+    withBackend(factory, async (backend, clock) => {
+      const storageFull = { code: 'E_STORAGE_FULL', message: 'full', retryable: true };
+      const id = await preparedTask(backend, ['一。']);
+      for (let i = 0; i < 4; i++) {
+        const unit = await claimOf(backend, 'segment');
+        assert.equal(unit.segment.attempt, 1, 'no attempt used up');
+        assert.equal(await backend.failWork(unit, storageFull, 1, { spareAttempt: true }), 'retrying');
+        assert.equal(await backend.claim('worker-1', ['segment'], LEASE), undefined, 'not before the backoff');
+        clock.advance(60_000);
+      }
+      assert.equal((await backend.getTask(id))?.attempts, 1);
+      await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: '/0.wav', durationMs: 1 });
+      const assemble = await claimOf(backend, 'assemble');
+      assert.equal(await backend.failWork(assemble, storageFull, 1, { spareAttempt: true }), 'retrying');
+      clock.advance(60_000);
+      assert.equal((await claimOf(backend, 'assemble')).task.id, id);
+    }));
+
+  test(`${name}: finished segments whose audio is gone are reopened and run again`, () =>
+    withBackend(factory, async (backend) => {
+      const id = await preparedTask(backend, ['一。', '二。', '三。']);
+      for (let i = 0; i < 3; i++) await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: `/s/${i}.wav`, durationMs: 1 });
+      const assemble = await claimOf(backend, 'assemble');
+      assert.equal(await backend.reopenSegments(assemble, [1]), true);
+      const reopened = await backend.getTask(id);
+      assert.equal(reopened?.status, 'synthesizing');
+      assert.deepEqual([reopened?.segmentsDone, reopened?.segmentsTotal], [2, 3]);
+      assert.equal(await backend.reopenSegments(assemble, [1]), false, 'the assemble lease ended');
+      const again = await claimOf(backend, 'segment');
+      assert.equal(again.segment.index, 1);
+      assert.equal(await backend.claim('worker-1', ['segment', 'assemble'], LEASE), undefined);
+      await backend.completeSegment(again, { audioPath: '/s/1-again.wav', durationMs: 1 });
+      const second = await claimOf(backend, 'assemble');
+      assert.deepEqual(second.segmentPaths, ['/s/0.wav', '/s/1-again.wav', '/s/2.wav']);
+    }));
+
   test(`${name}: a canceled task gives no more work and its results are ignored`, () =>
     withBackend(factory, async (backend) => {
       const id = await preparedTask(backend, ['一。', '二。']);

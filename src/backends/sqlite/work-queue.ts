@@ -1,0 +1,363 @@
+/**
+ * The work queue: claims under leases (prepare, segment, assemble), renewals, completions,
+ * failures with backoff, expired-lease recovery (at start-up and while running) and rerouting
+ * of tasks whose engine is gone. Semantics are those of `TaskBackend` (../backend.ts).
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { SqliteConnection } from './connection.js';
+import type { EventLog } from './events.js';
+import type { TaskStore } from './task-store.js';
+import {
+  WORK_KINDS,
+  type ClaimOptions,
+  type FailOptions,
+  type Lease,
+  type PreparedTask,
+  type TaskResult,
+  type TaskStatus,
+  type WorkKind,
+  type WorkUnit,
+} from '../backend.js';
+import { TtsError, type WireError } from '../../errors.js';
+
+export interface WorkQueueOptions {
+  /** Delay before retry n (1-based). */
+  backoffMs?: (attempt: number) => number;
+  /** How often expired leases are looked for while the queue is open (0: only on claims). */
+  recoveryIntervalMs?: number;
+}
+
+/** Candidate tasks looked at per segment claim (those whose pending segments are all backing off are skipped). */
+const SEGMENT_CANDIDATES = 16;
+/** How often expired leases are looked for (by a timer, and by claims). */
+const RECOVERY_INTERVAL_MS = 1_000;
+
+const defaultBackoff = (attempt: number): number => Math.min(30_000, 500 * 2 ** (attempt - 1));
+
+export class WorkQueue {
+  private readonly backoffMs: (attempt: number) => number;
+  private lastRecovery = 0;
+  private readonly recoveryTimer: NodeJS.Timeout | undefined;
+  /** Strictly increasing "last served" stamps give round-robin order between tasks. */
+  private serveCounter: number;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly statements;
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly tasks: TaskStore,
+    private readonly events: EventLog,
+    options: WorkQueueOptions = {},
+  ) {
+    this.backoffMs = options.backoffMs ?? defaultBackoff;
+    this.serveCounter = (connection.sql('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
+    const { db } = connection;
+    this.statements = {
+      nextPrepare: db.prepare<[number], { id: string }>(
+        "SELECT id FROM tasks WHERE status = 'queued' AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
+      ),
+      segmentCandidates: db.prepare<[], { id: string }>(
+        `SELECT id FROM tasks WHERE status = 'synthesizing' AND segments_pending > 0
+         ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
+      ),
+      segmentCandidatesFor: db.prepare<[string], { id: string }>(
+        `SELECT id FROM tasks WHERE status = 'synthesizing' AND engine = ? AND segments_pending > 0
+         ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
+      ),
+      nextSegmentOf: db.prepare<[string, number], { idx: number; text: string; attempts: number }>(
+        "SELECT idx, text, attempts FROM segments WHERE task_id = ? AND status = 'pending' AND available_at <= ? ORDER BY idx LIMIT 1",
+      ),
+      nextAssemble: db.prepare<[number], { id: string }>(
+        "SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
+      ),
+      leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
+      synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
+      segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
+    };
+    // Leases of a worker that died lapse while the service runs, whether or not anyone claims.
+    const recoveryMs = options.recoveryIntervalMs ?? RECOVERY_INTERVAL_MS;
+    if (recoveryMs > 0) {
+      this.recoveryTimer = setInterval(() => {
+        try {
+          this.recoverExpiredLeases();
+        } catch {
+          // Storage full or busy: the next round tries again.
+        }
+      }, recoveryMs);
+      this.recoveryTimer.unref();
+    }
+  }
+
+  async claim(owner: string, kinds: readonly WorkKind[], leaseMs: number, options: ClaimOptions = {}): Promise<WorkUnit | undefined> {
+    const now = this.connection.now();
+    if (now - this.lastRecovery >= RECOVERY_INTERVAL_MS) this.recoverExpiredLeases(now);
+    const prepareAllowed = options.maxSynthesizing === undefined || this.statements.synthesizingCount.get()!.n < options.maxSynthesizing;
+    if (!prepareAllowed && kinds.every((kind) => kind === 'prepare')) return undefined;
+    return this.connection.transaction(() => {
+      for (const kind of kinds) {
+        if (kind === 'prepare' && !prepareAllowed) continue;
+        const unit = kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs, options.engine) : this.claimAssemble(owner, now, leaseMs);
+        if (unit !== undefined) return unit;
+      }
+      return undefined;
+    });
+  }
+
+  private newLease(owner: string, now: number, leaseMs: number): Lease {
+    return { owner, token: randomUUID(), expiresAt: now + leaseMs };
+  }
+
+  private claimPrepare(owner: string, now: number, leaseMs: number): WorkUnit | undefined {
+    const row = this.statements.nextPrepare.get(now);
+    if (row === undefined) return undefined;
+    const lease = this.newLease(owner, now, leaseMs);
+    this.connection.sql("UPDATE tasks SET status = 'preparing', lease_owner = ?, lease_token = ?, lease_expires_at = ?, started_at = IFNULL(started_at, ?), updated_at = ? WHERE id = ?")
+      .run(owner, lease.token, lease.expiresAt, now, now, row.id);
+    const task = this.tasks.read(row.id)!;
+    this.events.append(task, 'status');
+    return { kind: 'prepare', task, lease };
+  }
+
+  private claimSegment(owner: string, now: number, leaseMs: number, engine: string | undefined): WorkUnit | undefined {
+    const candidates = engine === undefined ? this.statements.segmentCandidates.all() : this.statements.segmentCandidatesFor.all(engine);
+    for (const candidate of candidates) {
+      const segment = this.statements.nextSegmentOf.get(candidate.id, now);
+      if (segment === undefined) continue;
+      const lease = this.newLease(owner, now, leaseMs);
+      this.connection.sql("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
+        .run(owner, lease.token, lease.expiresAt, candidate.id, segment.idx);
+      this.connection.sql('UPDATE tasks SET segments_pending = segments_pending - 1, last_served_at = ?, updated_at = ? WHERE id = ?').run(++this.serveCounter, now, candidate.id);
+      return { kind: 'segment', task: this.tasks.read(candidate.id)!, segment: { index: segment.idx, text: segment.text, attempt: segment.attempts + 1 }, lease };
+    }
+    return undefined;
+  }
+
+  private claimAssemble(owner: string, now: number, leaseMs: number): WorkUnit | undefined {
+    const row = this.statements.nextAssemble.get(now);
+    if (row === undefined) return undefined;
+    const lease = this.newLease(owner, now, leaseMs);
+    this.statements.leaseTask.run(owner, lease.token, lease.expiresAt, now, row.id);
+    const segmentPaths = this.statements.segmentPaths.all(row.id).map((s) => s.audio_path);
+    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths, lease };
+  }
+
+  async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
+    const expiresAt = this.connection.now() + leaseMs;
+    const changes = this.connection.write(() => unit.kind === 'segment'
+      ? this.connection.sql("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'").run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
+      : this.connection.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes);
+    return changes > 0;
+  }
+
+  /** True when the unit's task still holds this lease (not expired and re-claimed, not canceled). */
+  private holdsTaskLease(unit: WorkUnit, status: TaskStatus): boolean {
+    const row = this.connection.sql<[string], { status: TaskStatus; lease_token: string | null }>('SELECT status, lease_token FROM tasks WHERE id = ?').get(unit.task.id);
+    return row !== undefined && row.status === status && row.lease_token === unit.lease.token;
+  }
+
+  async completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask): Promise<void> {
+    const accepted = this.connection.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'preparing')) return false;
+      if (prepared.segments.length === 0) throw new TtsError('E_INTERNAL', 'A prepared task needs at least one segment.');
+      const insert = this.connection.sql("INSERT INTO segments (task_id, idx, text, status) VALUES (?, ?, ?, 'pending')");
+      prepared.segments.forEach((text, index) => insert.run(unit.task.id, index, text));
+      const now = this.connection.now();
+      this.connection.sql(
+          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, engine = ?,
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), prepared.engine ?? null, now, unit.task.id);
+      this.events.append(this.tasks.read(unit.task.id)!, 'status');
+      return true;
+    });
+    if (accepted) this.connection.wake('segment');
+  }
+
+  async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
+    const becameComplete = this.connection.transaction(() => {
+      const changes = this.connection.sql(
+          `UPDATE segments SET status = 'done', audio_path = ?, duration_ms = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+           WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'`,
+        )
+        .run(result.audioPath, result.durationMs, unit.task.id, unit.segment.index, unit.lease.token).changes;
+      if (changes === 0) return false; // lease lost or task canceled: the result is not used
+      const now = this.connection.now();
+      this.connection.sql('UPDATE tasks SET segments_done = segments_done + 1, updated_at = ? WHERE id = ?').run(now, unit.task.id);
+      let task = this.tasks.read(unit.task.id)!;
+      if (task.status !== 'synthesizing') return false;
+      this.events.append(task, 'progress');
+      if (task.segmentsDone < task.segmentsTotal) return false;
+      this.connection.sql("UPDATE tasks SET status = 'encoding', available_at = 0, updated_at = ? WHERE id = ?").run(now, unit.task.id);
+      task = this.tasks.read(unit.task.id)!;
+      this.events.append(task, 'status');
+      return true;
+    });
+    // A task left `synthesizing`: there is assembling to do, and room to prepare another.
+    if (becameComplete) {
+      this.connection.wake('assemble');
+      this.connection.wake('prepare');
+    }
+  }
+
+  async completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void> {
+    this.connection.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'encoding')) return;
+      const now = this.connection.now();
+      this.connection.sql(
+          `UPDATE tasks SET status = 'completed', result = ?, finished_at = ?, expires_at = ?,
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(JSON.stringify(result), now, now + retentionMs, now, unit.task.id);
+      this.events.append(this.tasks.read(unit.task.id)!, 'status');
+    });
+  }
+
+  async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options: FailOptions = {}): Promise<'retrying' | 'failed' | 'ignored'> {
+    const spare = options.spareAttempt === true && error.retryable;
+    const outcome = this.connection.transaction((): { outcome: 'retrying' | 'failed' | 'ignored'; retryAt?: number } => {
+      const now = this.connection.now();
+      if (unit.kind === 'segment') {
+        const row = this.connection.sql<[string, number, string], { attempts: number }>(
+          `SELECT s.attempts FROM segments s JOIN tasks t ON t.id = s.task_id
+           WHERE s.task_id = ? AND s.idx = ? AND s.lease_token = ? AND s.status = 'running' AND t.status = 'synthesizing'`,
+        ).get(unit.task.id, unit.segment.index, unit.lease.token);
+        // Lease lost, or the task already ended (canceled, or failed by another segment): nothing to record.
+        if (row === undefined) return { outcome: 'ignored' };
+        if (error.retryable && (spare || row.attempts < maxAttempts)) {
+          const retryAt = now + this.backoffMs(Math.max(1, row.attempts));
+          this.connection.sql(
+            `UPDATE segments SET status = 'pending', available_at = ?, attempts = attempts - ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+             WHERE task_id = ? AND idx = ?`,
+          ).run(retryAt, spare ? 1 : 0, unit.task.id, unit.segment.index);
+          this.connection.sql('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + ?, updated_at = ? WHERE id = ?').run(spare ? 0 : 1, now, unit.task.id);
+          return { outcome: 'retrying', retryAt };
+        }
+        this.connection.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND idx = ?").run(unit.task.id, unit.segment.index);
+        this.failTask(unit.task.id, error, now);
+        return { outcome: 'failed' };
+      }
+      const status = unit.kind === 'prepare' ? 'preparing' : 'encoding';
+      if (!this.holdsTaskLease(unit, status)) return { outcome: 'ignored' };
+      const task = this.tasks.read(unit.task.id)!;
+      if (error.retryable && (spare || task.attempts < maxAttempts)) {
+        const retryAt = now + this.backoffMs(task.attempts);
+        this.connection.sql(
+            `UPDATE tasks SET status = ?, available_at = ?, retries = retries + ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+             updated_at = ? WHERE id = ?`,
+          )
+          .run(unit.kind === 'prepare' ? 'queued' : 'encoding', retryAt, spare ? 0 : 1, now, unit.task.id);
+        if (unit.kind === 'prepare') this.events.append(this.tasks.read(unit.task.id)!, 'status');
+        return { outcome: 'retrying', retryAt };
+      }
+      this.failTask(unit.task.id, error, now);
+      return { outcome: 'failed' };
+    });
+    if (outcome.retryAt !== undefined) this.wakeAt(outcome.retryAt, unit.kind);
+    if (outcome.outcome === 'failed') this.connection.wake('prepare');
+    return outcome.outcome;
+  }
+
+  async reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean> {
+    const reopened = this.connection.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'encoding')) return false;
+      const reopen = this.connection.sql("UPDATE segments SET status = 'pending', audio_path = NULL, duration_ms = NULL, available_at = 0 WHERE task_id = ? AND idx = ? AND status = 'done'");
+      let count = 0;
+      for (const index of new Set(indexes)) count += reopen.run(unit.task.id, index).changes;
+      if (count === 0) return false;
+      this.connection.sql(
+          `UPDATE tasks SET status = 'synthesizing', segments_done = segments_done - ?, segments_pending = segments_pending + ?,
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(count, count, this.connection.now(), unit.task.id);
+      this.events.append(this.tasks.read(unit.task.id)!, 'status');
+      return true;
+    });
+    if (reopened) this.connection.wake('segment');
+    return reopened;
+  }
+
+  private failTask(id: string, error: WireError, now: number): void {
+    this.connection.sql(
+        `UPDATE tasks SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?, lease_owner = NULL, lease_token = NULL,
+         lease_expires_at = NULL, updated_at = ? WHERE id = ? AND status NOT IN ('completed', 'failed', 'canceled')`,
+      )
+      .run(error.code, error.message, now, now, id);
+    this.events.append(this.tasks.read(id)!, 'status');
+  }
+
+  /** Puts work whose lease expired (its worker died) back in the queue; finished segments stay. */
+  recoverExpiredLeases(now = this.connection.now()): number {
+    // The time of this run, not `now`: releaseAllLeases passes the end of time, which would otherwise stop claims from ever looking again.
+    this.lastRecovery = this.connection.now();
+    const recovered = this.connection.transaction(() => {
+      let count = 0;
+      const stale = this.connection.sql<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?")
+        .all(now);
+      for (const { task_id, idx } of stale) {
+        this.connection.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?").run(task_id, idx);
+        this.connection.sql("UPDATE tasks SET segments_pending = segments_pending + 1 WHERE id = ? AND status = 'synthesizing'").run(task_id);
+        count++;
+      }
+      const preparing = this.connection.sql<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'preparing' AND lease_expires_at < ?")
+        .all(now);
+      for (const { id } of preparing) {
+        this.connection.sql("UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?").run(now, id);
+        this.events.append(this.tasks.read(id)!, 'status');
+        count++;
+      }
+      count += this.connection.sql("UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE status = 'encoding' AND lease_expires_at < ?")
+        .run(now).changes;
+      return count;
+    });
+    if (recovered > 0) for (const kind of WORK_KINDS) this.connection.wake(kind);
+    return recovered;
+  }
+
+  /**
+   * Releases every lease at once. Only for a backend owned by one process (the embedded
+   * service), at start-up: the process that held them is gone.
+   */
+  releaseAllLeases(): number {
+    return this.recoverExpiredLeases(Number.MAX_SAFE_INTEGER);
+  }
+
+  async rerouteTasks(runningEngines: readonly string[]): Promise<number> {
+    const orphans = this.connection.transaction(() => {
+      const candidates = this.connection.sql<[], { id: string; engine: string }>(
+        "SELECT id, engine FROM tasks WHERE status = 'synthesizing' AND engine IS NOT NULL",
+      ).all();
+      const orphaned = candidates.filter((row) => !runningEngines.includes(row.engine));
+      const dropSegments = this.connection.sql('DELETE FROM segments WHERE task_id = ?');
+      const requeue = this.connection.sql(
+        `UPDATE tasks SET status = 'queued', engine = NULL, segments_total = 0, segments_done = 0, segments_pending = 0,
+         lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, available_at = 0, updated_at = ? WHERE id = ?`,
+      );
+      const now = this.connection.now();
+      for (const { id } of orphaned) {
+        dropSegments.run(id);
+        requeue.run(now, id);
+        this.events.append(this.tasks.read(id)!, 'status');
+      }
+      return orphaned.length;
+    });
+    if (orphans > 0) this.connection.wake('prepare');
+    return orphans;
+  }
+
+  private wakeAt(at: number, kind: WorkKind): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.connection.wake(kind);
+    }, Math.max(0, at - this.connection.now()));
+    timer.unref();
+    this.retryTimers.add(timer);
+  }
+
+  /** Stops the timers (recovery, retry wake-ups). */
+  close(): void {
+    clearInterval(this.recoveryTimer);
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+}
