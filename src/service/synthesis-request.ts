@@ -10,7 +10,7 @@ import { TtsError } from '../errors.js';
 import { normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../synthesis/synthesize-text.js';
-import { checkAudioUrl } from './fetch-audio-url.js';
+import { checkAudioUrl } from '../net/fetch-audio-url.js';
 
 export const SYNTHESIS_FIELDS = ['text', 'voice_id', 'audio_url', 'prompt_text', 'format', 'sample_rate', 'seed', 'priority', 'pronunciations', 'engine', 'require_cloning', 'engine_options'] as const;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
