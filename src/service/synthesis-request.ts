@@ -11,7 +11,7 @@ import type { SynthesisFields } from '../http/schemas.js';
 import { normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../synthesis/synthesize-text.js';
-import { checkAudioUrl } from './fetch-audio-url.js';
+import { checkAudioUrl } from '../net/fetch-audio-url.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 export const MAX_PROMPT_TEXT_CHARS = 1_000;

@@ -19,7 +19,7 @@ import type { EnginePool } from '../engines/engine-pool.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { chooseEngine } from '../engines/routing.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { fetchAudioUrl } from '../service/fetch-audio-url.js';
+import { fetchAudioUrl } from '../net/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';

@@ -1,0 +1,208 @@
+/**
+ * Downloads an `audio_url` reference without letting it reach inside the network: http(s) only,
+ * no credentials; an address is refused unless it is public unicast, checked three times: an IP
+ * literal in the URL, every address a host name resolves to, and the address each connection
+ * actually reached (Node skips the lookup for IP literals, and a check done before connecting
+ * is only as good as the path that led there). Redirects are followed by hand, each hop checked
+ * again; size and time are capped; the bytes must start like an audio container.
+ */
+
+import { createWriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import type { LookupAddress, LookupAllOptions } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import ipaddr from 'ipaddr.js';
+import { SNIFF_BYTES, sniffAudioContainer } from '../audio/sniff.js';
+import { TtsError } from '../errors.js';
+
+/** Where an address is checked: a literal in the URL, a DNS answer, or the peer of an open connection. */
+export type AddressStage = 'url' | 'dns' | 'connect';
+
+export interface FetchAudioOptions {
+  maxBytes: number;
+  /** For the whole download, redirects included. */
+  timeoutMs: number;
+  /** Let loopback and private addresses through (tests, trusted networks only). */
+  allowPrivate: boolean;
+  maxRedirects?: number;
+  /**
+   * Which addresses may be reached, asked at every stage; `isPublicAddress` unless set. Only
+   * tests set it, to let one loopback listener stand in for a public server while every other
+   * address still goes through the real check.
+   */
+  allowAddress?: (address: string, stage: AddressStage) => boolean;
+  /** Resolves host names (the system resolver unless set); its answers are checked like any other. Tests answer made-up names with it. */
+  resolve?: (hostname: string, options: LookupAllOptions) => Promise<LookupAddress[]>;
+}
+
+const DEFAULT_MAX_REDIRECTS = 3;
+/** IPv6 global unicast: anything outside it (IPv4-compatible `::a.b.c.d`, unassigned blocks) is not a public server. */
+const IPV6_GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
+
+/**
+ * True only for public unicast addresses. IPv4-mapped IPv6 is judged as the IPv4 it carries;
+ * every range ipaddr.js names (loopback, private, linkLocal with the 169.254.169.254 metadata
+ * address, uniqueLocal, carrierGradeNat, reserved and benchmarking, multicast, broadcast,
+ * unspecified, teredo, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, ...) is refused. 6to4
+ * (`2002::/16`) is refused whole rather than judged by the IPv4 it embeds: a relay decides where
+ * it goes, and public servers that are reachable only through 6to4 are gone.
+ */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  const ip = ipaddr.process(address);
+  if (ip.range() !== 'unicast') return false;
+  return ip.kind() === 'ipv4' || ip.match(IPV6_GLOBAL_UNICAST);
+}
+
+/** `localhost` and its subdomains (RFC 6761), with or without the final dot. */
+function isLocalhostName(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/\.+$/u, '');
+  return name === 'localhost' || name.endsWith('.localhost');
+}
+
+function forbidden(address: string, how: string): TtsError {
+  return new TtsError('E_URL_FORBIDDEN', `audio_url ${how} a private, loopback or reserved address (${address}); give a public URL or upload the file.`);
+}
+
+function addressCheck(options: Pick<FetchAudioOptions, 'allowPrivate' | 'allowAddress'>): (address: string, stage: AddressStage) => boolean {
+  if (options.allowPrivate) return () => true;
+  return options.allowAddress ?? isPublicAddress;
+}
+
+function parseAudioUrl(raw: string, allowed: (address: string, stage: AddressStage) => boolean, allowPrivate: boolean): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new TtsError('E_URL_FORBIDDEN', `audio_url is not a valid URL: ${JSON.stringify(raw.slice(0, 200))}.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TtsError('E_URL_FORBIDDEN', `audio_url must be http or https, got ${url.protocol.replace(':', '')}.`);
+  if (url.username !== '' || url.password !== '') throw new TtsError('E_URL_FORBIDDEN', 'audio_url must not carry credentials.');
+  if (allowPrivate) return url;
+  // The URL parser has already turned decimal, octal and hex IPv4 into dotted form and IPv6 into its bracketed canonical form.
+  const host = url.hostname.replace(/^\[|\]$/gu, '');
+  if (isLocalhostName(host)) throw forbidden(host, 'points at');
+  if (isIP(host) !== 0 && !allowed(host, 'url')) throw forbidden(host, 'points at');
+  return url;
+}
+
+/** Checks an audio_url's form (scheme, credentials, local names, literal addresses); resolved and connected addresses are checked when fetching. */
+export function checkAudioUrl(raw: string, allowPrivate: boolean): URL {
+  return parseAudioUrl(raw, addressCheck({ allowPrivate }), allowPrivate);
+}
+
+/** A lookup that refuses a name when any of its addresses is refused (so a later retry on another address cannot reach inside). */
+function guardedLookup(resolve: NonNullable<FetchAudioOptions['resolve']>, allowed: (address: string, stage: AddressStage) => boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    const answer = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]): void => {
+      if (error !== null) return callback(error, '', 0);
+      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      const first = addresses[0]!;
+      callback(null, first.address, first.family);
+    };
+    resolve(hostname, { family: options.family, hints: options.hints, all: true }).then(
+      (addresses) => {
+        const refused = addresses.find((a) => !allowed(a.address, 'dns'));
+        if (refused !== undefined) return process.nextTick(answer, forbidden(refused.address, 'resolves to') as unknown as NodeJS.ErrnoException, []);
+        if (addresses.length === 0) return process.nextTick(answer, Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
+        process.nextTick(answer, null, addresses);
+      },
+      (error: NodeJS.ErrnoException) => process.nextTick(answer, error, []),
+    );
+  };
+}
+
+function request(url: URL, options: FetchAudioOptions, allowed: (address: string, stage: AddressStage) => boolean, signal: AbortSignal): Promise<http.IncomingMessage> {
+  const client = url.protocol === 'https:' ? https : http;
+  const lookup = guardedLookup(options.resolve ?? dnsLookup, allowed);
+  return new Promise((resolve, reject) => {
+    // agent: false gives each hop its own connection, so every one of them passes the connect check below.
+    const req = client.get(url, { agent: false, lookup, signal, headers: { 'user-agent': 'tts-queue', accept: 'audio/*, */*' } }, resolve);
+    req.on('error', reject);
+    req.on('socket', (socket) => {
+      const checkPeer = (): void => {
+        const peer = socket.remoteAddress;
+        if (peer === undefined || !allowed(peer, 'connect')) req.destroy(forbidden(peer ?? 'unknown', 'connected to'));
+      };
+      // Prepended so the check runs before the request is written to the socket.
+      if (socket.connecting) socket.prependOnceListener('connect', checkPeer);
+      else checkPeer();
+    });
+  });
+}
+
+/** Passes bytes through while counting them against the cap and refusing a start that is not an audio container. */
+function capAndSniff(maxBytes: number, contentType: string | undefined): Transform {
+  let received = 0;
+  let head: Buffer | undefined = Buffer.alloc(0);
+  const notAudio = (): TtsError =>
+    new TtsError(
+      'E_AUDIO_UNREADABLE',
+      `audio_url did not return audio: its content (Content-Type ${JSON.stringify((contentType ?? 'none').slice(0, 100))}) does not start like wav, mp3, m4a/aac, ogg/opus, webm or flac.`,
+    );
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      if (received > maxBytes) return callback(new TtsError('E_URL_FETCH_FAILED', `audio_url is larger than ${maxBytes} bytes.`));
+      if (head === undefined) return callback(null, chunk);
+      head = Buffer.concat([head, chunk]);
+      if (head.length < SNIFF_BYTES) return callback();
+      const start = head;
+      head = undefined;
+      callback(sniffAudioContainer(start) === undefined ? notAudio() : null, start);
+    },
+    flush(callback) {
+      if (head === undefined) return callback();
+      callback(sniffAudioContainer(head) === undefined ? notAudio() : null, head);
+    },
+  });
+}
+
+/** A failure to write our own file: not the URL's fault, and its message names a server path. */
+function isFileError(error: unknown): boolean {
+  return error instanceof Error && 'path' in error;
+}
+
+/**
+ * Downloads `rawUrl` to `outPath`; refuses with E_URL_FORBIDDEN, E_URL_FETCH_FAILED or (content
+ * that is not audio) E_AUDIO_UNREADABLE. Failures to write `outPath` are thrown as they are.
+ */
+export async function fetchAudioUrl(rawUrl: string, outPath: string, options: FetchAudioOptions): Promise<void> {
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  const allowed = addressCheck(options);
+  let url = parseAudioUrl(rawUrl, allowed, options.allowPrivate);
+  try {
+    for (let redirects = 0; ; redirects++) {
+      const response = await request(url, options, allowed, signal);
+      const status = response.statusCode ?? 0;
+      if (status >= 300 && status < 400 && response.headers.location !== undefined) {
+        response.resume();
+        if (redirects >= (options.maxRedirects ?? DEFAULT_MAX_REDIRECTS)) throw new TtsError('E_URL_FETCH_FAILED', 'audio_url redirects too many times.');
+        url = parseAudioUrl(new URL(response.headers.location, url).href, allowed, options.allowPrivate);
+        continue;
+      }
+      if (status !== 200) {
+        response.resume();
+        throw new TtsError('E_URL_FETCH_FAILED', `audio_url answered HTTP ${status}.`);
+      }
+      const declared = Number(response.headers['content-length']);
+      if (Number.isFinite(declared) && declared > options.maxBytes) {
+        response.destroy();
+        throw new TtsError('E_URL_FETCH_FAILED', `audio_url is ${declared} bytes; the limit is ${options.maxBytes}.`);
+      }
+      await pipeline(response, capAndSniff(options.maxBytes, response.headers['content-type']), createWriteStream(outPath), { signal });
+      return;
+    }
+  } catch (error) {
+    await unlink(outPath).catch(() => undefined);
+    if (error instanceof TtsError) throw error;
+    if (signal.aborted) throw new TtsError('E_URL_FETCH_FAILED', `audio_url was not downloaded within ${options.timeoutMs} ms.`, { cause: error });
+    if (isFileError(error)) throw error;
+    throw new TtsError('E_URL_FETCH_FAILED', `audio_url could not be downloaded: ${(error as Error).message}.`, { cause: error });
+  }
+}
