@@ -100,3 +100,10 @@ test('an empty file and a missing file are refused', async () => {
   await refused(empty, 'E_AUDIO_UNREADABLE');
   await refused(join(dir, 'does-not-exist.wav'), 'E_AUDIO_UNREADABLE');
 });
+
+test('an mp3 behind leading junk bytes is refused by its first bytes, though ffprobe would read it', async () => {
+  const mp3 = await makeTone(join(dir, 'behind-junk.mp3'), { seconds: 3, format: 'mp3' });
+  const junk = join(dir, 'junk-then-mp3.bin');
+  await writeFile(junk, Buffer.concat([Buffer.from('<html>not audio</html>\n'), await readFile(mp3)]));
+  await refused(junk, 'E_AUDIO_UNREADABLE');
+});
