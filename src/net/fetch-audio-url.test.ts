@@ -322,6 +322,12 @@ test('a server that never answers is given up on at the time cap', () =>
 test('a body that never ends is given up on at the time cap', () =>
   refused(`${base}/stall-body`, { ...standIn, timeoutMs: 300 }, 'E_URL_FETCH_FAILED', /within 300 ms/));
 
+test('a canceled task stops its download at once: E_CANCELED, not a time-out', () => {
+  const cancel = new AbortController();
+  setTimeout(() => cancel.abort(), 100);
+  return refused(`${base}/stall-body`, { ...standIn, timeoutMs: 60_000, cancel: cancel.signal }, 'E_CANCELED');
+});
+
 // --- Trusted networks ------------------------------------------------------------------------
 
 for (const url of [`${base}/audio`, `http://localhost:${port}/audio`, `http://2130706433:${port}/audio`]) {

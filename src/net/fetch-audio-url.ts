@@ -38,6 +38,8 @@ export interface FetchAudioOptions {
   allowAddress?: (address: string, stage: AddressStage) => boolean;
   /** Resolves host names (the system resolver unless set); its answers are checked like any other. Tests answer made-up names with it. */
   resolve?: (hostname: string, options: LookupAllOptions) => Promise<LookupAddress[]>;
+  /** Stops the download (the task was canceled): E_CANCELED. */
+  cancel?: AbortSignal;
 }
 
 const DEFAULT_MAX_REDIRECTS = 3;
@@ -173,7 +175,8 @@ function isFileError(error: unknown): boolean {
  * that is not audio) E_AUDIO_UNREADABLE. Failures to write `outPath` are thrown as they are.
  */
 export async function fetchAudioUrl(rawUrl: string, outPath: string, options: FetchAudioOptions): Promise<void> {
-  const signal = AbortSignal.timeout(options.timeoutMs);
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.cancel === undefined ? timeout : AbortSignal.any([timeout, options.cancel]);
   const allowed = addressCheck(options);
   let url = parseAudioUrl(rawUrl, allowed, options.allowPrivate);
   try {
@@ -201,7 +204,8 @@ export async function fetchAudioUrl(rawUrl: string, outPath: string, options: Fe
   } catch (error) {
     await unlink(outPath).catch(() => undefined);
     if (error instanceof TtsError) throw error;
-    if (signal.aborted) throw new TtsError('E_URL_FETCH_FAILED', `audio_url was not downloaded within ${options.timeoutMs} ms.`, { cause: error });
+    if (options.cancel?.aborted === true) throw new TtsError('E_CANCELED', 'The work was canceled.', { cause: error });
+    if (timeout.aborted) throw new TtsError('E_URL_FETCH_FAILED', `audio_url was not downloaded within ${options.timeoutMs} ms.`, { cause: error });
     if (isFileError(error)) throw error;
     throw new TtsError('E_URL_FETCH_FAILED', `audio_url could not be downloaded: ${(error as Error).message}.`, { cause: error });
   }

@@ -235,6 +235,7 @@ export class Worker {
           maxBytes: this.options.maxUploadBytes,
           timeoutMs: this.options.audioUrlTimeoutMs,
           allowPrivate: this.options.audioUrlAllowPrivate,
+          cancel: signal,
         });
       }
       const outPath = blobs.referencePath(unit.task.id);
