@@ -197,18 +197,23 @@ class GlmTtsCliEngine:
             return all(job.canceled.is_set() for job in jobs)
 
         script = OfficialScript(self.settings, use_phoneme)
+        outcomes: "list[tuple[Job, dict | HostError]]" = []
         try:
             wavs, output = script.run(items, all_canceled)
             for item, job in zip(items, jobs):
                 if job.canceled.is_set():
-                    answer(job, Canceled())
+                    outcomes.append((job, Canceled()))
                     continue
                 try:
-                    answer(job, self._result(job, wavs.get(item.uttid), output, item.uttid))
+                    outcomes.append((job, self._result(job, wavs.get(item.uttid), output, item.uttid)))
                 except HostError as error:
-                    answer(job, error)
+                    outcomes.append((job, error))
         finally:
+            # The script's files are gone before any segment is answered: a worker that moves on
+            # at `done` finds the checkout as it was.
             script.clean()
+        for job, outcome in outcomes:
+            answer(job, outcome)
 
     def _result(self, job: Job, path: "str | None", output: str, uttid: str) -> dict:
         """The segment's WAV from the script, as 16-bit PCM at `job.out_path`."""
