@@ -164,7 +164,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
     }
   } finally {
     bar.finish();
-    // The worker stops before the engines close, so no segment of a canceled task is left waiting for a host.
+    // Unfinished work is canceled and the worker stopped before the engines close.
     await local.close();
     await engines?.close();
   }
@@ -173,7 +173,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
 /** Engines take seconds to start (GLM-TTS minutes): an interrupt does not wait for them. */
 async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   work.catch(() => undefined); // still settles after an interrupt; the caller closes what it started
-  signal.throwIfAborted();
+  if (signal.aborted) throw new TtsError('E_CANCELED', 'Interrupted; nothing was written.');
   let onAbort!: () => void;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(new TtsError('E_CANCELED', 'Interrupted; nothing was written.'));

@@ -16,7 +16,7 @@ import { hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
-import { Worker } from '../worker/worker.js';
+import { Worker, workerSettings } from '../worker/worker.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
 import { VoiceService } from './voice-service.js';
@@ -85,21 +85,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.ready() });
   // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
   const voices = new VoiceService(backend, blobs, () => engines.ready().find((c) => c.cloning) ?? engines.ready()[0]);
-  const worker = new Worker({
-    backend,
-    engines,
-    blobs,
-    logger,
-    leaseMs: config.leaseMs,
-    maxAttempts: config.maxAttempts,
-    pauseMs: config.pauseMs,
-    prepareConcurrency: config.prepareConcurrency,
-    assembleConcurrency: config.assembleConcurrency,
-    resultTtlMs: config.resultTtlMs,
-    maxUploadBytes: config.maxUploadBytes,
-    audioUrlTimeoutMs: config.audioUrlTimeoutMs,
-    audioUrlAllowPrivate: config.audioUrlAllowPrivate,
-  });
+  const worker = new Worker({ backend, engines, blobs, logger, ...workerSettings(config) });
 
   let ready = false;
   let closing = false;

@@ -12,13 +12,13 @@ import { resolve } from 'node:path';
 import type { OutputFormat } from '../audio/output.js';
 import { isFinal, type TaskRecord } from '../backends/backend.js';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type ServiceConfig } from '../config/config.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { TtsError } from '../errors.js';
 import { createLogger, type Logger } from '../service/logger.js';
 import { TaskService } from '../service/task-service.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
-import { Worker } from './worker.js';
+import { Worker, workerSettings } from './worker.js';
 
 export interface LocalSynthesisOptions {
   /** Silence between segments (default: the service's). */
@@ -49,17 +49,21 @@ export class LocalSynthesis {
     private readonly backend: SqliteBackend,
     private readonly blobs: LocalBlobStore,
     private readonly tasks: TaskService,
-    private readonly options: LocalSynthesisOptions,
+    private readonly config: ServiceConfig,
+    private readonly logger: Logger,
   ) {}
 
   static async create(options: LocalSynthesisOptions = {}): Promise<LocalSynthesis> {
     const scratch = await mkdtemp(resolve(tmpdir(), 'tts-queue-'));
     const backend = new SqliteBackend({ path: ':memory:' });
     const blobs = new LocalBlobStore(scratch);
-    const maxTextChars = options.maxTextChars ?? loadConfig({}).maxTextChars;
+    // The service's defaults, with what the caller set; no audio_url here, so no private addresses either.
+    const defaults = loadConfig({});
+    const config: ServiceConfig = { ...defaults, pauseMs: options.pauseMs ?? defaults.pauseMs, maxTextChars: options.maxTextChars ?? defaults.maxTextChars, audioUrlAllowPrivate: false };
     let local: LocalSynthesis | undefined;
-    const tasks = new TaskService({ backend, blobs, limits: { maxTextChars, audioUrlAllowPrivate: false }, engines: () => local?.engines?.ready() ?? [] });
-    local = new LocalSynthesis(scratch, backend, blobs, tasks, options);
+    const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
+    const tasks = new TaskService({ backend, blobs, limits, engines: () => local?.engines?.ready() ?? [] });
+    local = new LocalSynthesis(scratch, backend, blobs, tasks, config, options.logger ?? createLogger('silent'));
     return local;
   }
 
@@ -82,23 +86,8 @@ export class LocalSynthesis {
 
   /** Starts working, with the service's worker settings, once `engines` have started. */
   start(engines: EngineSet): void {
-    const config = loadConfig({});
     this.engines = engines;
-    this.worker = new Worker({
-      backend: this.backend,
-      engines,
-      blobs: this.blobs,
-      logger: this.options.logger ?? createLogger('silent'),
-      leaseMs: config.leaseMs,
-      maxAttempts: config.maxAttempts,
-      pauseMs: this.options.pauseMs ?? config.pauseMs,
-      prepareConcurrency: config.prepareConcurrency,
-      assembleConcurrency: config.assembleConcurrency,
-      resultTtlMs: config.resultTtlMs,
-      maxUploadBytes: config.maxUploadBytes,
-      audioUrlTimeoutMs: config.audioUrlTimeoutMs,
-      audioUrlAllowPrivate: false,
-    });
+    this.worker = new Worker({ backend: this.backend, engines, blobs: this.blobs, logger: this.logger, ...workerSettings(this.config) });
     this.worker.start();
   }
 
