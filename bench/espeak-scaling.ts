@@ -1,6 +1,6 @@
 /**
  * espeak real-time factor on 5,000 Chinese characters with 1 host (the baseline) and with
- * 2 hosts, through the same synthesizeText path `say` uses. Hosts are long-lived, so both
+ * 2 hosts, through the same worker pipeline `say` uses. Hosts are long-lived, so both
  * pools are started and warmed up first (espeak is a large JavaScript program whose first
  * second is spent being compiled); runs then alternate 1/2 hosts so that machine noise hits
  * both alike; medians of several runs.
@@ -11,14 +11,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, printLines } from './stats.js';
 import { EnginePool } from '../src/engines/engine-pool.js';
+import { EngineSet } from '../src/engines/engine-set.js';
 import { hostSpec } from '../src/engines/registry.js';
-import { synthesizeText } from '../src/synthesis/synthesize-text.js';
 import { sampleChineseText } from '../src/text/testing/sample-text.js';
+import { LocalSynthesis } from '../src/worker/local-synthesis.js';
 
-async function timeOnce(pool: EnginePool, text: string, dir: string): Promise<{ seconds: number; audioSeconds: number }> {
+async function timeOnce(engines: EngineSet, text: string, dir: string): Promise<{ seconds: number; audioSeconds: number }> {
   const started = performance.now();
-  const result = await synthesizeText({ text, pool, format: 'wav', outPath: join(dir, `out-${pool.size}.wav`) });
-  return { seconds: (performance.now() - started) / 1000, audioSeconds: result.durationMs / 1000 };
+  const local = await LocalSynthesis.create();
+  try {
+    const task = await local.submit({ text, format: 'wav' });
+    local.start(engines);
+    const result = await local.saveResult(await local.waitFor(task.id), join(dir, `out-${engines.size}.wav`));
+    return { seconds: (performance.now() - started) / 1000, audioSeconds: result.durationMs / 1000 };
+  } finally {
+    await local.close();
+  }
 }
 
 export async function benchEspeakScaling(runs = 7): Promise<void> {
@@ -27,8 +35,8 @@ export async function benchEspeakScaling(runs = 7): Promise<void> {
   const one: number[] = [];
   const two: number[] = [];
   let audioSeconds = 0;
-  const single = new EnginePool({ spec: hostSpec('espeak'), size: 1 });
-  const double = new EnginePool({ spec: hostSpec('espeak'), size: 2 });
+  const single = new EngineSet([{ name: 'espeak', pool: new EnginePool({ spec: hostSpec('espeak'), size: 1 }) }]);
+  const double = new EngineSet([{ name: 'espeak', pool: new EnginePool({ spec: hostSpec('espeak'), size: 2 }) }]);
   try {
     await Promise.all([single.start(), double.start()]);
     for (const pool of [single, double]) await timeOnce(pool, text, dir); // warm-up

@@ -11,6 +11,7 @@ import { probeMedia } from '../audio/probe.js';
 import { decodeWav } from '../audio/wav.js';
 import { charCount } from '../text/normalize.js';
 import { sampleChineseText } from '../text/testing/sample-text.js';
+import { jsonPost, startTestService, waitForTask, type TestService } from '../service/testing/test-service.js';
 
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'say-test-'));
@@ -132,6 +133,72 @@ test('a reference voice in m4a is accepted (following it is tested with the espe
   const voice = await makeTone(join(dir, 'voice.m4a'), { seconds: 5, silence: 0.5, format: 'm4a' });
   const run = await say(['你好。', '--voice', voice, '--prompt-text', '这是参考音频的文字内容。', '--out', join(dir, 'voiced.wav')]);
   assert.equal(run.code, 0, run.stderr);
+});
+
+// `say` and the service run one pipeline (request checks, worker, assembly): the same request
+// gives the same bytes and the same refusals. One espeak service serves these tests.
+let service: TestService | undefined;
+async function espeakService(): Promise<TestService> {
+  service ??= await startTestService({ ENGINE: 'espeak', ENGINE_HOSTS: '1' });
+  return service;
+}
+test.after(async () => await service?.stop());
+
+test('say and the service give byte-identical audio for the same text, seed and format', async () => {
+  const text = sampleChineseText(800);
+  const api = await espeakService();
+  const submitted = await api.request('/api/synthesis', jsonPost({ text, seed: 7, format: 'wav' }));
+  assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+  const task = await waitForTask(api, submitted.body.id);
+  assert.equal(task.status, 'completed', JSON.stringify(task));
+  const fromService = Buffer.from(await (await fetch(`${api.url}/api/task/${submitted.body.id}/audio`)).arrayBuffer());
+
+  const out = join(dir, 'same.wav');
+  const run = await say([text, '--seed', '7', '--engines', '1', '--out', out, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok((JSON.parse(run.stdout) as { segments: number }).segments > 1, 'several segments');
+  const fromSay = await readFile(out);
+  assert.ok(rms(decodeWav(fromSay).samples) > 500, 'not silent');
+  assert.ok(fromSay.equals(fromService), `say wrote ${fromSay.length} bytes, the service ${fromService.length}`);
+});
+
+const apiRefusals: Array<{ name: string; fields: Record<string, unknown>; args: string[] }> = [
+  { name: 'a seed out of range', fields: { seed: 2 ** 31 }, args: ['--seed', String(2 ** 31)] },
+  { name: 'a transcript over 1,000 characters', fields: { prompt_text: '字'.repeat(1_001) }, args: ['--prompt-text', '字'.repeat(1_001)] },
+];
+
+for (const refusal of apiRefusals) {
+  test(`say refuses ${refusal.name} as the API does, with its message`, async () => {
+    const api = await espeakService();
+    const answer = await api.request('/api/synthesis', jsonPost({ text: '你好。', ...refusal.fields }));
+    assert.equal(answer.status, 400);
+    const { code, message } = answer.body.error as { code: string; message: string };
+    const out = join(dir, 'refused.wav');
+    const run = await say(['你好。', ...refusal.args, '--out', out]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.ok(run.stderr.includes(`tts-queue: ${code}: ${message}`), run.stderr);
+    await assert.rejects(readFile(out), 'no output file');
+  });
+}
+
+test('SIGINT cancels the task: exit 130, no output, no scratch, no engine host left', async () => {
+  const out = join(dir, 'interrupted.wav');
+  let host: number | undefined;
+  const run = await say(['--file', await writeText('long.txt', sampleChineseText(60_000)), '--engines', '1', '--out', out], {
+    onSpawn: async (cli) => {
+      while (host === undefined) {
+        await new Promise((r) => setTimeout(r, 20));
+        [host] = await childrenOf(cli);
+      }
+      await new Promise((r) => setTimeout(r, 1_500)); // the host is at work
+      process.kill(cli, 'SIGINT');
+    },
+  });
+  assert.equal(run.code, 130, run.stderr);
+  assert.match(run.stderr, /tts-queue: E_CANCELED: /u);
+  assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('interrupted')), [], 'no output, whole or partial');
+  assert.deepEqual(await readdir(scratchRoot), [], 'no scratch folder left');
+  assert.equal(await readFile(`/proc/${host}/stat`, 'utf8').then((stat) => !/\) Z /u.test(stat), () => false), false, 'the engine host is gone');
 });
 
 const badInputs: Array<{ name: string; args: () => Promise<string[]>; code: string; exit: number }> = [

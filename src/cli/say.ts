@@ -1,17 +1,20 @@
 /** `tts-queue say`: synthesise text to an audio file on this machine, without the service. */
 
+import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { createProgressBar } from './progress.js';
-import { OUTPUT_FORMATS, OUTPUT_FORMAT_NAMES, parseOutputFormat, type OutputFormat } from '../audio/output.js';
+import { OUTPUT_FORMATS, OUTPUT_FORMAT_NAMES, parseOutputFormat } from '../audio/output.js';
 import { EnginePool } from '../engines/engine-pool.js';
+import { EngineSet } from '../engines/engine-set.js';
 import { ENGINE_NAMES, hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { charCount } from '../text/normalize.js';
-import { checkPronunciationsOccur, parsePronunciations } from '../text/pronunciations.js';
-import { DEFAULT_MAX_TEXT_CHARS, prepareText, synthesizeText } from '../synthesis/synthesize-text.js';
+import { DEFAULT_MAX_TEXT_CHARS } from '../synthesis/synthesize-text.js';
+import { LocalSynthesis } from '../worker/local-synthesis.js';
 
 export const SAY_USAGE = `Usage: tts-queue say [TEXT | --file FILE | -] [options]
 
@@ -25,8 +28,8 @@ Options:
   --format FORMAT       ${OUTPUT_FORMAT_NAMES.join(' | ')} (default: from --out's extension, else wav)
   --out FILE            where to write the audio (default: speech.<format>)
   --engine NAME         ${ENGINE_NAMES.join(' | ')} (default: espeak)
-  --engines N           engine hosts in parallel (default: one per core, less one for
-                        the encoder of mp3/opus, at most one per 10,000 characters)
+  --engines N           engine hosts in parallel (default: one per core, at most one
+                        per 10,000 characters)
   --seed N              seed for engines that sample
   --pause-ms N          silence between segments (default 200)
   --max-chars N         longest text accepted (default ${DEFAULT_MAX_TEXT_CHARS})
@@ -71,14 +74,12 @@ function formatFromPath(path: string): string | undefined {
 const CHARS_PER_EXTRA_HOST = 10_000;
 
 /**
- * As many hosts as help: one per core, less one for ffmpeg when it must encode (mp3, opus), and
- * one per 10,000 characters at most, since a fresh espeak host spends its first second being
- * compiled, which a short text does not repay.
+ * As many hosts as help: one per core, and one per 10,000 characters at most, since a fresh
+ * espeak host spends its first second being compiled, which a short text does not repay.
+ * (The worker encodes once every segment is done, so ffmpeg does not compete with the hosts.)
  */
-function defaultEngineHosts(format: OutputFormat, textChars: number): number {
-  const cores = availableParallelism();
-  const forCores = OUTPUT_FORMATS[format].ffmpegArgs === null ? cores : cores - 1;
-  return Math.max(1, Math.min(forCores, Math.ceil(textChars / CHARS_PER_EXTRA_HOST)));
+function defaultEngineHosts(textChars: number): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.ceil(textChars / CHARS_PER_EXTRA_HOST)));
 }
 
 export async function runSay(argv: string[], signal: AbortSignal): Promise<void> {
@@ -112,15 +113,13 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   const seed = integerOption('seed', values.seed, 0, 0);
   const pauseMs = integerOption('pause-ms', values['pause-ms'], 0, 200);
   const maxTextChars = integerOption('max-chars', values['max-chars'], 1, DEFAULT_MAX_TEXT_CHARS);
-  let pronunciations;
+  let pronunciations: unknown;
   if (values.pronounce !== undefined) {
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(values.pronounce);
+      pronunciations = JSON.parse(values.pronounce);
     } catch {
       throw new TtsError('E_PRONUNCIATION_INVALID', `--pronounce must be JSON, e.g. '[{"text":"重","pinyin":"chong2"}]'.`);
     }
-    pronunciations = parsePronunciations(parsed);
   }
   const spec = hostSpec(values.engine);
   if (values.voice !== undefined) {
@@ -128,34 +127,62 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       throw new TtsError('E_FILE_NOT_FOUND', `Cannot read the voice file "${values.voice}" (${error.code ?? 'error'}).`);
     });
   }
-  // Refuse bad text before any engine starts.
-  const text = prepareText(await readTextArgument(positionals, values.file), maxTextChars);
-  if (pronunciations !== undefined) checkPronunciationsOccur(text, pronunciations);
-  const engines = integerOption('engines', values.engines, 1, defaultEngineHosts(format, charCount(text)));
+  // The fields of POST /api/synthesis: checked below exactly as the API checks them.
+  const fields: Record<string, unknown> = { text: await readTextArgument(positionals, values.file), format, seed };
+  if (values['prompt-text'] !== undefined) fields.prompt_text = values['prompt-text'];
+  if (pronunciations !== undefined) fields.pronunciations = pronunciations;
+  await access(dirname(outPath), constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    throw new TtsError('E_FILE_NOT_FOUND', `Cannot write into the folder of --out "${values.out ?? outPath}" (${error.code ?? 'error'}).`);
+  });
 
-  // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
-  const pool = new EnginePool({ spec, size: engines, giveUpAfterDeaths: 5, onEvent: (event) => {
-    if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
-  } });
+  // The service's pipeline on this machine: the request is checked as the API checks it, and
+  // the worker prepares, synthesises and assembles it over an in-memory backend.
+  const local = await LocalSynthesis.create({ pauseMs, maxTextChars, logger: pino({ level: values.quiet ? 'silent' : 'error' }, pino.destination(2)) });
   const bar = createProgressBar(process.stderr, !values.quiet);
+  let engines: EngineSet | undefined;
   const started = performance.now();
   try {
-    await pool.start();
-    const result = await synthesizeText({
-      text, pool, format, outPath, voicePath: values.voice, promptText: values['prompt-text'], pronunciations, seed, pauseMs, maxTextChars, signal,
-      onProgress: ({ done, total }) => bar.update(done, total),
-    });
+    // Bad text and bad fields are refused here, before any engine starts.
+    const task = await local.submit(fields, values.voice);
+    const hosts = integerOption('engines', values.engines, 1, defaultEngineHosts(charCount(task.request.text)));
+    // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
+    const pool = new EnginePool({ spec, size: hosts, giveUpAfterDeaths: 5, onEvent: (event) => {
+      if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
+    } });
+    engines = new EngineSet([{ name: values.engine, pool }]);
+    await untilAborted(engines.start(), signal);
+    local.start(engines);
+    const done = await local.waitFor(task.id, { signal, onProgress: (segmentsDone, total) => bar.update(segmentsDone, total) });
+    const result = await local.saveResult(done, outPath);
     bar.finish();
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     if (!values.quiet) {
       const seconds = (performance.now() - started) / 1000;
       process.stderr.write(
         `${result.outPath}: ${result.format}, ${(result.durationMs / 1000).toFixed(1)} s of audio, ${result.segments} segments, ${result.bytes} bytes, ` +
-          `${seconds.toFixed(1)} s with ${engines} engine host${engines === 1 ? '' : 's'}${result.retries ? `, ${result.retries} segment retries` : ''}\n`,
+          `${seconds.toFixed(1)} s with ${hosts} engine host${hosts === 1 ? '' : 's'}${result.retries ? `, ${result.retries} segment retries` : ''}\n`,
       );
     }
   } finally {
     bar.finish();
-    await pool.close();
+    // Unfinished work is canceled and the worker stopped before the engines close.
+    await local.close();
+    await engines?.close();
+  }
+}
+
+/** Engines take seconds to start (GLM-TTS minutes): an interrupt does not wait for them. */
+async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => undefined); // still settles after an interrupt; the caller closes what it started
+  if (signal.aborted) throw new TtsError('E_CANCELED', 'Interrupted; nothing was written.');
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new TtsError('E_CANCELED', 'Interrupted; nothing was written.'));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }

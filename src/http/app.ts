@@ -9,6 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import { answerClientError, registerErrorHandling, sendError } from './error-handler.js';
+import { AJV_OPTIONS, schemaAnnotations } from './schema-validation.js';
 import { readTextValues } from './text-values.js';
 import { TtsError } from '../errors.js';
 import { ErrorBody, TaskBody, VoiceBody } from './schemas.js';
@@ -36,12 +37,6 @@ export interface AppDependencies {
   limits: { maxUploadBytes: number; maxTextChars: number };
 }
 
-/** The annotations schemas carry for error messages (validation-errors.ts), known to Ajv so strict mode keeps refusing typos. */
-function schemaAnnotations<Ajv extends { addKeyword(keyword: string): unknown }>(ajv: Ajv): Ajv {
-  for (const keyword of ['x-expected', 'x-error-code', 'x-unlisted-code']) ajv.addKeyword(keyword);
-  return ajv;
-}
-
 export async function createApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -53,10 +48,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
     ajv: {
-      // No coercion: a JSON `"text": 42` is refused, not read as "42" (text inputs are read by
-      // their schema in text-values.ts). Unknown fields are refused, not silently removed.
-      // `verbose` gives each error the value and the schema it failed, for the messages.
-      customOptions: { coerceTypes: false, removeAdditional: false, verbose: true, allowUnionTypes: true },
+      customOptions: { ...AJV_OPTIONS },
       plugins: [schemaAnnotations],
     },
     // Errors Fastify raises before routing (over-long parameters, malformed URLs) use the catalogue too.

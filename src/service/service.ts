@@ -15,7 +15,7 @@ import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
 import { createApp } from '../http/app.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
-import { Worker } from '../worker/worker.js';
+import { Worker, workerSettings } from '../worker/worker.js';
 import { lockDataDir } from './data-dir-lock.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
@@ -71,21 +71,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.configured() });
   // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
   const voices = new VoiceService(backend, blobs, () => engines.configured().find((c) => c.cloning) ?? engines.configured()[0]);
-  const worker = new Worker({
-    backend,
-    engines,
-    blobs,
-    logger,
-    leaseMs: config.leaseMs,
-    maxAttempts: config.maxAttempts,
-    pauseMs: config.pauseMs,
-    prepareConcurrency: config.prepareConcurrency,
-    assembleConcurrency: config.assembleConcurrency,
-    resultTtlMs: config.resultTtlMs,
-    maxUploadBytes: config.maxUploadBytes,
-    audioUrlTimeoutMs: config.audioUrlTimeoutMs,
-    audioUrlAllowPrivate: config.audioUrlAllowPrivate,
-  });
+  const worker = new Worker({ backend, engines, blobs, logger, ...workerSettings(config) });
 
   let ready = false;
   let closing = false;

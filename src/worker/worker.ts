@@ -23,6 +23,7 @@ import { fetchAudioUrl } from '../net/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
+import type { ServiceConfig } from '../config/config.js';
 
 export interface WorkerOptions {
   backend: TaskBackend;
@@ -40,6 +41,12 @@ export interface WorkerOptions {
   audioUrlAllowPrivate: boolean;
   /** Idle loops look for work this often even without a wake-up (retries coming due). */
   pollMs?: number;
+}
+
+/** The worker's settings from the service's configuration: the service and `say` take them from here, so both run it alike. */
+export function workerSettings(config: ServiceConfig): Omit<WorkerOptions, 'backend' | 'engines' | 'blobs' | 'logger' | 'pollMs'> {
+  const { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate } = config;
+  return { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate };
 }
 
 export class Worker {
