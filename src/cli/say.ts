@@ -13,7 +13,7 @@ import { EngineSet } from '../engines/engine-set.js';
 import { ENGINE_NAMES, hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { charCount } from '../text/normalize.js';
-import { DEFAULT_MAX_TEXT_CHARS } from '../synthesis/synthesize-text.js';
+import { DEFAULT_MAX_TEXT_CHARS } from '../text/prepare.js';
 import { LocalSynthesis } from '../worker/local-synthesis.js';
 
 export const SAY_USAGE = `Usage: tts-queue say [TEXT | --file FILE | -] [options]

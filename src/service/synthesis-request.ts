@@ -10,7 +10,7 @@ import { TtsError } from '../errors.js';
 import type { SynthesisFields } from '../http/schemas.js';
 import { normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
-import { prepareText } from '../synthesis/synthesize-text.js';
+import { prepareText } from '../text/prepare.js';
 import { checkAudioUrl } from '../net/fetch-audio-url.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;

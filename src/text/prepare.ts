@@ -4,7 +4,7 @@
  */
 
 import { TtsError } from '../errors.js';
-import { charCount, isSpeakable, normalizeText } from '../text/normalize.js';
+import { charCount, isSpeakable, normalizeText } from './normalize.js';
 
 /** Default text limit: about a 250-page book. Longer texts are refused, not truncated. */
 export const DEFAULT_MAX_TEXT_CHARS = 100_000;
