@@ -76,7 +76,10 @@ export async function startServer(name: string, args: string[], env: Record<stri
       if (exited !== undefined) throw new Error(`${name} exited before it was ready (${exited}):\n${server.stderrTail.join('\n')}`);
       if (performance.now() > deadline) throw new Error(`${name} did not answer GET ${readyPath} with 200 within 30 s:\n${server.stderrTail.join('\n')}`);
       const ok = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(1_000) }).then(
-        async (res) => (await res.arrayBuffer(), res.status === 200),
+        async (res) => {
+          await res.arrayBuffer();
+          return res.status === 200;
+        },
         () => false,
       );
       if (ok) return server;

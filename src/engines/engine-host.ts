@@ -236,9 +236,13 @@ export class EngineHost {
     }
     switch (message.type) {
       case 'ready':
-        if (this.state !== 'starting') return this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" said ready twice.`));
+        if (this.state !== 'starting') {
+          this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" said ready twice.`));
+          return;
+        }
         if (message.protocol !== PROTOCOL_VERSION) {
-          return this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" speaks protocol ${message.protocol}; this worker speaks ${PROTOCOL_VERSION}.`));
+          this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" speaks protocol ${message.protocol}; this worker speaks ${PROTOCOL_VERSION}.`));
+          return;
         }
         this.capabilities = message.capabilities;
         this.state = 'idle';
@@ -247,7 +251,8 @@ export class EngineHost {
       case 'done':
       case 'error': {
         if (message.type === 'error' && this.state === 'starting') {
-          return this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" could not start: ${message.message}`));
+          this.fail(new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" could not start: ${message.message}`));
+          return;
         }
         const job = message.id === undefined ? undefined : this.inFlight.get(message.id);
         if (job === undefined) {
@@ -255,7 +260,8 @@ export class EngineHost {
             this.options.onLog?.(`[${this.spec.name}] error: ${message.code} ${message.message}`);
             return;
           }
-          return this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" answered a segment it was not working on.`));
+          this.fail(new TtsError('E_ENGINE_PROTOCOL', `Engine host "${this.spec.name}" answered a segment it was not working on.`));
+          return;
         }
         this.inFlight.delete(job.id);
         if (this.state === 'busy' && this.inFlight.size === 0) this.state = 'idle';

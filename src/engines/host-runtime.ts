@@ -79,7 +79,7 @@ export async function runHost(createEngine: () => Promise<HostEngine>): Promise<
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   lines.on('line', (line) => {
     if (line.trim() === '') return;
-    let message;
+    let message: ReturnType<typeof parseWorkerMessage>;
     try {
       message = parseWorkerMessage(line);
     } catch (error) {

@@ -25,7 +25,7 @@ const raw = (body: string, contentType = 'application/json', method = 'POST'): R
 
 /** A list nested `depth` levels deep, as JSON text: a naive JSON.stringify of it overflows the stack. */
 const nestedList = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
-const nestedObject = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+const nestedObject = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
 /** A multipart body written by hand, to send what no form-data library would. */
 const handMadeMultipart = (contentType: string, body: string): RequestInit => ({ method: 'POST', headers: { 'content-type': contentType }, body });
@@ -231,7 +231,10 @@ test('a request arriving while the service closes gets 503 E_NOT_READY in the AP
   for (;;) {
     const refused = await new Promise<boolean>((resolve) => {
       const probe = connect(Number(port), hostname);
-      probe.once('connect', () => (probe.destroy(), resolve(false)));
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(false);
+      });
       probe.once('error', () => resolve(true));
     });
     if (refused) break;

@@ -102,8 +102,14 @@ export function checkAudioUrl(raw: string, allowPrivate: boolean): URL {
 function guardedLookup(resolve: NonNullable<FetchAudioOptions['resolve']>, allowed: (address: string, stage: AddressStage) => boolean): LookupFunction {
   return (hostname, options, callback) => {
     const answer = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]): void => {
-      if (error !== null) return callback(error, '', 0);
-      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      if (error !== null) {
+        callback(error, '', 0);
+        return;
+      }
+      if (options.all) {
+        (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+        return;
+      }
       const first = addresses[0]!;
       callback(null, first.address, first.family);
     };

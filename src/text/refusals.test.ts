@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TtsError } from '../errors.js';
+import type { TtsError } from '../errors.js';
 import { prepareText } from './prepare.js';
 import { jsonPost, startTestService } from '../service/testing/test-service.js';
 import { normalizeText } from './normalize.js';

@@ -8,7 +8,7 @@ declare module '@echogarden/espeak-ng-emscripten' {
     set_pitch(pitch: number): void;
     set_range(range: number): void;
     /** Synchronous; each chunk is a fresh copy. Returning true from the callback stops synthesis. */
-    synthesize(text: string, onChunk: (samples: Int16Array, events: unknown[]) => boolean | void): void;
+    synthesize(text: string, onChunk: (samples: Int16Array, events: unknown[]) => boolean | undefined): void;
   }
   export interface ESpeakNGModule {
     eSpeakNGWorker: new () => ESpeakNGWorker;

@@ -289,7 +289,7 @@ export class Worker {
     if (await this.reopenMissing(unit)) return;
     const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
     await blobs.prepareFor(resultPath);
-    let encoded;
+    let encoded: Awaited<ReturnType<typeof writeSegments>>;
     try {
       encoded = await writeSegments(unit.segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
     } catch (error) {

@@ -161,7 +161,7 @@ export class WorkQueue {
       if (!this.holdsTaskLease(unit, 'preparing')) return false;
       if (prepared.segments.length === 0) throw new TtsError('E_INTERNAL', 'A prepared task needs at least one segment.');
       const insert = this.connection.sql("INSERT INTO segments (task_id, idx, text, status) VALUES (?, ?, ?, 'pending')");
-      prepared.segments.forEach((text, index) => insert.run(unit.task.id, index, text));
+      for (const [index, text] of prepared.segments.entries()) insert.run(unit.task.id, index, text);
       const now = this.connection.now();
       this.connection.sql(
           `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, engine = ?,

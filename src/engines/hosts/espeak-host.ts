@@ -42,7 +42,7 @@ interface Run {
 
 const HAN = /\p{Script=Han}/u;
 // A run of Latin words with the spaces, digits and ASCII punctuation between them.
-const LATIN_RUN = /[A-Za-z][A-Za-z0-9'’.\-]*(?:[ ,.!?;:"'()\-]+[A-Za-z0-9][A-Za-z0-9'’.\-]*)*[.!?,;:]?/gu;
+const LATIN_RUN = /[A-Za-z][A-Za-z0-9'’.-]*(?:[ ,.!?;:"'()-]+[A-Za-z0-9][A-Za-z0-9'’.-]*)*[.!?,;:]?/gu;
 
 /** Pinyin replacements are wrapped in this private-use marker so they are never routed to English. */
 const PINYIN_OPEN = '\uE000';

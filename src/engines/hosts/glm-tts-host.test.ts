@@ -17,7 +17,7 @@ import { makeReferenceVoice } from '../testing/reference-voice.js';
 import { EnginePool } from '../engine-pool.js';
 import { hostSpec, PYTHON_HOSTS_DIR } from '../registry.js';
 import { decodeWav } from '../../audio/wav.js';
-import { TtsError } from '../../errors.js';
+import type { TtsError } from '../../errors.js';
 
 const run = promisify(execFile);
 const dir = await mkdtemp(join(tmpdir(), 'glm-tts-host-test-'));
