@@ -102,10 +102,12 @@ export class TtsError extends Error {
 
   /** Rebuilds a typed error from its wire form; unknown codes become E_ENGINE_FAILED with the code kept in the message. */
   static fromWire(wire: WireError): TtsError {
+    // An engine's message may quote its own files (a traceback, a checkpoint): never shown to clients.
+    const message = redactPaths(wire.message);
     if (isErrorCode(wire.code)) {
-      return new TtsError(wire.code, wire.message, { retryable: wire.retryable });
+      return new TtsError(wire.code, message, { retryable: wire.retryable });
     }
-    return new TtsError('E_ENGINE_FAILED', `${wire.code}: ${wire.message}`, { retryable: wire.retryable ?? false });
+    return new TtsError('E_ENGINE_FAILED', `${wire.code}: ${message}`, { retryable: wire.retryable ?? false });
   }
 }
 
@@ -137,6 +139,22 @@ export function storageFullError(cause?: unknown): TtsError {
   return new TtsError('E_STORAGE_FULL', 'The service has no storage space left; try again later.', { cause });
 }
 
+/**
+ * Absolute file paths and `file:` URLs in a message (ffmpeg's stderr, a file system error, an
+ * engine host's traceback), with the top-level folders a server path starts with. API routes
+ * such as `/api/task/…` are not file paths and are kept.
+ */
+const FILE_PATH =
+  /(?:file:(?:\/\/)?)?(?:\/(?:tmp|var|home|root|usr|opt|srv|mnt|media|data|work|run|proc|etc|dev|private|Users|nix|app|lib|bin|sbin)(?=[/\s'"`),;:]|$)|[A-Za-z]:\\)(?:[^\s'"`),;:]|:(?!\s|$))*/gu;
+
+/** The message with every server file path replaced by `<file>`: messages reach clients, paths stay in logs (the error's cause). */
+export function redactPaths(message: string): string {
+  let redacted = message.replace(FILE_PATH, '<file>');
+  const cwd = process.cwd();
+  if (cwd.length > 1) redacted = redacted.replaceAll(cwd, '<file>');
+  return redacted;
+}
+
 /** Any thrown value as a TtsError; a full disk becomes E_STORAGE_FULL, other foreign errors E_INTERNAL with the original as cause. */
 export function toTtsError(error: unknown): TtsError {
   if (error instanceof TtsError) return error;
@@ -144,6 +162,7 @@ export function toTtsError(error: unknown): TtsError {
   if (error instanceof Error && error.name === 'AbortError') {
     return new TtsError('E_CANCELED', 'The work was canceled.', { cause: error });
   }
+  // A foreign message (a file system error names its file) is kept in the cause, for the logs.
   const message = error instanceof Error ? error.message : String(error);
-  return new TtsError('E_INTERNAL', message, { cause: error });
+  return new TtsError('E_INTERNAL', redactPaths(message), { cause: error });
 }

@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
-import { TtsError, isResourceExhaustion } from '../errors.js';
+import { redactPaths, TtsError, isResourceExhaustion } from '../errors.js';
 
 export interface RunOptions {
   timeoutMs?: number;
@@ -102,8 +102,8 @@ export async function runBinary(binary: string, args: readonly string[], options
   });
 }
 
-/** The last meaningful line of a program's stderr, for error messages. */
+/** The last meaningful line of a program's stderr, for error messages (ffmpeg names its input: the path is left out). */
 export function lastLine(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.at(-1) ?? 'no message';
+  return redactPaths(lines.at(-1) ?? 'no message');
 }

@@ -8,7 +8,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TtsError, isStorageFull, storageFullError } from '../errors.js';
+import { TtsError, isStorageFull, redactPaths, storageFullError } from '../errors.js';
 import { schemaViolation, type SchemaError } from './validation-errors.js';
 
 /** Seconds a client is asked to wait before sending new work to a service whose storage is full. */
@@ -45,7 +45,7 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
 
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
   if (error.code === 'E_STORAGE_FULL') reply.header('retry-after', String(STORAGE_FULL_RETRY_AFTER_S));
-  return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send({ error: { code: error.code, message: error.message } });
+  return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send({ error: { code: error.code, message: redactPaths(error.message) } });
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

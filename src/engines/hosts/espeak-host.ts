@@ -8,6 +8,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import initEspeak, { type ESpeakNGWorker } from '@echogarden/espeak-ng-emscripten';
@@ -132,7 +133,8 @@ async function createEspeakEngine(): Promise<HostEngine> {
   const module = await initEspeak();
   const tts: ESpeakNGWorker = new module.eSpeakNGWorker();
   const packageVersion = (createRequire(import.meta.url)('@echogarden/espeak-ng-emscripten/package.json') as { version: string }).version;
-  const styles = new Map<string, VoiceStyle>();
+  // The voices used most recently keep their measured style.
+  const styles = new LRUCache<string, VoiceStyle>({ max: VOICE_CACHE_SIZE });
 
   const styleFor = (voice: VoiceReference | undefined): VoiceStyle | undefined => {
     if (voice === undefined) return undefined;
@@ -140,7 +142,6 @@ async function createEspeakEngine(): Promise<HostEngine> {
     let style = styles.get(key);
     if (style === undefined) {
       style = measureVoiceStyle(voice);
-      if (styles.size >= VOICE_CACHE_SIZE) styles.delete(styles.keys().next().value!);
       styles.set(key, style);
     }
     return style;

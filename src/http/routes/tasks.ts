@@ -2,6 +2,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { LRUCache } from 'lru-cache';
 import { ErrorBody, IdParams, ListQuery, TaskListBody } from '../schemas.js';
 import { presentTask } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
@@ -13,16 +14,16 @@ import { sendDownload } from '../send-file.js';
 const TASK_JSON_CACHE_SIZE = 10_000;
 
 export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
-  // The backend hands out the same record until the task changes: its JSON is made once.
-  // (A Map by id, not a WeakMap: thousands of short-lived weak entries make garbage collection slow.)
-  let taskJson = new Map<string, { task: TaskRecord; body: string }>();
+  // The backend hands out the same record until the task changes: its JSON is made once, and
+  // the tasks read most recently keep theirs. (Keyed by id, not a WeakMap: thousands of
+  // short-lived weak entries make garbage collection slow.)
+  const taskJson = new LRUCache<string, { task: TaskRecord; body: string }>({ max: TASK_JSON_CACHE_SIZE });
   app.get('/api/task/:id', { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const task = await deps.tasks.get(id);
     let entry = taskJson.get(id);
     if (entry?.task !== task) {
       entry = { task, body: JSON.stringify(presentTask(task)) };
-      if (taskJson.size >= TASK_JSON_CACHE_SIZE) taskJson = new Map();
       taskJson.set(id, entry);
     }
     return reply.type('application/json; charset=utf-8').send(entry.body);
