@@ -65,7 +65,7 @@ test('kill -9 in the middle of a segment: retryable E_ENGINE_CRASHED, and a new 
   await withPool({ spec: hostSpec('bench-sleep', { BENCH_SLEEP_COST_MS: '2000' }) }, async (pool, dir) => {
     const firstPid = pool.pids[0]!;
     const pending = pool.synthesize({ text: 'hello', outPath: join(dir, 'a.wav') });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => pool.busy === 1, 'the host to take the segment');
     process.kill(firstPid, 'SIGKILL');
     const error = await rejectsWith(pending, 'E_ENGINE_CRASHED');
     assert.equal(error.retryable, true);
@@ -134,7 +134,7 @@ test('close lets the segment in flight finish before the host stops', async () =
   await pool.start();
   const outPath = join(dir, 'a.wav');
   const pending = pool.synthesize({ text: 'finish me', outPath });
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => pool.busy === 1, 'the host to take the segment');
   await pool.close();
   const done = await pending;
   assert.equal(done.outPath, outPath);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { jsonPost, startTestService, waitForTask, type TestService } from '../service/testing/test-service.js';
+import { jsonPost, startTestService, waitForTask, waitUntil, type TestService } from '../service/testing/test-service.js';
 
 // One host, 40 ms per segment; bench-sleep takes up to 200 characters a segment, so each of
 // these 150-character sentences is one segment.
@@ -59,9 +59,10 @@ test('a long task runs on several engine hosts at once', () =>
 test('a segment whose host dies is retried and the task completes', () =>
   withService({ BENCH_SLEEP_COST_MS: '300' }, async (service) => {
     const id = await submit(service, { text: longText(4) });
-    await waitForTask(service, id, (t) => t.status === 'synthesizing');
-    await new Promise((r) => setTimeout(r, 100));
-    process.kill(service.engines.running()[0]!.pool.pids[0]!, 'SIGKILL');
+    const { pool } = service.engines.running()[0]!;
+    // Killed while it holds a segment: that segment is lost and retried.
+    await waitUntil(() => pool.busy === 1, 'the host to work on a segment');
+    process.kill(pool.pids[0]!, 'SIGKILL');
     const task = await waitForTask(service, id);
     assert.equal(task.status, 'completed', JSON.stringify(task.error));
     assert.equal(task.attempts, 2);

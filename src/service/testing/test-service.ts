@@ -53,3 +53,12 @@ export async function waitForTask(service: TestService, id: string, done: (task:
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Polls `condition` until it holds; fails the test with `what` after `timeoutMs`. Tests wait for states, never for a fixed time. */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
