@@ -18,7 +18,6 @@ import { healthRoutes } from './routes/health.js';
 import { synthesisRoutes } from './routes/synthesis.js';
 import { taskRoutes } from './routes/tasks.js';
 import { voiceRoutes } from './routes/voices.js';
-import type { TaskBackend } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import type { Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
@@ -28,7 +27,6 @@ import type { BlobStore } from '../storage/blob-store.js';
 export interface AppDependencies {
   tasks: TaskService;
   voices: VoiceService;
-  backend: TaskBackend;
   blobs: BlobStore;
   logger: Logger;
   /** The configured engines, in order of preference, with their hosts, how many are up and how many busy. */

@@ -78,7 +78,6 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const app = await createApp({
     tasks,
     voices,
-    backend,
     blobs,
     logger,
     engines: () => engines.running().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),

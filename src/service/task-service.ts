@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { TaskBackend, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
+import type { TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import { inspectReference } from '../audio/reference.js';
 import { chooseEngine } from '../engines/routing.js';
@@ -76,6 +76,35 @@ export class TaskService {
 
   async list(options: { status?: TaskStatus; limit: number; cursor?: string }): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
     return await this.options.backend.listTasks(options);
+  }
+
+  /**
+   * Follows a task's events: checks the task exists, subscribes, then replays the events after
+   * `afterId`, so no event falls between the two. Returns the task as it was when followed and
+   * the replayed events; `listener` then gets the newer ones (possibly some already replayed:
+   * the caller skips ids it has sent) until `unsubscribe` is called.
+   */
+  async follow(id: string, afterId: number, listener: (event: TaskEvent) => void): Promise<{ task: TaskRecord; replay: TaskEvent[]; unsubscribe: () => void }> {
+    const task = await this.get(id);
+    const unsubscribe = this.watch(listener, (event) => event.taskId === id);
+    try {
+      return { task, replay: await this.options.backend.listEvents(id, afterId), unsubscribe };
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
+  }
+
+  /** Calls `listener` for new events of the tasks `accepts` lets through (a WebSocket's subscriptions); returns the unsubscribe function. */
+  watch(listener: (event: TaskEvent) => void, accepts: (event: TaskEvent) => boolean): () => void {
+    return this.options.backend.subscribe((event) => {
+      if (accepts(event)) listener(event);
+    });
+  }
+
+  /** Resolves when the backend answers a cheap query (for /readyz); throws what it throws. */
+  async checkBackend(): Promise<void> {
+    await this.options.backend.countByStatus();
   }
 
   /** Cancels a task; canceling a canceled task is harmless, a completed or failed one is refused. */

@@ -1,8 +1,11 @@
 /**
  * Following tasks live: Server-Sent Events per task (resumable with Last-Event-ID, ends at a
  * final state) and a WebSocket that pushes the events of the tasks a client subscribes to.
+ * Both go through TaskService (where ownership checks will live) and both respect
+ * backpressure: a client that does not read is disconnected once a bounded amount waits for it.
  */
 
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ErrorBody, IdParams } from '../schemas.js';
@@ -13,12 +16,77 @@ import { TtsError, toTtsError } from '../../errors.js';
 
 const HEARTBEAT_MS = 15_000;
 const MAX_WS_SUBSCRIPTIONS = 1_000;
+/** What may wait, per stream, for a client that does not read (beyond the kernel's buffers) before it is disconnected. */
+export const MAX_UNREAD_BYTES = 1024 * 1024;
+/** The WebSocket close code for a subscriber that does not read: 1008, policy violation. */
+export const WS_CLOSE_NOT_READING = 1008;
+/** Ids are database row ids: safe integers, so at most 16 digits. */
+const EVENT_ID = /^\d{1,16}$/u;
 
-function lastEventId(header: unknown, query: unknown): number {
-  const raw = typeof header === 'string' ? header : typeof query === 'string' ? query : '0';
+/** The event id to resume after, from the Last-Event-ID header or the `last_event_id` query parameter (0 when neither). */
+export function lastEventId(header: unknown, query: unknown): number {
+  const raw = header ?? query;
+  if (raw === undefined) return 0;
+  // A repeated query parameter arrives as an array (a repeated header is joined with ", " and fails the pattern).
+  if (typeof raw !== 'string') throw new TtsError('E_INVALID_ARGUMENT', 'Expected one Last-Event-ID (header or last_event_id parameter), got several; give it once.');
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new TtsError('E_INVALID_ARGUMENT', `Expected Last-Event-ID to be an event id, got ${JSON.stringify(raw.slice(0, 40))}.`);
+  if (!EVENT_ID.test(raw) || !Number.isSafeInteger(value)) {
+    const shown = raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
+    throw new TtsError('E_INVALID_ARGUMENT', `Expected Last-Event-ID to be an event id (a whole number from 0), got ${JSON.stringify(shown)}.`);
+  }
   return value;
+}
+
+/**
+ * Writes an event stream without ignoring backpressure: once the response's buffer is full,
+ * chunks wait here until 'drain'; when more than `limit` bytes wait, `overflow` is called
+ * (the client does not read) and nothing more is taken.
+ */
+export class BoundedWriter {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private blocked = false;
+  private overflowed = false;
+
+  constructor(private readonly out: ServerResponse, private readonly limit: number, private readonly overflow: () => void) {
+    out.on('drain', () => this.flush());
+  }
+
+  /** True while the client has not taken what was already written. */
+  get waiting(): boolean {
+    return this.blocked;
+  }
+
+  write(chunk: string): void {
+    if (this.overflowed) return;
+    if (!this.blocked) {
+      this.blocked = !this.out.write(chunk);
+      return;
+    }
+    this.pending.push(chunk);
+    this.pendingBytes += Buffer.byteLength(chunk);
+    if (this.pendingBytes > this.limit) {
+      this.overflowed = true;
+      this.pending = [];
+      this.overflow();
+    }
+  }
+
+  /** Ends the response after what still waits (bounded by `limit`). */
+  end(): void {
+    if (this.pending.length > 0 && !this.overflowed) this.out.write(this.pending.join(''));
+    this.pending = [];
+    this.out.end();
+  }
+
+  private flush(): void {
+    this.blocked = false;
+    if (this.pending.length === 0 || this.overflowed) return;
+    const chunk = this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.blocked = !this.out.write(chunk);
+  }
 }
 
 export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
@@ -40,39 +108,45 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const after = lastEventId(request.headers['last-event-id'], (request.query as Record<string, unknown>).last_event_id);
-      const task = await deps.tasks.get(id);
+      let sent = after;
+      let ended = false;
+      let replaying = true;
+      const queue: TaskEvent[] = [];
+      // Subscribed first, then replayed: no event falls between the two (those that come during the replay wait in `queue`).
+      const { task, replay, unsubscribe } = await deps.tasks.follow(id, after, (event) => {
+        if (replaying) queue.push(event);
+        else write(event);
+      });
 
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      let sent = after;
-      let ended = false;
-      const queue: TaskEvent[] = [];
-      let replaying = true;
+      const writer = new BoundedWriter(raw, MAX_UNREAD_BYTES, () => {
+        request.log.warn({ taskId: id }, 'event stream dropped: the client does not read');
+        finish(true);
+      });
       const write = (event: TaskEvent): void => {
         if (ended || event.id <= sent) return;
         sent = event.id;
-        raw.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(presentEvent(event))}\n\n`);
+        writer.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(presentEvent(event))}\n\n`);
         if (event.type === 'status' && isFinal(event.status)) finish();
       };
-      const unsubscribe = deps.backend.subscribe((event) => {
-        if (event.taskId !== id) return;
-        if (replaying) queue.push(event);
-        else write(event);
-      });
-      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
-      const finish = (): void => {
+      // A heartbeat only when the client took everything before: heartbeats never pile up.
+      const heartbeat = setInterval(() => {
+        if (!writer.waiting) writer.write(': keep-alive\n\n');
+      }, HEARTBEAT_MS);
+      function finish(drop = false): void {
         if (ended) return;
         ended = true;
         openStreams.delete(finish);
         unsubscribe();
         clearInterval(heartbeat);
-        raw.end();
-      };
+        if (drop) raw.destroy();
+        else writer.end();
+      }
       openStreams.add(finish);
-      request.raw.on('close', finish);
-      // Subscribed first, then replayed: no event falls between the two.
-      for (const event of await deps.backend.listEvents(id, after)) write(event);
+      request.raw.on('close', () => finish());
+      for (const event of replay) write(event);
       replaying = false;
       for (const event of queue.splice(0)) write(event);
       // A task that was already final has nothing more to say (its final event was replayed, or the client had it).
@@ -80,14 +154,23 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
     },
   );
 
-  app.get('/api/ws', { websocket: true, schema: { summary: 'WebSocket: send {"type":"subscribe","ids":[...]}, receive snapshots and events', hide: false } }, (socket: WebSocket) => {
+  app.get('/api/ws', { websocket: true, schema: { summary: 'WebSocket: send {"type":"subscribe","ids":[...]}, receive snapshots and events', hide: false } }, (socket: WebSocket, request) => {
     const subscribed = new Set<string>();
     const send = (message: unknown): void => {
-      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+      if (socket.readyState !== socket.OPEN) return;
+      // What ws has not handed to the kernel yet: past the bound, the client is not reading.
+      if (socket.bufferedAmount > MAX_UNREAD_BYTES) {
+        request.log.warn('WebSocket closed: the client does not read');
+        unsubscribe();
+        socket.close(WS_CLOSE_NOT_READING, 'Messages were not read: too many wait for this connection.');
+        return;
+      }
+      socket.send(JSON.stringify(message));
     };
-    const unsubscribe = deps.backend.subscribe((event) => {
-      if (subscribed.has(event.taskId)) send({ type: 'event', event: presentEvent(event) });
-    });
+    const unsubscribe = deps.tasks.watch(
+      (event) => send({ type: 'event', event: presentEvent(event) }),
+      (event) => subscribed.has(event.taskId),
+    );
     socket.on('close', unsubscribe);
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       void (async () => {

@@ -14,7 +14,7 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
     // An engine whose hosts all died is being restarted: its tasks wait, so the service is not ready.
     const down = deps.engines().filter((engine) => engine.hostsUp === 0).map((engine) => engine.capabilities.engine);
     if (down.length > 0) throw new TtsError('E_NOT_READY', `No host of engine ${down.map((name) => `"${name}"`).join(', ')} is up; it is being restarted, and its tasks wait in the queue (GET /api/engines).`);
-    await deps.backend.countByStatus();
+    await deps.tasks.checkBackend();
     return { status: 'ready' as const };
   });
 
