@@ -54,11 +54,7 @@ export async function benchGlmTtsHost(): Promise<void> {
   const pool = new EnginePool({ spec: hostSpec('glm-tts', hostDouble.env), size: 1 });
   await pool.start();
   let segment = 0;
-  await Promise.all(
-    Array.from({ length: TASKS }, (_, task) =>
-      Promise.all(taskText(task).map((text) => pool.synthesize({ text, outPath: join(scratch, `host-${segment++}.wav`), voice }))),
-    ),
-  );
+  await Promise.all(Array.from({ length: TASKS }, (_, task) => Promise.all(taskText(task).map((text) => pool.synthesize({ text, outPath: join(scratch, `host-${segment++}.wav`), voice })))));
   const hostEnd = Date.now();
   await pool.close();
   const hostBusy = busyFraction(await hostDouble.calls(), hostStart, hostEnd);
@@ -76,16 +72,28 @@ export async function benchGlmTtsHost(): Promise<void> {
   const perTaskEnd = Date.now();
   const perTaskBusy = busyFraction(await perTaskDouble.calls(), perTaskStart, perTaskEnd);
 
-  const simulated = (ms: number) => `${((ms / 1000) / SCALE).toFixed(0)} s simulated (${(ms / 1000).toFixed(1)} s measured)`;
+  const simulated = (ms: number) => `${(ms / 1000 / SCALE).toFixed(0)} s simulated (${(ms / 1000).toFixed(1)} s measured)`;
   const hostMs = hostEnd - hostStart;
   const perTaskMs = perTaskEnd - perTaskStart;
-  printLines(`GLM-TTS host vs a process per task (SIMULATION: test double, load ${LOAD_SECONDS} s, ${SEGMENT_SECONDS} s per segment, ${TASKS} tasks × ${SEGMENTS_PER_TASK} segments, time scale 1/${Math.round(1 / SCALE)})`, [
-    { name: 'total time, one host', value: simulated(hostMs), baseline: simulated(perTaskMs), ratio: `${(perTaskMs / hostMs).toFixed(1)}× faster`, target: null, met: null },
-    { name: 'GPU busy, one host', value: `${(hostBusy * 100).toFixed(1)} %`, baseline: `${(perTaskBusy * 100).toFixed(1)} %`, ratio: `${(hostBusy / perTaskBusy).toFixed(1)}×`, target: null, met: null },
-  ]);
+  printLines(
+    `GLM-TTS host vs a process per task (SIMULATION: test double, load ${LOAD_SECONDS} s, ${SEGMENT_SECONDS} s per segment, ${TASKS} tasks × ${SEGMENTS_PER_TASK} segments, time scale 1/${Math.round(1 / SCALE)})`,
+    [
+      { name: 'total time, one host', value: simulated(hostMs), baseline: simulated(perTaskMs), ratio: `${(perTaskMs / hostMs).toFixed(1)}× faster`, target: null, met: null },
+      {
+        name: 'GPU busy, one host',
+        value: `${(hostBusy * 100).toFixed(1)} %`,
+        baseline: `${(perTaskBusy * 100).toFixed(1)} %`,
+        ratio: `${(hostBusy / perTaskBusy).toFixed(1)}×`,
+        target: null,
+        met: null,
+      },
+    ],
+  );
   const work = TASKS * SEGMENTS_PER_TASK * SEGMENT_SECONDS;
   const idealHost = LOAD_SECONDS + work;
   const idealPerTask = TASKS * LOAD_SECONDS + work;
-  console.log(`  (no overhead at all: one host ${idealHost} s, ${((100 * work) / idealHost).toFixed(1)} % busy; a process per task ${idealPerTask} s, ${((100 * work) / idealPerTask).toFixed(1)} % busy)`);
+  console.log(
+    `  (no overhead at all: one host ${idealHost} s, ${((100 * work) / idealHost).toFixed(1)} % busy; a process per task ${idealPerTask} s, ${((100 * work) / idealPerTask).toFixed(1)} % busy)`,
+  );
   await Promise.all([hostDouble.remove(), perTaskDouble.remove(), rm(scratch, { recursive: true, force: true })]);
 }

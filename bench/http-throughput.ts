@@ -223,9 +223,10 @@ async function measureRun(start: () => Promise<ServerProcess>, scenario: Scenari
       await runWrk(target, lua, WARM_UP_S);
       return await runWrk(target, lua, MEASURE_S);
     }
-    const run = scenario === 'accepting'
-      ? (seconds: number) => acceptingTasks(server.url, seconds)
-      : await createTasks(server.url, 200).then((ids) => (seconds: number) => readingStatus(server.url, ids, seconds));
+    const run =
+      scenario === 'accepting'
+        ? (seconds: number) => acceptingTasks(server.url, seconds)
+        : await createTasks(server.url, 200).then((ids) => (seconds: number) => readingStatus(server.url, ids, seconds));
     await run(WARM_UP_S);
     const result = await run(MEASURE_S);
     return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
@@ -271,22 +272,25 @@ export async function benchHttpThroughput(runs = 3): Promise<void> {
   const postRatio = post.ours.rps / post.baseline.rps;
   const getRatio = get.ours.rps / get.baseline.rps;
   const clean = (s: Summary): boolean => s.non2xx === 0 && s.errors === 0;
-  printLines(`HTTP at ${CONNECTIONS} connections (load from ${HAS_WRK ? 'wrk' : 'autocannon; install wrk for a load generator that leaves the server its core'}), bench-sleep at ${COST_MS} ms, ${MEASURE_S} s runs after ${WARM_UP_S} s warm-up, median of ${runs} runs (non-2xx summed)`, [
-    {
-      name: `POST /api/synthesis at ${CONNECTIONS} connections`,
-      value: describe(post.ours),
-      baseline: describe(post.baseline),
-      ratio: `${postRatio.toFixed(2)}×`,
-      target: '≥ 2× the baseline, p99 < 25 ms',
-      met: postRatio >= 2 && post.ours.p99 < 25 && clean(post.ours),
-    },
-    {
-      name: `GET /api/task/:id at ${CONNECTIONS} connections`,
-      value: describe(get.ours),
-      baseline: describe(get.baseline),
-      ratio: `${getRatio.toFixed(2)}×`,
-      target: '≥ 2× the baseline',
-      met: getRatio >= 2 && clean(get.ours),
-    },
-  ]);
+  printLines(
+    `HTTP at ${CONNECTIONS} connections (load from ${HAS_WRK ? 'wrk' : 'autocannon; install wrk for a load generator that leaves the server its core'}), bench-sleep at ${COST_MS} ms, ${MEASURE_S} s runs after ${WARM_UP_S} s warm-up, median of ${runs} runs (non-2xx summed)`,
+    [
+      {
+        name: `POST /api/synthesis at ${CONNECTIONS} connections`,
+        value: describe(post.ours),
+        baseline: describe(post.baseline),
+        ratio: `${postRatio.toFixed(2)}×`,
+        target: '≥ 2× the baseline, p99 < 25 ms',
+        met: postRatio >= 2 && post.ours.p99 < 25 && clean(post.ours),
+      },
+      {
+        name: `GET /api/task/:id at ${CONNECTIONS} connections`,
+        value: describe(get.ours),
+        baseline: describe(get.baseline),
+        ratio: `${getRatio.toFixed(2)}×`,
+        target: '≥ 2× the baseline',
+        met: getRatio >= 2 && clean(get.ours),
+      },
+    ],
+  );
 }

@@ -25,9 +25,7 @@ async function seed(dataDir: string, count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let done = 0; done < count; done += 1_000) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(1_000, count - done) }, (_, i) =>
-        backend.createTask({ text: `第${done + i}句话：规模测试用的文本。`, format: 'mp3', priority: 0, pronunciations: [] }),
-      ),
+      Array.from({ length: Math.min(1_000, count - done) }, (_, i) => backend.createTask({ text: `第${done + i}句话：规模测试用的文本。`, format: 'mp3', priority: 0, pronunciations: [] })),
     );
     for (const { task } of batch) ids.push(task.id);
   }
@@ -66,7 +64,10 @@ async function measure(dataDir: string, ids: string[]): Promise<ScaleFigures> {
   try {
     let startMs = 0;
     while (startMs === 0) {
-      const ok = await fetch(`${server.url}/api/task/${ids[0]}`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`${server.url}/api/task/${ids[0]}`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) startMs = performance.now() - started;
       else await new Promise((r) => setTimeout(r, 10));
       if (performance.now() - started > 30_000) throw new Error('the service did not serve within 30 s');
@@ -95,9 +96,30 @@ export async function benchScale(tasks = 100_000, runs = 3): Promise<void> {
     }
     const m = (list: ScaleFigures[], key: keyof ScaleFigures): number => median(list.map((f) => f[key]));
     printLines(`scale: ${tasks.toLocaleString('en')} tasks in the database (seeded in ${seedSeconds.toFixed(1)} s), median of ${runs} restarts`, [
-      { name: 'restart to serving (spawn → first 200 on GET /api/task/:id)', value: `${m(big, 'startMs').toFixed(0)} ms`, baseline: `200 tasks: ${m(small, 'startMs').toFixed(0)} ms`, ratio: `${(m(big, 'startMs') / m(small, 'startMs')).toFixed(2)}×`, target: '< 2 s', met: m(big, 'startMs') < 2_000 },
-      { name: 'service memory (RSS, engine hosts not counted) after the load', value: `${m(big, 'rssMb').toFixed(0)} MB`, baseline: `200 tasks: ${m(small, 'rssMb').toFixed(0)} MB`, ratio: `${(m(big, 'rssMb') / m(small, 'rssMb')).toFixed(2)}×`, target: '< 300 MB', met: m(big, 'rssMb') < 300 },
-      { name: 'GET /api/task/:id p99 at 50 connections', value: `${m(big, 'p99').toFixed(1)} ms (${m(big, 'rps').toFixed(0)} req/s)`, baseline: `200 tasks: ${m(small, 'p99').toFixed(1)} ms (${m(small, 'rps').toFixed(0)} req/s)`, ratio: `${(m(big, 'p99') / m(small, 'p99')).toFixed(2)}×`, target: '≤ 2× the empty case', met: m(big, 'p99') <= 2 * m(small, 'p99') },
+      {
+        name: 'restart to serving (spawn → first 200 on GET /api/task/:id)',
+        value: `${m(big, 'startMs').toFixed(0)} ms`,
+        baseline: `200 tasks: ${m(small, 'startMs').toFixed(0)} ms`,
+        ratio: `${(m(big, 'startMs') / m(small, 'startMs')).toFixed(2)}×`,
+        target: '< 2 s',
+        met: m(big, 'startMs') < 2_000,
+      },
+      {
+        name: 'service memory (RSS, engine hosts not counted) after the load',
+        value: `${m(big, 'rssMb').toFixed(0)} MB`,
+        baseline: `200 tasks: ${m(small, 'rssMb').toFixed(0)} MB`,
+        ratio: `${(m(big, 'rssMb') / m(small, 'rssMb')).toFixed(2)}×`,
+        target: '< 300 MB',
+        met: m(big, 'rssMb') < 300,
+      },
+      {
+        name: 'GET /api/task/:id p99 at 50 connections',
+        value: `${m(big, 'p99').toFixed(1)} ms (${m(big, 'rps').toFixed(0)} req/s)`,
+        baseline: `200 tasks: ${m(small, 'p99').toFixed(1)} ms (${m(small, 'rps').toFixed(0)} req/s)`,
+        ratio: `${(m(big, 'p99') / m(small, 'p99')).toFixed(2)}×`,
+        target: '≤ 2× the empty case',
+        met: m(big, 'p99') <= 2 * m(small, 'p99'),
+      },
     ]);
   } finally {
     await rm(bigDir, { recursive: true, force: true });

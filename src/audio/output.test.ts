@@ -39,14 +39,20 @@ test('segments of different rates are not joined, and nothing is left behind', a
   await writeFile(other, encodeWav({ sampleRate: 16_000, channels: 1, samples: tone(0.2, 16_000) }));
   const [first] = await segmentFiles();
   await assert.rejects(writeSegments([first!, other], 'mp3', join(dir, 'bad.mp3'), { pauseMs: 0 }), (e: unknown) => e instanceof TtsError && e.code === 'E_ENGINE_FAILED');
-  assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('bad')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.startsWith('bad')),
+    [],
+  );
 });
 
 test('an aborted sink leaves no file', async () => {
   const sink = new AudioSink('opus', join(dir, 'aborted.ogg'), { pauseMs: 0 });
   await sink.append((await segmentFiles())[0]!);
   await sink.abort();
-  assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('aborted')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.startsWith('aborted')),
+    [],
+  );
 });
 
 for (const format of OUTPUT_FORMAT_NAMES) {
@@ -64,11 +70,17 @@ for (const format of OUTPUT_FORMAT_NAMES) {
     assert.ok(Math.abs((probe.durationMs ?? 0) - 1600) < 120, `duration ${probe.durationMs}`);
     const expected = { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus', flac: 'flac' }[format];
     assert.equal(probe.audio.codec, expected);
-    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.partial')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.endsWith('.partial')),
+      [],
+    );
   });
 }
 
 test('unknown formats are refused with the list of known ones', () => {
-  assert.throws(() => parseOutputFormat('aiff'), (e: unknown) => e instanceof TtsError && e.code === 'E_FORMAT_UNSUPPORTED' && e.message.includes('mp3'));
+  assert.throws(
+    () => parseOutputFormat('aiff'),
+    (e: unknown) => e instanceof TtsError && e.code === 'E_FORMAT_UNSUPPORTED' && e.message.includes('mp3'),
+  );
   assert.equal(parseOutputFormat('opus'), 'opus');
 });

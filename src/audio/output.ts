@@ -101,11 +101,9 @@ class EncoderDestination implements PcmDestination {
 
   static start(format: OutputFormat, partialPath: string, sampleRate: number, channels: number): EncoderDestination {
     const args = OUTPUT_FORMATS[format].ffmpegArgs!;
-    const child = spawn(
-      ffmpegPath(),
-      ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...args, asFileUrl(partialPath)],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...args, asFileUrl(partialPath)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     return new EncoderDestination(child, format);
   }
 

@@ -26,11 +26,11 @@ export function asFileUrl(path: string): string {
 }
 
 export async function probeMedia(path: string, options: { signal?: AbortSignal } = {}): Promise<ProbeResult> {
-  const result = await runBinary(
-    ffprobePath(),
-    ['-v', 'warning', '-print_format', 'json', '-show_format', '-show_streams', asFileUrl(path)],
-    { timeoutMs: 15_000, signal: options.signal, maxStdoutBytes: 1024 * 1024 },
-  );
+  const result = await runBinary(ffprobePath(), ['-v', 'warning', '-print_format', 'json', '-show_format', '-show_streams', asFileUrl(path)], {
+    timeoutMs: 15_000,
+    signal: options.signal,
+    maxStdoutBytes: 1024 * 1024,
+  });
   if (result.exitCode !== 0) {
     throw new TtsError('E_AUDIO_UNREADABLE', `The file cannot be read as audio (${lastLine(result.stderr)}). Send a wav, mp3, m4a, ogg/opus, webm or flac recording.`);
   }

@@ -73,19 +73,13 @@ function frameLevelsDb(samples: Int16Array, frameSize: number): Float64Array {
 
 function checkSource(source: ProbeResult, limits: ReferenceLimits): void {
   if (!source.containers.some((c) => (REFERENCE_CONTAINERS as readonly string[]).includes(c))) {
-    throw new TtsError(
-      'E_AUDIO_UNSUPPORTED_FORMAT',
-      `The reference is "${source.containers.join(',') || 'unknown'}" media; send wav, mp3, m4a/aac, ogg/opus, webm or flac.`,
-    );
+    throw new TtsError('E_AUDIO_UNSUPPORTED_FORMAT', `The reference is "${source.containers.join(',') || 'unknown'}" media; send wav, mp3, m4a/aac, ogg/opus, webm or flac.`);
   }
   if (source.audio === undefined) {
     throw new TtsError('E_AUDIO_NO_AUDIO_STREAM', `The reference has no audio stream${source.hasVideo ? ' (it is a video without sound)' : ''}; send a recording of the voice.`);
   }
   if (source.durationMs !== undefined && source.durationMs > limits.maxFileMs) {
-    throw new TtsError(
-      'E_AUDIO_TOO_LONG',
-      `The reference lasts ${(source.durationMs / 1000).toFixed(1)} s; send at most ${limits.maxSpeechMs / 1000} s of speech (3–10 s is best).`,
-    );
+    throw new TtsError('E_AUDIO_TOO_LONG', `The reference lasts ${(source.durationMs / 1000).toFixed(1)} s; send at most ${limits.maxSpeechMs / 1000} s of speech (3–10 s is best).`);
   }
 }
 
@@ -135,8 +129,29 @@ export async function normalizeReference(inputPath: string, options: NormalizeRe
   const maxDecodeSeconds = limits.maxFileMs / 1000 + 1;
   const decoded = await runBinary(
     ffmpegPath(),
-    ['-nostdin', '-v', 'error', '-i', asFileUrl(inputPath), '-map', '0:a:0', '-vn', '-sn', '-dn',
-      '-t', String(maxDecodeSeconds), '-ac', '1', '-ar', String(sampleRate), '-c:a', 'pcm_s16le', '-f', 's16le', 'pipe:1'],
+    [
+      '-nostdin',
+      '-v',
+      'error',
+      '-i',
+      asFileUrl(inputPath),
+      '-map',
+      '0:a:0',
+      '-vn',
+      '-sn',
+      '-dn',
+      '-t',
+      String(maxDecodeSeconds),
+      '-ac',
+      '1',
+      '-ar',
+      String(sampleRate),
+      '-c:a',
+      'pcm_s16le',
+      '-f',
+      's16le',
+      'pipe:1',
+    ],
     { timeoutMs: 30_000, signal, maxStdoutBytes: Math.ceil(maxDecodeSeconds * sampleRate * 2) + 4096 },
   );
   if (decoded.exitCode !== 0 && decoded.stdout.length === 0) {

@@ -9,7 +9,10 @@ const RUN_BINARY = pathToFileURL(new URL('./run-binary.js', import.meta.url).pat
 
 test('a program that does not exist: E_FFMPEG_MISSING, without its path in the message', async () => {
   const missing = '/nonexistent/folder/ffmpeg-that-is-not-here';
-  const error = await runBinary(missing, ['-version']).then(() => undefined, (e: unknown) => e);
+  const error = await runBinary(missing, ['-version']).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(error instanceof TtsError, String(error));
   assert.equal(error.code, 'E_FFMPEG_MISSING');
   assert.ok(!error.message.includes('/nonexistent'), error.message);
@@ -41,7 +44,10 @@ report(await outcome(runBinary(process.execPath, ['-e', 'process.exit(0)'])));
 });
 
 test('a program that runs past the time allowed is killed: E_FFMPEG_FAILED', async () => {
-  const error = await runBinary(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { timeoutMs: 300 }).then(() => undefined, (e: unknown) => e);
+  const error = await runBinary(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { timeoutMs: 300 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(error instanceof TtsError, String(error));
   assert.equal(error.code, 'E_FFMPEG_FAILED');
 });

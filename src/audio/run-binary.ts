@@ -104,6 +104,9 @@ export async function runBinary(binary: string, args: readonly string[], options
 
 /** The last meaningful line of a program's stderr, for error messages (ffmpeg names its input: the path is left out). */
 export function lastLine(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return redactPaths(lines.at(-1) ?? 'no message');
 }

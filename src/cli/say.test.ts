@@ -196,9 +196,20 @@ test('SIGINT cancels the task: exit 130, no output, no scratch, no engine host l
   });
   assert.equal(run.code, 130, run.stderr);
   assert.match(run.stderr, /tts-queue: E_CANCELED: /u);
-  assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('interrupted')), [], 'no output, whole or partial');
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.startsWith('interrupted')),
+    [],
+    'no output, whole or partial',
+  );
   assert.deepEqual(await readdir(scratchRoot), [], 'no scratch folder left');
-  assert.equal(await readFile(`/proc/${host}/stat`, 'utf8').then((stat) => !/\) Z /u.test(stat), () => false), false, 'the engine host is gone');
+  assert.equal(
+    await readFile(`/proc/${host}/stat`, 'utf8').then(
+      (stat) => !/\) Z /u.test(stat),
+      () => false,
+    ),
+    false,
+    'the engine host is gone',
+  );
 });
 
 const badInputs: Array<{ name: string; args: () => Promise<string[]>; code: string; exit: number }> = [
@@ -245,7 +256,11 @@ for (const bad of badInputs) {
     assert.equal(run.code, bad.exit, run.stderr);
     assert.match(run.stderr, new RegExp(`tts-queue: ${bad.code}: .{20,}`, 'u'));
     assert.doesNotMatch(run.stderr, /\n\s+at /u, 'no stack trace');
-    assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('bad-')), [], 'no output file');
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.startsWith('bad-')),
+      [],
+      'no output file',
+    );
     assert.deepEqual(await readdir(scratchRoot), [], 'no scratch folder left');
   });
 }

@@ -146,9 +146,14 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
     const task = await local.submit(fields, values.voice);
     const hosts = integerOption('engines', values.engines, 1, defaultEngineHosts(charCount(task.request.text)));
     // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
-    const pool = new EnginePool({ spec, size: hosts, giveUpAfterDeaths: 5, onEvent: (event) => {
-      if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
-    } });
+    const pool = new EnginePool({
+      spec,
+      size: hosts,
+      giveUpAfterDeaths: 5,
+      onEvent: (event) => {
+        if (event.type === 'host:lost' && !values.quiet) process.stderr.write(`\nengine host ${event.pid ?? ''} was lost; restarting it\n`);
+      },
+    });
     engines = new EngineSet([{ name: values.engine, pool }]);
     await untilAborted(engines.start(), signal);
     local.start(engines);

@@ -9,7 +9,10 @@ const moduleUrl = (path: string): string => pathToFileURL(new URL(path, import.m
 
 test('a host command that does not exist: the start fails with E_ENGINE_START_FAILED (no path in the message), and the host counts as exited', async () => {
   const host = new EngineHost({ name: 'nowhere', command: '/nonexistent/folder/engine-host', args: [] }, { startTimeoutMs: 10_000 });
-  const error = await host.start().then(() => undefined, (e: unknown) => e);
+  const error = await host.start().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(error instanceof TtsError, String(error));
   assert.equal(error.code, 'E_ENGINE_START_FAILED');
   assert.equal(error.retryable, true);

@@ -114,9 +114,10 @@ export class EngineHost {
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.onLine(line));
     child.on('exit', (code, signal) => {
       const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      const error = this.state === 'starting'
-        ? new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" exited before it was ready (${how}).`)
-        : new TtsError('E_ENGINE_CRASHED', `Engine host "${this.spec.name}" (pid ${child.pid}) exited (${how}) while working on a segment.`);
+      const error =
+        this.state === 'starting'
+          ? new TtsError('E_ENGINE_START_FAILED', `Engine host "${this.spec.name}" exited before it was ready (${how}).`)
+          : new TtsError('E_ENGINE_CRASHED', `Engine host "${this.spec.name}" (pid ${child.pid}) exited (${how}) while working on a segment.`);
       this.die(this.deathReason ?? error);
     });
 
@@ -150,7 +151,10 @@ export class EngineHost {
     this.send({ type: 'synthesize', id, ...segment });
 
     const timer = setTimeout(() => {
-      this.fail(new TtsError('E_ENGINE_TIMEOUT', `Engine host "${this.spec.name}" gave no answer within ${control.timeoutMs} ms for a ${segment.text.length}-character segment; it was restarted.`), id);
+      this.fail(
+        new TtsError('E_ENGINE_TIMEOUT', `Engine host "${this.spec.name}" gave no answer within ${control.timeoutMs} ms for a ${segment.text.length}-character segment; it was restarted.`),
+        id,
+      );
     }, control.timeoutMs);
     let cancelTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {

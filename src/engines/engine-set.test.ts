@@ -13,8 +13,14 @@ test('an engine that cannot start is left out; the others run in their order of 
   ]);
   try {
     const failed = await engines.start();
-    assert.deepEqual(failed.map((f) => [f.name, f.reason.code]), [['glm-tts', 'E_ENGINE_START_FAILED']]);
-    assert.deepEqual(engines.configured().map((c) => c.engine), ['bench-sleep']);
+    assert.deepEqual(
+      failed.map((f) => [f.name, f.reason.code]),
+      [['glm-tts', 'E_ENGINE_START_FAILED']],
+    );
+    assert.deepEqual(
+      engines.configured().map((c) => c.engine),
+      ['bench-sleep'],
+    );
     assert.equal(engines.pool('glm-tts'), undefined);
     assert.equal(engines.running()[0]!.pool.size, 2);
     assert.equal(engines.size, 3);
@@ -41,8 +47,14 @@ test('an engine whose hosts are all down stays configured, so its tasks wait for
       assert.ok(Date.now() < deadline, 'timed out waiting for two kills');
       await new Promise((r) => setTimeout(r, 20));
     }
-    assert.deepEqual(engines.configured().map((c) => c.engine), ['bench-sleep']);
-    assert.deepEqual(engines.running().map((r) => r.engine), ['bench-sleep']);
+    assert.deepEqual(
+      engines.configured().map((c) => c.engine),
+      ['bench-sleep'],
+    );
+    assert.deepEqual(
+      engines.running().map((r) => r.engine),
+      ['bench-sleep'],
+    );
   } finally {
     killer.stop();
     await engines.close();

@@ -38,11 +38,7 @@ export interface SynthesizeRequest {
   options?: Record<string, string | number | boolean>;
 }
 
-export type WorkerMessage =
-  | SynthesizeRequest
-  | { type: 'cancel'; id: string }
-  | { type: 'ping'; id: string }
-  | { type: 'shutdown' };
+export type WorkerMessage = SynthesizeRequest | { type: 'cancel'; id: string } | { type: 'ping'; id: string } | { type: 'shutdown' };
 
 /** What a host tells about itself in `ready`. */
 export interface EngineCapabilities {

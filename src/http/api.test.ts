@@ -47,19 +47,28 @@ test('the same Idempotency-Key and body give the same task; another body is refu
 test('Server-Sent Events come in order, end at the final state, and resume from Last-Event-ID', async () => {
   const id = await submit({ text: '一。二。三。' });
   const stream = await (await fetch(`${service.url}/api/task/${id}/events`)).text();
-  const events = stream.split('\n\n').filter((block) => block.startsWith('id:')).map((block) => {
-    const lines = Object.fromEntries(block.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
-    return { id: Number(lines.id), type: lines.event, data: JSON.parse(lines.data!) };
-  });
+  const events = stream
+    .split('\n\n')
+    .filter((block) => block.startsWith('id:'))
+    .map((block) => {
+      const lines = Object.fromEntries(block.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+      return { id: Number(lines.id), type: lines.event, data: JSON.parse(lines.data!) };
+    });
   const statuses = events.filter((e) => e.type === 'status').map((e) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'preparing', 'synthesizing', 'encoding', 'completed']);
-  assert.ok(events.every((e, i) => i === 0 || e.id > events[i - 1]!.id), 'ids increase');
+  assert.ok(
+    events.every((e, i) => i === 0 || e.id > events[i - 1]!.id),
+    'ids increase',
+  );
   const progress = events.filter((e) => e.type === 'progress').map((e) => e.data.segments_done);
   assert.deepEqual(progress, [1, 2, 3].slice(0, progress.length));
   const resumeFrom = events[2]!.id;
   const resumed = await (await fetch(`${service.url}/api/task/${id}/events`, { headers: { 'last-event-id': String(resumeFrom) } })).text();
   const resumedIds = [...resumed.matchAll(/^id: (\d+)$/gmu)].map((m) => Number(m[1]));
-  assert.deepEqual(resumedIds, events.slice(3).map((e) => e.id));
+  assert.deepEqual(
+    resumedIds,
+    events.slice(3).map((e) => e.id),
+  );
 });
 
 test('the WebSocket pushes a snapshot, then events until the task completes', async () => {
@@ -125,14 +134,24 @@ test('audio is 409 while not ready and 410 once expired (its file deleted)', asy
   assert.equal(gone.status, 410);
   assert.equal(gone.body.error.code, 'E_RESULT_EXPIRED');
   // The task is marked expired first, then its file is deleted.
-  await waitUntil(() => stat(path).then(() => false, () => true), 'the expired file to be deleted');
+  await waitUntil(
+    () =>
+      stat(path).then(
+        () => false,
+        () => true,
+      ),
+    'the expired file to be deleted',
+  );
 });
 
 test('tasks are listed newest first with a status filter and a cursor', async () => {
   const ids = [await submit({ text: '列一。' }), await submit({ text: '列二。' }), await submit({ text: '列三。' })];
   for (const id of ids) await waitForTask(service, id);
   const first = await service.request('/api/tasks?limit=2&status=completed');
-  assert.deepEqual(first.body.tasks.map((t: any) => t.id), [ids[2], ids[1]]);
+  assert.deepEqual(
+    first.body.tasks.map((t: any) => t.id),
+    [ids[2], ids[1]],
+  );
   const second = await service.request(`/api/tasks?limit=2&status=completed&cursor=${first.body.next_cursor}`);
   assert.equal(second.body.tasks[0].id, ids[0]);
 });

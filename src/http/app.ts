@@ -51,9 +51,10 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     },
     // Errors Fastify raises before routing (over-long parameters, malformed URLs) use the catalogue too.
     frameworkErrors: (error, _request, reply) => {
-      const typed = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? new TtsError('E_URI_TOO_LONG', 'A path parameter is longer than any id (200 characters).')
-        : new TtsError('E_INVALID_ARGUMENT', `The request URL is malformed (${error.code ?? 'bad URL'}).`);
+      const typed =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new TtsError('E_URI_TOO_LONG', 'A path parameter is longer than any id (200 characters).')
+          : new TtsError('E_INVALID_ARGUMENT', `The request URL is malformed (${error.code ?? 'bad URL'}).`);
       void sendError(reply, typed);
     },
   });
@@ -63,7 +64,8 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     closing = true;
   });
   app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return sendError(reply.header('connection', 'close'), new TtsError('E_NOT_READY', 'The service is shutting down; send the request again in a moment (to another instance, if there is one).'));
+    if (closing)
+      return sendError(reply.header('connection', 'close'), new TtsError('E_NOT_READY', 'The service is shutting down; send the request again in a moment (to another instance, if there is one).'));
   });
   // Query parameters arrive as text: read them by the types their schema gives, then validate.
   app.addHook('preValidation', async (request) => {

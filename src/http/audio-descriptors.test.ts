@@ -24,7 +24,9 @@ async function settledDescriptors(pid: number): Promise<number> {
 }
 
 async function completedTask(service: ServiceProcess): Promise<string> {
-  const answer = (await (await fetch(`${service.url}/api/synthesis`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ text: '描述符。', format: 'wav' }) })).json()) as { id: string };
+  const answer = (await (
+    await fetch(`${service.url}/api/synthesis`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ text: '描述符。', format: 'wav' }) })
+  ).json()) as { id: string };
   const deadline = Date.now() + 60_000;
   for (;;) {
     const task = (await (await fetch(`${service.url}/api/task/${answer.id}`, { headers: { connection: 'close' } })).json()) as { status: string };

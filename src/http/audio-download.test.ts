@@ -13,7 +13,10 @@ async function get(path: string, headers: Record<string, string> = {}, method = 
   return await new Promise((resolve, reject) => {
     const req = httpRequest(`${service.url}${path}`, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) })).on('error', reject);
+      res
+        .on('data', (chunk: Buffer) => chunks.push(chunk))
+        .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
+        .on('error', reject);
     });
     req.on('error', reject).end();
   });

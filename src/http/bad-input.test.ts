@@ -53,8 +53,7 @@ async function sendRaw(target: TestService, request: Buffer): Promise<{ status: 
   return { status, headers: head.toLowerCase(), body: parsed };
 }
 
-const tone = async (name: string, seconds: number, format: 'wav' | 'mp3' = 'wav'): Promise<Buffer> =>
-  readFile(await makeTone(join(service.dataDir, name), { seconds, format, sampleRate: 8_000 }));
+const tone = async (name: string, seconds: number, format: 'wav' | 'mp3' = 'wav'): Promise<Buffer> => readFile(await makeTone(join(service.dataDir, name), { seconds, format, sampleRate: 8_000 }));
 
 interface Case {
   name: string;
@@ -106,16 +105,57 @@ const cases: Case[] = [
   { name: 'engine name with odd characters', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine: '../../bin/sh' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'cloning no engine does', path: '/api/synthesis', init: () => jsonPost({ text: '你好', require_cloning: true }), status: 422, code: 'E_ENGINE_CAPABILITY' },
   { name: 'engine_options as a list', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine_options: ['use_cache'] }), status: 400, code: 'E_INVALID_ARGUMENT' },
-  { name: 'too many engine_options', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine_options: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`o${i}`, true])) }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'too many engine_options',
+    path: '/api/synthesis',
+    init: () => jsonPost({ text: '你好', engine_options: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`o${i}`, true])) }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+  },
   { name: 'an engine option no engine takes', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine_options: { temperature: 0.7 } }), status: 422, code: 'E_ENGINE_CAPABILITY' },
   { name: 'sample rate not an integer', path: '/api/synthesis', init: () => jsonPost({ text: '你好', sample_rate: 'fast' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'negative seed', path: '/api/synthesis', init: () => jsonPost({ text: '你好', seed: -1 }), status: 400, code: 'E_INVALID_ARGUMENT' },
-  { name: 'priority out of range', path: '/api/synthesis', init: () => jsonPost({ text: '你好', priority: 1000 }), status: 400, code: 'E_INVALID_ARGUMENT', message: /Expected `priority` to be an integer from -10 to 10, got 1000\./u },
+  {
+    name: 'priority out of range',
+    path: '/api/synthesis',
+    init: () => jsonPost({ text: '你好', priority: 1000 }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+    message: /Expected `priority` to be an integer from -10 to 10, got 1000\./u,
+  },
   { name: 'a seed of 1e400', path: '/api/synthesis', init: () => raw('{"text": "你好", "seed": 1e400}'), status: 400, code: 'E_INVALID_ARGUMENT', message: /^Expected `seed` .*got (?!null)/u },
-  { name: 'engine_options nested 6,000 levels (objects)', path: '/api/synthesis', init: () => raw(`{"text": "你好", "engine_options": {"a": ${nestedObject(6_000)}}}`), status: 400, code: 'E_INVALID_ARGUMENT', message: /^Expected `engine_options\.a` .{0,200}$/u },
-  { name: 'engine_options nested 6,000 levels (lists)', path: '/api/synthesis', init: () => raw(`{"text": "你好", "engine_options": ${nestedList(6_000)}}`), status: 400, code: 'E_INVALID_ARGUMENT', message: /^Expected `engine_options` .{0,200}$/u },
-  { name: 'text as a 6,000-level nested list', path: '/api/synthesis', init: () => raw(`{"text": ${nestedList(6_000)}}`), status: 400, code: 'E_INVALID_ARGUMENT', message: /^Expected `text` to be a string, got a list/u },
-  { name: 'an engine option name with odd characters', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine_options: { 'Bad-Name': true } }), status: 400, code: 'E_INVALID_ARGUMENT', message: /Bad-Name/u },
+  {
+    name: 'engine_options nested 6,000 levels (objects)',
+    path: '/api/synthesis',
+    init: () => raw(`{"text": "你好", "engine_options": {"a": ${nestedObject(6_000)}}}`),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+    message: /^Expected `engine_options\.a` .{0,200}$/u,
+  },
+  {
+    name: 'engine_options nested 6,000 levels (lists)',
+    path: '/api/synthesis',
+    init: () => raw(`{"text": "你好", "engine_options": ${nestedList(6_000)}}`),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+    message: /^Expected `engine_options` .{0,200}$/u,
+  },
+  {
+    name: 'text as a 6,000-level nested list',
+    path: '/api/synthesis',
+    init: () => raw(`{"text": ${nestedList(6_000)}}`),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+    message: /^Expected `text` to be a string, got a list/u,
+  },
+  {
+    name: 'an engine option name with odd characters',
+    path: '/api/synthesis',
+    init: () => jsonPost({ text: '你好', engine_options: { 'Bad-Name': true } }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+    message: /Bad-Name/u,
+  },
   { name: 'pronunciations not a list', path: '/api/synthesis', init: () => jsonPost({ text: '重要', pronunciations: 'chong2' }), status: 400, code: 'E_PRONUNCIATION_INVALID' },
   { name: 'pinyin without tone', path: '/api/synthesis', init: () => jsonPost({ text: '重要', pronunciations: [{ text: '重', pinyin: 'chong' }] }), status: 400, code: 'E_PRONUNCIATION_INVALID' },
   { name: 'audio_url with a file scheme', path: '/api/synthesis', init: () => jsonPost({ text: '你好', audio_url: 'file:///etc/passwd' }), status: 400, code: 'E_URL_FORBIDDEN' },
@@ -123,25 +163,68 @@ const cases: Case[] = [
   { name: 'audio_url to cloud metadata', path: '/api/synthesis', init: () => jsonPost({ text: '你好', audio_url: 'http://169.254.169.254/latest/meta-data/' }), status: 400, code: 'E_URL_FORBIDDEN' },
   { name: 'audio_url to a private network', path: '/api/synthesis', init: () => jsonPost({ text: '你好', audio_url: 'http://[::1]/x.wav' }), status: 400, code: 'E_URL_FORBIDDEN' },
   { name: 'audio_url not a URL', path: '/api/synthesis', init: () => jsonPost({ text: '你好', audio_url: 'not a url' }), status: 400, code: 'E_URL_FORBIDDEN' },
-  { name: 'both voice_id and audio_url', path: '/api/synthesis', init: () => jsonPost({ text: '你好', voice_id: missing, audio_url: 'https://example.com/a.wav' }), status: 409, code: 'E_VOICE_CONFLICT' },
+  {
+    name: 'both voice_id and audio_url',
+    path: '/api/synthesis',
+    init: () => jsonPost({ text: '你好', voice_id: missing, audio_url: 'https://example.com/a.wav' }),
+    status: 409,
+    code: 'E_VOICE_CONFLICT',
+  },
   { name: 'an over-long Idempotency-Key', path: '/api/synthesis', init: () => jsonPost({ text: '你好' }, { 'idempotency-key': 'k'.repeat(500) }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'a content type the route does not take', path: '/api/synthesis', init: () => raw('text=你好', 'text/plain'), status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE' },
   { name: 'form-urlencoded', path: '/api/synthesis', init: () => raw('text=hi', 'application/x-www-form-urlencoded'), status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE' },
   // POST /api/synthesis, multipart
-  { name: 'both voice_id and an upload', path: '/api/synthesis', init: async () => multipart({ text: '你好', voice_id: missing }, { name: 'a.wav', data: await tone('both.wav', 3) }), status: 409, code: 'E_VOICE_CONFLICT' },
+  {
+    name: 'both voice_id and an upload',
+    path: '/api/synthesis',
+    init: async () => multipart({ text: '你好', voice_id: missing }, { name: 'a.wav', data: await tone('both.wav', 3) }),
+    status: 409,
+    code: 'E_VOICE_CONFLICT',
+  },
   { name: 'an upload over the size cap', path: '/api/synthesis', init: () => multipart({ text: '你好' }, { name: 'big.wav', data: randomBytes(300_000) }), status: 413, code: 'E_BODY_TOO_LARGE' },
-  { name: 'an upload in the wrong field', path: '/api/synthesis', init: async () => multipart({ text: '你好' }, { name: 'a.wav', data: await tone('field.wav', 3), field: 'voice' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'an upload in the wrong field',
+    path: '/api/synthesis',
+    init: async () => multipart({ text: '你好' }, { name: 'a.wav', data: await tone('field.wav', 3), field: 'voice' }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+  },
   { name: 'multipart without text', path: '/api/synthesis', init: async () => multipart({}, { name: 'a.wav', data: await tone('notext.wav', 3) }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'multipart seed not a number', path: '/api/synthesis', init: () => multipart({ text: '你好', seed: 'abc' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'multipart pronunciations not JSON', path: '/api/synthesis', init: () => multipart({ text: '你好', pronunciations: '[{' }), status: 400, code: 'E_PRONUNCIATION_INVALID' },
   { name: 'multipart seed of 1e400', path: '/api/synthesis', init: () => multipart({ text: '你好', seed: '1e400' }), status: 400, code: 'E_INVALID_ARGUMENT', message: /got "1e400"/u },
   { name: 'multipart require_cloning not a boolean', path: '/api/synthesis', init: () => multipart({ text: '你好', require_cloning: 'yes' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'multipart unknown field', path: '/api/synthesis', init: () => multipart({ text: '你好', fromat: 'mp3' }), status: 400, code: 'E_INVALID_ARGUMENT', message: /fromat/u },
-  { name: 'multipart engine_options nested 6,000 levels', path: '/api/synthesis', init: () => multipart({ text: '你好', engine_options: nestedList(6_000) }), status: 400, code: 'E_INVALID_ARGUMENT', message: /^Expected `engine_options` .{0,200}$/u },
+  {
+    name: 'multipart engine_options nested 6,000 levels',
+    path: '/api/synthesis',
+    init: () => multipart({ text: '你好', engine_options: nestedList(6_000) }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+    message: /^Expected `engine_options` .{0,200}$/u,
+  },
   { name: 'multipart without a boundary', path: '/api/synthesis', init: () => handMadeMultipart('multipart/form-data', fieldPart('XX', 'text', '你好')), status: 400, code: 'E_MALFORMED_MULTIPART' },
-  { name: 'multipart without the closing delimiter', path: '/api/synthesis', init: () => handMadeMultipart('multipart/form-data; boundary=XX', fieldPart('XX', 'text', '你好')), status: 400, code: 'E_MALFORMED_MULTIPART' },
-  { name: 'multipart cut short inside a field', path: '/api/synthesis', init: () => handMadeMultipart('multipart/form-data; boundary=XX', '--XX\r\ncontent-disposition: form-data; name="text"\r\n\r\n你'), status: 400, code: 'E_MALFORMED_MULTIPART' },
-  { name: 'a voice in malformed multipart', path: '/api/voices', init: () => handMadeMultipart('multipart/form-data; boundary=XX', '--XX\r\ncontent-disposition: form-data; name="name"\r\n\r\nx'), status: 400, code: 'E_MALFORMED_MULTIPART' },
+  {
+    name: 'multipart without the closing delimiter',
+    path: '/api/synthesis',
+    init: () => handMadeMultipart('multipart/form-data; boundary=XX', fieldPart('XX', 'text', '你好')),
+    status: 400,
+    code: 'E_MALFORMED_MULTIPART',
+  },
+  {
+    name: 'multipart cut short inside a field',
+    path: '/api/synthesis',
+    init: () => handMadeMultipart('multipart/form-data; boundary=XX', '--XX\r\ncontent-disposition: form-data; name="text"\r\n\r\n你'),
+    status: 400,
+    code: 'E_MALFORMED_MULTIPART',
+  },
+  {
+    name: 'a voice in malformed multipart',
+    path: '/api/voices',
+    init: () => handMadeMultipart('multipart/form-data; boundary=XX', '--XX\r\ncontent-disposition: form-data; name="name"\r\n\r\nx'),
+    status: 400,
+    code: 'E_MALFORMED_MULTIPART',
+  },
   // GET /api/task/:id and friends
   { name: 'unknown task', path: `/api/task/${missing}`, init: () => ({}), status: 404, code: 'E_NOT_FOUND' },
   { name: 'a path-like task id', path: '/api/task/..%2F..%2Fetc%2Fpasswd', init: () => ({}), status: 404, code: 'E_NOT_FOUND' },
@@ -175,9 +258,19 @@ const cases: Case[] = [
 
 const protocolCases: ProtocolCase[] = [
   { name: 'a Content-Length that is not a number', bytes: () => Buffer.from('POST /api/synthesis HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'), status: 400, code: 'E_MALFORMED_HTTP' },
-  { name: 'Content-Length with Transfer-Encoding', bytes: () => Buffer.from('POST /api/synthesis HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), status: 400, code: 'E_MALFORMED_HTTP' },
+  {
+    name: 'Content-Length with Transfer-Encoding',
+    bytes: () => Buffer.from('POST /api/synthesis HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'),
+    status: 400,
+    code: 'E_MALFORMED_HTTP',
+  },
   { name: 'an unknown method', bytes: () => Buffer.from('FOO / HTTP/1.1\r\nHost: x\r\n\r\n'), status: 400, code: 'E_MALFORMED_HTTP' },
-  { name: 'a raw non-ASCII byte in the path', bytes: () => Buffer.concat([Buffer.from('GET /api/tasks'), Buffer.from([0xff]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]), status: 400, code: 'E_MALFORMED_HTTP' },
+  {
+    name: 'a raw non-ASCII byte in the path',
+    bytes: () => Buffer.concat([Buffer.from('GET /api/tasks'), Buffer.from([0xff]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]),
+    status: 400,
+    code: 'E_MALFORMED_HTTP',
+  },
   { name: 'a NUL byte in the path', bytes: () => Buffer.from('GET /api/\u0000 HTTP/1.1\r\nHost: x\r\n\r\n'), status: 400, code: 'E_MALFORMED_HTTP' },
   { name: 'a 20 KB header', bytes: () => Buffer.from(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: ${'a'.repeat(20_000)}\r\n\r\n`), status: 431, code: 'E_HEADERS_TOO_LARGE' },
 ];
@@ -185,7 +278,11 @@ const protocolCases: ProtocolCase[] = [
 const uploadCases: UploadCase[] = [
   { name: 'random bytes', file: () => ({ name: 'a.wav', data: randomBytes(20_000) }), code: 'E_AUDIO_UNREADABLE' },
   { name: 'a text file named .wav', file: () => ({ name: 'a.wav', data: Buffer.from('not audio\n'.repeat(500)) }), code: 'E_AUDIO_UNREADABLE' },
-  { name: 'an HTML page', file: () => ({ name: 'a.mp3', data: Buffer.from(`<!DOCTYPE html>\n<html><head><title>x</title></head><body>${'<p>not audio</p>\n'.repeat(300)}</body></html>\n`) }), code: 'E_AUDIO_UNREADABLE' },
+  {
+    name: 'an HTML page',
+    file: () => ({ name: 'a.mp3', data: Buffer.from(`<!DOCTYPE html>\n<html><head><title>x</title></head><body>${'<p>not audio</p>\n'.repeat(300)}</body></html>\n`) }),
+    code: 'E_AUDIO_UNREADABLE',
+  },
   { name: 'a video without sound', file: async () => ({ name: 'v.mp4', data: await readFile(await makeSilentVideo(join(service.dataDir, 'v.mp4'))) }), code: 'E_AUDIO_NO_AUDIO_STREAM' },
 ];
 for (const upload of uploadCases) {

@@ -45,7 +45,10 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
 
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
   if (error.code === 'E_STORAGE_FULL') reply.header('retry-after', String(STORAGE_FULL_RETRY_AFTER_S));
-  return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send({ error: { code: error.code, message: redactPaths(error.message) } });
+  return reply
+    .code(error.status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send({ error: { code: error.code, message: redactPaths(error.message) } });
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -55,9 +58,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (typed === undefined || typed.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(reply, typed ?? new TtsError('E_INTERNAL', 'An unexpected error happened; it was logged.'));
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new TtsError('E_ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}; see /docs.`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, new TtsError('E_ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}; see /docs.`)));
 }
 
 /** The error body, as JSON text. */

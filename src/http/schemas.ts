@@ -11,7 +11,10 @@ import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
 
-export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { $id: 'Error', description: 'Every error: a stable code (docs/errors.md) and a message that says what to change.' });
+export const ErrorBody = Type.Object(
+  { error: Type.Object({ code: Type.String(), message: Type.String() }) },
+  { $id: 'Error', description: 'Every error: a stable code (docs/errors.md) and a message that says what to change.' },
+);
 
 /** Names an engine option may have (GET /api/engines lists each engine's). */
 const ENGINE_OPTION_NAME = '^[a-z_][a-z0-9_]{0,39}$';
@@ -31,7 +34,9 @@ export const SynthesisBody = Type.Object(
     voice_id: Type.Optional(Type.String({ maxLength: 100, description: 'A stored voice (POST /api/voices).' })),
     audio_url: Type.Optional(Type.String({ maxLength: 2048, description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
     prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording (at most 1,000 characters once normalised).' })),
-    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The audio format of the result; default wav.' })),
+    format: Type.Optional(
+      Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The audio format of the result; default wav.' }),
+    ),
     sample_rate: Type.Optional(Type.Integer({ minimum: 8_000, maximum: 48_000, description: 'One of the rates GET /api/engines lists.' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
     priority: Type.Optional(Type.Integer({ minimum: -10, maximum: 10, description: 'Higher goes first; default 0.' })),
@@ -43,7 +48,13 @@ export const SynthesisBody = Type.Object(
         description: 'Forced readings, e.g. [{"text": "重", "pinyin": "chong2"}]; only engines with phoneme control take the task.',
       }),
     ),
-    engine: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$', 'x-expected': 'an engine name from GET /api/engines', description: 'Run on this engine (GET /api/engines); by default the first that can do what the task asks.' })),
+    engine: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9][a-z0-9-]{0,39}$',
+        'x-expected': 'an engine name from GET /api/engines',
+        description: 'Run on this engine (GET /api/engines); by default the first that can do what the task asks.',
+      }),
+    ),
     require_cloning: Type.Optional(Type.Boolean({ description: "true: fail rather than run on an engine that does not clone the reference's timbre." })),
     engine_options: Type.Optional(
       Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 100 }), Type.Number(), Type.Boolean()], { 'x-expected': 'true/false, a number or a string of at most 100 characters' }), {

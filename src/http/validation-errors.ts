@@ -55,7 +55,10 @@ export function previewValue(value: unknown): string {
   if (typeof value === 'object') {
     const keys = Object.keys(value);
     if (keys.length === 0) return 'an empty object';
-    const shown = keys.slice(0, 5).map((key) => quote(key, 20)).join(', ');
+    const shown = keys
+      .slice(0, 5)
+      .map((key) => quote(key, 20))
+      .join(', ');
     return `an object with ${keys.length === 1 ? 'the field' : `${keys.length} fields:`} ${shown}${keys.length > 5 ? ', …' : ''}`;
   }
   return typeof value;
@@ -111,7 +114,11 @@ function schemasAlong(root: SchemaNode | undefined, instancePath: string): Schem
     if (node === undefined) break;
     found.push(node);
     const name = segment.replaceAll('~1', '/').replaceAll('~0', '~');
-    node = node.properties?.[name] ?? node.items ?? Object.values(node.patternProperties ?? {})[0] ?? (typeof node.additionalProperties === 'object' ? (node.additionalProperties as SchemaNode) : undefined);
+    node =
+      node.properties?.[name] ??
+      node.items ??
+      Object.values(node.patternProperties ?? {})[0] ??
+      (typeof node.additionalProperties === 'object' ? (node.additionalProperties as SchemaNode) : undefined);
   }
   if (node !== undefined) found.push(node);
   return found;

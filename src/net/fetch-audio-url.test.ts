@@ -118,7 +118,10 @@ async function refused(url: string, options: FetchAudioOptions, code: string, pa
 
 /** Refused before any request reached the listener, both when submitted and when fetched. */
 async function refusedOutright(url: string, options: FetchAudioOptions = strict): Promise<void> {
-  assert.throws(() => checkAudioUrl(url, false), (e: unknown) => e instanceof TtsError && e.code === 'E_URL_FORBIDDEN');
+  assert.throws(
+    () => checkAudioUrl(url, false),
+    (e: unknown) => e instanceof TtsError && e.code === 'E_URL_FORBIDDEN',
+  );
   const before = totalHits();
   await refused(url, options, 'E_URL_FORBIDDEN');
   assert.equal(totalHits(), before, 'no request reached the listener');
@@ -127,12 +130,52 @@ async function refusedOutright(url: string, options: FetchAudioOptions = strict)
 // --- The address classifier ---------------------------------------------------------------
 
 const NOT_PUBLIC = [
-  '127.0.0.1', '127.255.255.254', '::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:ffff:7f00:1', '::127.0.0.1', '::7f00:1',
-  '0.0.0.0', '::', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.0.1', '::ffff:10.0.0.1', '169.254.169.254', '::ffff:169.254.169.254',
-  'fe80::1', 'fe80::1%eth0', 'fc00::1', 'fd00:ec2::254', '100.64.0.1', '198.18.0.1', '198.19.255.255', '192.0.0.1', '192.0.2.1', '203.0.113.1',
-  '224.0.0.1', '239.255.255.250', '255.255.255.255', '240.0.0.1', 'ff02::1', '64:ff9b::7f00:1', '64:ff9b::808:808', '64:ff9b:1::a00:1',
-  '2002:7f00:1::', '2002:808:808::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:db8::1', '2001:2::1', '100::1', '::ffff:0:7f00:1', '5f00::1',
-  'not an address', '', 'localhost',
+  '127.0.0.1',
+  '127.255.255.254',
+  '::1',
+  '::ffff:127.0.0.1',
+  '::ffff:7f00:1',
+  '0:0:0:0:0:ffff:7f00:1',
+  '::127.0.0.1',
+  '::7f00:1',
+  '0.0.0.0',
+  '::',
+  '10.0.0.1',
+  '172.16.0.1',
+  '172.31.255.255',
+  '192.168.0.1',
+  '::ffff:10.0.0.1',
+  '169.254.169.254',
+  '::ffff:169.254.169.254',
+  'fe80::1',
+  'fe80::1%eth0',
+  'fc00::1',
+  'fd00:ec2::254',
+  '100.64.0.1',
+  '198.18.0.1',
+  '198.19.255.255',
+  '192.0.0.1',
+  '192.0.2.1',
+  '203.0.113.1',
+  '224.0.0.1',
+  '239.255.255.250',
+  '255.255.255.255',
+  '240.0.0.1',
+  'ff02::1',
+  '64:ff9b::7f00:1',
+  '64:ff9b::808:808',
+  '64:ff9b:1::a00:1',
+  '2002:7f00:1::',
+  '2002:808:808::1',
+  '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+  '2001:db8::1',
+  '2001:2::1',
+  '100::1',
+  '::ffff:0:7f00:1',
+  '5f00::1',
+  'not an address',
+  '',
+  'localhost',
 ];
 for (const address of NOT_PUBLIC) {
   test(`classifier: ${JSON.stringify(address)} is not public`, () => {
@@ -268,7 +311,13 @@ test('a name that resolves to loopback is refused before connecting', async () =
 test('a name with one private address among public ones is refused', () =>
   refused(
     `http://mixed.test:${port}/audio`,
-    { ...strict, resolve: async () => [{ address: '8.8.8.8', family: 4 }, { address: '::ffff:10.0.0.1', family: 6 }] },
+    {
+      ...strict,
+      resolve: async () => [
+        { address: '8.8.8.8', family: 4 },
+        { address: '::ffff:10.0.0.1', family: 6 },
+      ],
+    },
     'E_URL_FORBIDDEN',
     /10\.0\.0\.1/,
   ));
@@ -280,7 +329,11 @@ test('a name that resolves to an allowed address is fetched', async () => {
 });
 
 test('a name that does not resolve is a fetch failure', () =>
-  refused(`http://nowhere.test:${port}/audio`, { ...strict, resolve: async () => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.test'), { code: 'ENOTFOUND' })) }, 'E_URL_FETCH_FAILED'));
+  refused(
+    `http://nowhere.test:${port}/audio`,
+    { ...strict, resolve: async () => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.test'), { code: 'ENOTFOUND' })) },
+    'E_URL_FETCH_FAILED',
+  ));
 
 // --- The address actually connected, checked whatever let it through before ------------------
 
@@ -310,17 +363,13 @@ test('every hop of a redirect is checked once connected', async () => {
 
 // --- Size and time --------------------------------------------------------------------------
 
-test('a body declared larger than the cap is refused before it is read', () =>
-  refused(`${base}/declared-too-large`, standIn, 'E_URL_FETCH_FAILED', /10000000 bytes; the limit is 200000/));
+test('a body declared larger than the cap is refused before it is read', () => refused(`${base}/declared-too-large`, standIn, 'E_URL_FETCH_FAILED', /10000000 bytes; the limit is 200000/));
 
-test('a streamed body that grows past the cap is cut off', () =>
-  refused(`${base}/endless`, { ...standIn, timeoutMs: 60_000 }, 'E_URL_FETCH_FAILED', /larger than 200000 bytes/));
+test('a streamed body that grows past the cap is cut off', () => refused(`${base}/endless`, { ...standIn, timeoutMs: 60_000 }, 'E_URL_FETCH_FAILED', /larger than 200000 bytes/));
 
-test('a server that never answers is given up on at the time cap', () =>
-  refused(`${base}/stall-headers`, { ...standIn, timeoutMs: 300 }, 'E_URL_FETCH_FAILED', /within 300 ms/));
+test('a server that never answers is given up on at the time cap', () => refused(`${base}/stall-headers`, { ...standIn, timeoutMs: 300 }, 'E_URL_FETCH_FAILED', /within 300 ms/));
 
-test('a body that never ends is given up on at the time cap', () =>
-  refused(`${base}/stall-body`, { ...standIn, timeoutMs: 300 }, 'E_URL_FETCH_FAILED', /within 300 ms/));
+test('a body that never ends is given up on at the time cap', () => refused(`${base}/stall-body`, { ...standIn, timeoutMs: 300 }, 'E_URL_FETCH_FAILED', /within 300 ms/));
 
 test('a canceled task stops its download at once: E_CANCELED, not a time-out', () => {
   const cancel = new AbortController();

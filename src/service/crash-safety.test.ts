@@ -57,10 +57,13 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
 /** Segments a bench-sleep host wrote, as "task/index", in order (from its BENCH_SLEEP_LOG). */
 async function synthesised(log: string): Promise<string[]> {
   const text = await readFile(log, 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map((path) => {
-    const match = /tasks\/([0-9a-f-]{36})\/segment-(\d+)\.wav$/u.exec(path);
-    return match ? `${match[1]}/${Number(match[2])}` : path;
-  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((path) => {
+      const match = /tasks\/([0-9a-f-]{36})\/segment-(\d+)\.wav$/u.exec(path);
+      return match ? `${match[1]}/${Number(match[2])}` : path;
+    });
 }
 
 test('kill -9 of the whole service mid-run: every accepted task completes, no checkpointed segment runs again', async () => {
@@ -90,7 +93,10 @@ test('kill -9 of the whole service mid-run: every accepted task completes, no ch
     const before = await synthesised(log);
     const db = new Database(join(dataDir, 'tasks.db'), { readonly: true });
     const checkpointed = new Set(
-      db.prepare<[], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'done'").all().map((s) => `${s.task_id}/${s.idx}`),
+      db
+        .prepare<[], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'done'")
+        .all()
+        .map((s) => `${s.task_id}/${s.idx}`),
     );
     const stuck = db.prepare("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('queued', 'preparing', 'synthesizing', 'encoding')").get() as { n: number };
     db.close();

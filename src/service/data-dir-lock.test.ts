@@ -8,7 +8,15 @@ import { lockDataDir } from './data-dir-lock.js';
 import { TtsError } from '../errors.js';
 import { SERVE_CLI, killServiceGroup, runServeToExit, startServiceProcess, type ServiceProcess } from './testing/service-process.js';
 
-const baseEnv = (dataDir: string): Record<string, string> => ({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '2', BENCH_SLEEP_COST_MS: '60', LOG_LEVEL: 'warn' });
+const baseEnv = (dataDir: string): Record<string, string> => ({
+  HOST: '127.0.0.1',
+  PORT: '0',
+  DATA_DIR: dataDir,
+  ENGINE: 'bench-sleep',
+  ENGINE_HOSTS: '2',
+  BENCH_SLEEP_COST_MS: '60',
+  LOG_LEVEL: 'warn',
+});
 
 async function withDataDir(run: (dataDir: string) => Promise<void>): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'lock-test-'));
@@ -97,7 +105,11 @@ test('an old pid file naming a live process (pids are reused) does not block sta
 
 /** The service started from a parent that never reaps it (`exec sleep`), in its own process group: once killed it stays a zombie. */
 async function startWithUnreapingParent(env: Record<string, string>): Promise<{ holder: ChildProcess; pid: number; url: string }> {
-  const holder = spawn('sh', ['-c', 'setsid "$@" & echo $!; exec sleep 600', 'sh', process.execPath, SERVE_CLI, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const holder = spawn('sh', ['-c', 'setsid "$@" & echo $!; exec sleep 600', 'sh', process.execPath, SERVE_CLI, 'serve'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let stdout = '';
   let stderr = '';
   const pid = await new Promise<number>((resolve, reject) => {
@@ -125,7 +137,10 @@ async function processState(pid: number): Promise<string | undefined> {
 
 const canHoldZombie = spawnSync('setsid', ['--version']).status === 0;
 
-test('kill -9 of the whole service, restarted at once while the dead one is still a zombie: it starts and every accepted task completes', { timeout: 180_000, skip: canHoldZombie ? false : 'setsid(1) is not installed' }, async () => {
+test('kill -9 of the whole service, restarted at once while the dead one is still a zombie: it starts and every accepted task completes', {
+  timeout: 180_000,
+  skip: canHoldZombie ? false : 'setsid(1) is not installed',
+}, async () => {
   await withDataDir(async (dataDir) => {
     const env = baseEnv(dataDir);
     const first = await startWithUnreapingParent(env);
@@ -151,7 +166,7 @@ test('kill -9 of the whole service, restarted at once while the dead one is stil
   });
 });
 
-test('kill -9 of the whole service started by the test, the new one started before the old one\'s exit is awaited: every accepted task completes', { timeout: 180_000 }, async () => {
+test("kill -9 of the whole service started by the test, the new one started before the old one's exit is awaited: every accepted task completes", { timeout: 180_000 }, async () => {
   await withDataDir(async (dataDir) => {
     const env = baseEnv(dataDir);
     const first = await startServiceProcess(env);

@@ -36,10 +36,12 @@ export function lockDataDir(dataDir: string): DataDirLock {
     lockDb.pragma('locking_mode = EXCLUSIVE');
     // The first write takes the exclusive lock; in this locking mode it is kept until the connection closes.
     lockDb.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, started_at TEXT NOT NULL)');
-    lockDb.transaction(() => {
-      lockDb.exec('DELETE FROM holder');
-      lockDb.prepare('INSERT INTO holder (pid, started_at) VALUES (?, ?)').run(process.pid, new Date().toISOString());
-    }).immediate();
+    lockDb
+      .transaction(() => {
+        lockDb.exec('DELETE FROM holder');
+        lockDb.prepare('INSERT INTO holder (pid, started_at) VALUES (?, ?)').run(process.pid, new Date().toISOString());
+      })
+      .immediate();
   } catch (error) {
     db?.close();
     const code = (error as { code?: string }).code;

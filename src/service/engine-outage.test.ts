@@ -37,7 +37,10 @@ test('12 host kills in a row: /readyz says 503 while no host is up and 200 after
     assert.match(notReady.body.error.message, /No host of engine "bench-sleep" is up/u);
     const engines = await service.request('/api/engines');
     assert.equal(engines.status, 200);
-    assert.deepEqual(engines.body.engines.map((e: { engine: string; hosts: number; hosts_up: number }) => [e.engine, e.hosts, e.hosts_up]), [['bench-sleep', 1, 0]]);
+    assert.deepEqual(
+      engines.body.engines.map((e: { engine: string; hosts: number; hosts_up: number }) => [e.engine, e.hosts, e.hosts_up]),
+      [['bench-sleep', 1, 0]],
+    );
     during = await service.request('/api/synthesis', jsonPost({ text: '引擎重启时提交的任务。它等引擎回来。' }));
     assert.equal(during.status, 202, JSON.stringify(during.body));
     const whileDown = await service.request(`/api/task/${during.body.id}`);

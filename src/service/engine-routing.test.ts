@@ -37,7 +37,10 @@ async function audioOf(id: string) {
 
 test('GET /api/engines lists both engines, in the order tasks are routed to them', async () => {
   const { body } = await service.request('/api/engines');
-  assert.deepEqual(body.engines.map((e: { engine: string }) => e.engine), ['glm-tts', 'bench-sleep']);
+  assert.deepEqual(
+    body.engines.map((e: { engine: string }) => e.engine),
+    ['glm-tts', 'bench-sleep'],
+  );
   const [glm] = body.engines;
   assert.deepEqual([glm.cloning, glm.requires_voice, glm.phoneme_control, glm.sample_rates], [true, true, true, [24_000]]);
   assert.deepEqual(glm.options, ['use_cache', 'use_phoneme', 'sample_method']);

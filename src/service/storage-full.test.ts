@@ -68,10 +68,7 @@ test('a full DATA_DIR: new work gets 507 E_STORAGE_FULL with Retry-After; accept
     return;
   }
   const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
-  service = await startTestService(
-    { DATA_DIR: dataDir, LEASE_MS: '2000', ENGINE_HOSTS: '2', BENCH_SLEEP_COST_MS: '150', BENCH_SLEEP_MS_PER_CHAR: '10' },
-    { logger },
-  );
+  service = await startTestService({ DATA_DIR: dataDir, LEASE_MS: '2000', ENGINE_HOSTS: '2', BENCH_SLEEP_COST_MS: '150', BENCH_SLEEP_MS_PER_CHAR: '10' }, { logger });
   const running = service;
   const sentence = (task: number, i: number): string => `第${task}个任务的第${i}句话需要足够长才会分成好几个片段来合成。`.repeat(3);
   const ids: string[] = [];

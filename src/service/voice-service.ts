@@ -30,7 +30,8 @@ export class VoiceService {
       if (uploadPath === undefined) throw new TtsError('E_INVALID_ARGUMENT', 'Expected a file field `audio` with the voice recording (multipart/form-data).');
       const name = typeof fields.name === 'string' ? normalizeText(fields.name) : '';
       if (name === '' || name.length > MAX_NAME_CHARS) throw new TtsError('E_INVALID_ARGUMENT', `Expected \`name\` to be a text of 1 to ${MAX_NAME_CHARS} characters.`);
-      if (fields.prompt_text !== undefined && typeof fields.prompt_text !== 'string') throw new TtsError('E_INVALID_ARGUMENT', 'Expected `prompt_text` to be a string: the transcript of the recording.');
+      if (fields.prompt_text !== undefined && typeof fields.prompt_text !== 'string')
+        throw new TtsError('E_INVALID_ARGUMENT', 'Expected `prompt_text` to be a string: the transcript of the recording.');
       const promptText = normalizeText((fields.prompt_text as string | undefined) ?? '');
       if (promptText.length > MAX_PROMPT_TEXT_CHARS) throw new TtsError('E_INVALID_ARGUMENT', `Expected \`prompt_text\` to have at most ${MAX_PROMPT_TEXT_CHARS} characters.`);
       const sampleRate = this.engines()?.sampleRates[0];
@@ -40,7 +41,17 @@ export class VoiceService {
       await this.blobs.prepareFor(originalPath);
       await rename(uploadPath, originalPath);
       const normalized = await normalizeReference(originalPath, { sampleRate, outPath: this.blobs.voiceReferencePath(id, sampleRate) });
-      const voice: VoiceRecord = { id, name, promptText, audioPath: normalized.path, sha256: normalized.sha256, sampleRate, durationMs: Math.round(normalized.durationMs), originalPath, createdAt: Date.now() };
+      const voice: VoiceRecord = {
+        id,
+        name,
+        promptText,
+        audioPath: normalized.path,
+        sha256: normalized.sha256,
+        sampleRate,
+        durationMs: Math.round(normalized.durationMs),
+        originalPath,
+        createdAt: Date.now(),
+      };
       await this.backend.createVoice(voice);
       return voice;
     } catch (error) {

@@ -14,7 +14,10 @@ import { charCount, isSpeakable, normalizeText } from './normalize.js';
 const MAX_CHARS = 200; // what the engines take today
 
 /** About `length` code units of text, built by repeating `unit`. */
-const repeat = (unit: string) => (length: number): string => unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
+const repeat =
+  (unit: string) =>
+  (length: number): string =>
+    unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
 
 const kinds: Record<string, (length: number) => string> = {
   'Latin words separated by spaces, no punctuation': repeat('speech queue model '),

@@ -17,9 +17,7 @@ const KEEP_FULL_WIDTH = new Set(['，', '！', '？', '：', '；', '（', '）'
 
 /** Full-width ASCII forms (Ａ, １, ＃ ...) become their ASCII counterparts, except Chinese punctuation. */
 function narrowFullWidth(text: string): string {
-  return text.replace(/[\uFF01-\uFF5E]/gu, (ch) =>
-    KEEP_FULL_WIDTH.has(ch) ? ch : String.fromCharCode(ch.charCodeAt(0) - 0xfee0),
-  );
+  return text.replace(/[\uFF01-\uFF5E]/gu, (ch) => (KEEP_FULL_WIDTH.has(ch) ? ch : String.fromCharCode(ch.charCodeAt(0) - 0xfee0)));
 }
 
 /**

@@ -42,7 +42,10 @@ for (const [name, characters] of Object.entries(invisible)) {
   test(`a text of only ${name} is refused with E_TEXT_EMPTY`, () => {
     // Repeated, and between spaces and line feeds, as a client trying to get past a check would.
     const text = `${characters.repeat(20)} ${characters}\n${characters.repeat(3)}`;
-    assert.throws(() => prepareText(text), (error: TtsError) => error.code === 'E_TEXT_EMPTY');
+    assert.throws(
+      () => prepareText(text),
+      (error: TtsError) => error.code === 'E_TEXT_EMPTY',
+    );
   });
 }
 
@@ -53,19 +56,28 @@ test('fillers drawn as blanks become spaces; invisible formatting is removed', (
 });
 
 test('a forced reading of a word the text does not contain is refused, naming the word', () => {
-  const pronunciations = parsePronunciations([{ text: '重', pinyin: 'chong2' }, { text: '行', pinyin: 'hang2' }]);
+  const pronunciations = parsePronunciations([
+    { text: '重', pinyin: 'chong2' },
+    { text: '行', pinyin: 'hang2' },
+  ]);
   assert.doesNotThrow(() => checkPronunciationsOccur('重新开始银行', pronunciations));
   assert.throws(
     () => checkPronunciationsOccur('重新开始', pronunciations),
     (error: TtsError) => error.code === 'E_PRONUNCIATION_INVALID' && error.message.includes('pronunciations[1]') && error.message.includes('"行" does not occur in the text'),
   );
-  assert.throws(() => parsePronunciations([{ text: '长', pinyin: 'zhang3' }], '你好'), (error: TtsError) => error.code === 'E_PRONUNCIATION_INVALID' && error.message.includes('"长"'));
+  assert.throws(
+    () => parsePronunciations([{ text: '长', pinyin: 'zhang3' }], '你好'),
+    (error: TtsError) => error.code === 'E_PRONUNCIATION_INVALID' && error.message.includes('"长"'),
+  );
 });
 
 test('a forced reading is compared with the text as normalised (full-width forms, invisible characters)', () => {
   const [reading] = parsePronunciations([{ text: ' Ｇ\u200BＰＵ ', pinyin: 'ji1' }], prepareText('我们的 GPU 很快'));
   assert.equal(reading?.text, 'GPU');
-  assert.throws(() => parsePronunciations([{ text: '\u200B\u3164', pinyin: 'ji1' }]), (error: TtsError) => error.code === 'E_PRONUNCIATION_INVALID');
+  assert.throws(
+    () => parsePronunciations([{ text: '\u200B\u3164', pinyin: 'ji1' }]),
+    (error: TtsError) => error.code === 'E_PRONUNCIATION_INVALID',
+  );
 });
 
 test('POST /api/synthesis refuses invisible-only text and forced readings the text lacks', async (t) => {

@@ -154,15 +154,18 @@ export class Worker {
     const taskControllers = this.running.get(unit.task.id) ?? new Set();
     taskControllers.add(controller);
     this.running.set(unit.task.id, taskControllers);
-    const renew = setInterval(() => {
-      backend.renewLease(unit, this.options.leaseMs).then(
-        (held) => {
-          if (!held) controller.abort(); // canceled, or our lease lapsed and the work went elsewhere
-        },
-        // The backend could not write (a full disk): the lease is not lost, the next renewal tries again.
-        (error: unknown) => logger.warn({ err: error, task: unit.task.id }, `renewing the lease of ${unit.kind} work failed`),
-      );
-    }, Math.max(50, this.options.leaseMs / 3));
+    const renew = setInterval(
+      () => {
+        backend.renewLease(unit, this.options.leaseMs).then(
+          (held) => {
+            if (!held) controller.abort(); // canceled, or our lease lapsed and the work went elsewhere
+          },
+          // The backend could not write (a full disk): the lease is not lost, the next renewal tries again.
+          (error: unknown) => logger.warn({ err: error, task: unit.task.id }, `renewing the lease of ${unit.kind} work failed`),
+        );
+      },
+      Math.max(50, this.options.leaseMs / 3),
+    );
     try {
       if (unit.kind === 'prepare') await this.prepare(unit, controller.signal);
       else if (unit.kind === 'segment') await this.synthesize(unit, pool!, controller.signal);
@@ -297,13 +300,24 @@ export class Worker {
       throw error;
     }
     signal.throwIfAborted();
-    await backend.completeAssemble(unit, { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate }, this.options.resultTtlMs);
+    await backend.completeAssemble(
+      unit,
+      { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate },
+      this.options.resultTtlMs,
+    );
     await blobs.removeTaskScratch(task.id);
   }
 
   /** Puts back the segments whose files are missing; true when there were any. */
   private async reopenMissing(unit: WorkUnit & { kind: 'assemble' }): Promise<boolean> {
-    const present = await Promise.all(unit.segmentPaths.map((path) => access(path).then(() => true, () => false)));
+    const present = await Promise.all(
+      unit.segmentPaths.map((path) =>
+        access(path).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
     const missing = present.flatMap((exists, index) => (exists ? [] : [index]));
     if (missing.length === 0) return false;
     this.options.logger.warn({ task: unit.task.id, segments: missing }, 'finished segments are missing their audio; synthesising them again');
@@ -311,4 +325,3 @@ export class Worker {
     return true;
   }
 }
-

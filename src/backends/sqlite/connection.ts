@@ -52,9 +52,10 @@ function openDatabase(path: string): Database.Database {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new TtsError('E_INTERNAL', `The database was written by a newer tts-queue (schema ${version}).`);
     const current = db;
-    if (version > 0) current.transaction(() => {
-      for (let from = version; from < SCHEMA_VERSION; from++) current.exec(MIGRATIONS[from]!);
-    })();
+    if (version > 0)
+      current.transaction(() => {
+        for (let from = version; from < SCHEMA_VERSION; from++) current.exec(MIGRATIONS[from]!);
+      })();
     db.exec(SCHEMA);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Reads every table's pages once: a file cut short fails here rather than on the first task.

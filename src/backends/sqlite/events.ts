@@ -35,9 +35,7 @@ export class EventLog {
   private readonly after: Database.Statement<[string, number], EventRow>;
 
   constructor(private readonly connection: SqliteConnection) {
-    this.insert = connection.db.prepare(
-      'INSERT INTO events (task_id, type, status, segments_done, segments_total, error_code, error_message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.insert = connection.db.prepare('INSERT INTO events (task_id, type, status, segments_done, segments_total, error_code, error_message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.after = connection.db.prepare('SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id');
   }
 

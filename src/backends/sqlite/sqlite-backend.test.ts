@@ -42,9 +42,15 @@ test('sqlite: a database of schema 1 is migrated: its tasks keep working and can
   const path = join(dir, 'tasks.db');
   // Schema 1 is today's schema without the engine column and with the old segment index.
   const old = new Database(path);
-  old.exec(SCHEMA.replace('  engine TEXT,\n', '').replace(/CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks \(status, engine, /u, 'CREATE INDEX IF NOT EXISTS tasks_segment_queue ON tasks (status, '));
+  old.exec(
+    SCHEMA.replace('  engine TEXT,\n', '').replace(
+      /CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks \(status, engine, /u,
+      'CREATE INDEX IF NOT EXISTS tasks_segment_queue ON tasks (status, ',
+    ),
+  );
   old.pragma('user_version = 1');
-  old.prepare("INSERT INTO tasks (id, seq, status, priority, request, created_at, updated_at) VALUES ('t1', 1, 'queued', 0, ?, 1, 1)")
+  old
+    .prepare("INSERT INTO tasks (id, seq, status, priority, request, created_at, updated_at) VALUES ('t1', 1, 'queued', 0, ?, 1, 1)")
     .run(JSON.stringify({ text: '旧的。', format: 'wav', priority: 0, pronunciations: [] }));
   old.close();
 
@@ -110,24 +116,30 @@ test('sqlite: a write that finds no room is E_STORAGE_FULL, and the backend work
 
 for (const [kind, damage] of [
   ['random bytes', async (path: string) => writeFile(path, randomBytes(64 * 1024))],
-  ['a database cut short', async (path: string) => {
-    const backend = new SqliteBackend({ path });
-    for (let i = 0; i < 300; i++) await backend.createTask({ text: `第${i}句。`.repeat(50), format: 'wav', priority: 0, pronunciations: [] });
-    await backend.close();
-    const { size } = await stat(path);
-    await truncate(path, Math.floor(size / 2));
-  }],
+  [
+    'a database cut short',
+    async (path: string) => {
+      const backend = new SqliteBackend({ path });
+      for (let i = 0; i < 300; i++) await backend.createTask({ text: `第${i}句。`.repeat(50), format: 'wav', priority: 0, pronunciations: [] });
+      await backend.close();
+      const { size } = await stat(path);
+      await truncate(path, Math.floor(size / 2));
+    },
+  ],
 ] as const) {
   test(`sqlite: a tasks.db of ${kind} is E_DATABASE_CORRUPT, with what to do`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sqlite-corrupt-'));
     const path = join(dir, 'tasks.db');
     await damage(path);
-    assert.throws(() => new SqliteBackend({ path }), (error: unknown) => {
-      assert.ok(error instanceof TtsError, String(error));
-      assert.equal(error.code, 'E_DATABASE_CORRUPT');
-      assert.match(error.message, /move it away|restore it from a backup/iu);
-      return true;
-    });
+    assert.throws(
+      () => new SqliteBackend({ path }),
+      (error: unknown) => {
+        assert.ok(error instanceof TtsError, String(error));
+        assert.equal(error.code, 'E_DATABASE_CORRUPT');
+        assert.match(error.message, /move it away|restore it from a backup/iu);
+        return true;
+      },
+    );
     await rm(dir, { recursive: true, force: true });
   });
 }

@@ -8,17 +8,7 @@ import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
-import {
-  TASK_STATUSES,
-  isFinal,
-  type CreateTaskOptions,
-  type ListTasksOptions,
-  type PreparedReference,
-  type TaskRecord,
-  type TaskRequest,
-  type TaskResult,
-  type TaskStatus,
-} from '../backend.js';
+import { TASK_STATUSES, isFinal, type CreateTaskOptions, type ListTasksOptions, type PreparedReference, type TaskRecord, type TaskRequest, type TaskResult, type TaskStatus } from '../backend.js';
 import { TtsError, storageFullError } from '../../errors.js';
 
 export interface TaskRow {
@@ -209,9 +199,10 @@ export class TaskStore {
   list(options: ListTasksOptions): { tasks: TaskRecord[]; nextCursor?: string } {
     const before = options.cursor === undefined ? Number.MAX_SAFE_INTEGER : Number(options.cursor);
     if (!Number.isSafeInteger(before) || before < 0) throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${options.cursor}".`);
-    const rows = options.status === undefined
-      ? this.connection.sql<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
-      : this.connection.sql<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1);
+    const rows =
+      options.status === undefined
+        ? this.connection.sql<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
+        : this.connection.sql<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1);
     const page = rows.slice(0, options.limit);
     return {
       tasks: page.map(toTask),
@@ -224,8 +215,7 @@ export class TaskStore {
       const task = this.read(id);
       if (task === undefined || isFinal(task.status)) return task;
       const now = this.connection.now();
-      this.connection.sql("UPDATE tasks SET status = 'canceled', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?")
-        .run(now, now, id);
+      this.connection.sql("UPDATE tasks SET status = 'canceled', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?").run(now, now, id);
       this.connection.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND status = 'running'").run(id);
       const canceled = this.read(id)!;
       this.events.append(canceled, 'status');

@@ -33,11 +33,14 @@ export class VoiceStore {
   constructor(private readonly connection: SqliteConnection) {}
 
   create(voice: VoiceRecord): void {
-    this.connection.write(() => this.connection.sql(
-        `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at)
+    this.connection.write(() =>
+      this.connection
+        .sql(
+          `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(voice.id, voice.name, voice.promptText, voice.audioPath, voice.sha256, voice.sampleRate, voice.durationMs, voice.originalPath, voice.createdAt));
+        )
+        .run(voice.id, voice.name, voice.promptText, voice.audioPath, voice.sha256, voice.sampleRate, voice.durationMs, voice.originalPath, voice.createdAt),
+    );
   }
 
   get(id: string): VoiceRecord | undefined {

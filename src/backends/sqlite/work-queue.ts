@@ -8,17 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
 import type { TaskStore } from './task-store.js';
-import {
-  WORK_KINDS,
-  type ClaimOptions,
-  type FailOptions,
-  type Lease,
-  type PreparedTask,
-  type TaskResult,
-  type TaskStatus,
-  type WorkKind,
-  type WorkUnit,
-} from '../backend.js';
+import { WORK_KINDS, type ClaimOptions, type FailOptions, type Lease, type PreparedTask, type TaskResult, type TaskStatus, type WorkKind, type WorkUnit } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
 
 export interface WorkQueueOptions {
@@ -54,9 +44,7 @@ export class WorkQueue {
     this.serveCounter = (connection.sql('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
     const { db } = connection;
     this.statements = {
-      nextPrepare: db.prepare<[number], { id: string }>(
-        "SELECT id FROM tasks WHERE status = 'queued' AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
-      ),
+      nextPrepare: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'queued' AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1"),
       segmentCandidates: db.prepare<[], { id: string }>(
         `SELECT id FROM tasks WHERE status = 'synthesizing' AND segments_pending > 0
          ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
@@ -68,9 +56,7 @@ export class WorkQueue {
       nextSegmentOf: db.prepare<[string, number], { idx: number; text: string; attempts: number }>(
         "SELECT idx, text, attempts FROM segments WHERE task_id = ? AND status = 'pending' AND available_at <= ? ORDER BY idx LIMIT 1",
       ),
-      nextAssemble: db.prepare<[number], { id: string }>(
-        "SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1",
-      ),
+      nextAssemble: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1"),
       leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
       synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
       segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
@@ -97,7 +83,8 @@ export class WorkQueue {
     return this.connection.transaction(() => {
       for (const kind of kinds) {
         if (kind === 'prepare' && !prepareAllowed) continue;
-        const unit = kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs, options.engine) : this.claimAssemble(owner, now, leaseMs);
+        const unit =
+          kind === 'prepare' ? this.claimPrepare(owner, now, leaseMs) : kind === 'segment' ? this.claimSegment(owner, now, leaseMs, options.engine) : this.claimAssemble(owner, now, leaseMs);
         if (unit !== undefined) return unit;
       }
       return undefined;
@@ -112,7 +99,8 @@ export class WorkQueue {
     const row = this.statements.nextPrepare.get(now);
     if (row === undefined) return undefined;
     const lease = this.newLease(owner, now, leaseMs);
-    this.connection.sql("UPDATE tasks SET status = 'preparing', lease_owner = ?, lease_token = ?, lease_expires_at = ?, started_at = IFNULL(started_at, ?), updated_at = ? WHERE id = ?")
+    this.connection
+      .sql("UPDATE tasks SET status = 'preparing', lease_owner = ?, lease_token = ?, lease_expires_at = ?, started_at = IFNULL(started_at, ?), updated_at = ? WHERE id = ?")
       .run(owner, lease.token, lease.expiresAt, now, now, row.id);
     const task = this.tasks.read(row.id)!;
     this.events.append(task, 'status');
@@ -125,7 +113,8 @@ export class WorkQueue {
       const segment = this.statements.nextSegmentOf.get(candidate.id, now);
       if (segment === undefined) continue;
       const lease = this.newLease(owner, now, leaseMs);
-      this.connection.sql("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
+      this.connection
+        .sql("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
         .run(owner, lease.token, lease.expiresAt, candidate.id, segment.idx);
       this.connection.sql('UPDATE tasks SET segments_pending = segments_pending - 1, last_served_at = ?, updated_at = ? WHERE id = ?').run(++this.serveCounter, now, candidate.id);
       return { kind: 'segment', task: this.tasks.read(candidate.id)!, segment: { index: segment.idx, text: segment.text, attempt: segment.attempts + 1 }, lease };
@@ -144,9 +133,13 @@ export class WorkQueue {
 
   async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
     const expiresAt = this.connection.now() + leaseMs;
-    const changes = this.connection.write(() => unit.kind === 'segment'
-      ? this.connection.sql("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'").run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
-      : this.connection.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes);
+    const changes = this.connection.write(() =>
+      unit.kind === 'segment'
+        ? this.connection
+            .sql("UPDATE segments SET lease_expires_at = ? WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'")
+            .run(expiresAt, unit.task.id, unit.segment.index, unit.lease.token).changes
+        : this.connection.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?').run(expiresAt, unit.task.id, unit.lease.token).changes,
+    );
     return changes > 0;
   }
 
@@ -163,7 +156,8 @@ export class WorkQueue {
       const insert = this.connection.sql("INSERT INTO segments (task_id, idx, text, status) VALUES (?, ?, ?, 'pending')");
       for (const [index, text] of prepared.segments.entries()) insert.run(unit.task.id, index, text);
       const now = this.connection.now();
-      this.connection.sql(
+      this.connection
+        .sql(
           `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, engine = ?,
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
@@ -176,7 +170,8 @@ export class WorkQueue {
 
   async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
     const becameComplete = this.connection.transaction(() => {
-      const changes = this.connection.sql(
+      const changes = this.connection
+        .sql(
           `UPDATE segments SET status = 'done', audio_path = ?, duration_ms = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
            WHERE task_id = ? AND idx = ? AND lease_token = ? AND status = 'running'`,
         )
@@ -204,7 +199,8 @@ export class WorkQueue {
     this.connection.transaction(() => {
       if (!this.holdsTaskLease(unit, 'encoding')) return;
       const now = this.connection.now();
-      this.connection.sql(
+      this.connection
+        .sql(
           `UPDATE tasks SET status = 'completed', result = ?, finished_at = ?, expires_at = ?,
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
@@ -218,18 +214,22 @@ export class WorkQueue {
     const outcome = this.connection.transaction((): { outcome: 'retrying' | 'failed' | 'ignored'; retryAt?: number } => {
       const now = this.connection.now();
       if (unit.kind === 'segment') {
-        const row = this.connection.sql<[string, number, string], { attempts: number }>(
-          `SELECT s.attempts FROM segments s JOIN tasks t ON t.id = s.task_id
+        const row = this.connection
+          .sql<[string, number, string], { attempts: number }>(
+            `SELECT s.attempts FROM segments s JOIN tasks t ON t.id = s.task_id
            WHERE s.task_id = ? AND s.idx = ? AND s.lease_token = ? AND s.status = 'running' AND t.status = 'synthesizing'`,
-        ).get(unit.task.id, unit.segment.index, unit.lease.token);
+          )
+          .get(unit.task.id, unit.segment.index, unit.lease.token);
         // Lease lost, or the task already ended (canceled, or failed by another segment): nothing to record.
         if (row === undefined) return { outcome: 'ignored' };
         if (error.retryable && (spare || row.attempts < maxAttempts)) {
           const retryAt = now + this.backoffMs(Math.max(1, row.attempts));
-          this.connection.sql(
-            `UPDATE segments SET status = 'pending', available_at = ?, attempts = attempts - ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+          this.connection
+            .sql(
+              `UPDATE segments SET status = 'pending', available_at = ?, attempts = attempts - ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
              WHERE task_id = ? AND idx = ?`,
-          ).run(retryAt, spare ? 1 : 0, unit.task.id, unit.segment.index);
+            )
+            .run(retryAt, spare ? 1 : 0, unit.task.id, unit.segment.index);
           this.connection.sql('UPDATE tasks SET segments_pending = segments_pending + 1, retries = retries + ?, updated_at = ? WHERE id = ?').run(spare ? 0 : 1, now, unit.task.id);
           return { outcome: 'retrying', retryAt };
         }
@@ -242,7 +242,8 @@ export class WorkQueue {
       const task = this.tasks.read(unit.task.id)!;
       if (error.retryable && (spare || task.attempts < maxAttempts)) {
         const retryAt = now + this.backoffMs(task.attempts);
-        this.connection.sql(
+        this.connection
+          .sql(
             `UPDATE tasks SET status = ?, available_at = ?, retries = retries + ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
              updated_at = ? WHERE id = ?`,
           )
@@ -265,7 +266,8 @@ export class WorkQueue {
       let count = 0;
       for (const index of new Set(indexes)) count += reopen.run(unit.task.id, index).changes;
       if (count === 0) return false;
-      this.connection.sql(
+      this.connection
+        .sql(
           `UPDATE tasks SET status = 'synthesizing', segments_done = segments_done - ?, segments_pending = segments_pending + ?,
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
@@ -278,7 +280,8 @@ export class WorkQueue {
   }
 
   private failTask(id: string, error: WireError, now: number): void {
-    this.connection.sql(
+    this.connection
+      .sql(
         `UPDATE tasks SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?, lease_owner = NULL, lease_token = NULL,
          lease_expires_at = NULL, updated_at = ? WHERE id = ? AND status NOT IN ('completed', 'failed', 'canceled')`,
       )
@@ -292,22 +295,19 @@ export class WorkQueue {
     this.lastRecovery = this.connection.now();
     const recovered = this.connection.transaction(() => {
       let count = 0;
-      const stale = this.connection.sql<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?")
-        .all(now);
+      const stale = this.connection.sql<[number], { task_id: string; idx: number }>("SELECT task_id, idx FROM segments WHERE status = 'running' AND lease_expires_at < ?").all(now);
       for (const { task_id, idx } of stale) {
         this.connection.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE task_id = ? AND idx = ?").run(task_id, idx);
         this.connection.sql("UPDATE tasks SET segments_pending = segments_pending + 1 WHERE id = ? AND status = 'synthesizing'").run(task_id);
         count++;
       }
-      const preparing = this.connection.sql<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'preparing' AND lease_expires_at < ?")
-        .all(now);
+      const preparing = this.connection.sql<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'preparing' AND lease_expires_at < ?").all(now);
       for (const { id } of preparing) {
         this.connection.sql("UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?").run(now, id);
         this.events.append(this.tasks.read(id)!, 'status');
         count++;
       }
-      count += this.connection.sql("UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE status = 'encoding' AND lease_expires_at < ?")
-        .run(now).changes;
+      count += this.connection.sql("UPDATE tasks SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE status = 'encoding' AND lease_expires_at < ?").run(now).changes;
       return count;
     });
     if (recovered > 0) for (const kind of WORK_KINDS) this.connection.wake(kind);
@@ -324,9 +324,7 @@ export class WorkQueue {
 
   async rerouteTasks(runningEngines: readonly string[]): Promise<number> {
     const orphans = this.connection.transaction(() => {
-      const candidates = this.connection.sql<[], { id: string; engine: string }>(
-        "SELECT id, engine FROM tasks WHERE status = 'synthesizing' AND engine IS NOT NULL",
-      ).all();
+      const candidates = this.connection.sql<[], { id: string; engine: string }>("SELECT id, engine FROM tasks WHERE status = 'synthesizing' AND engine IS NOT NULL").all();
       const orphaned = candidates.filter((row) => !runningEngines.includes(row.engine));
       const dropSegments = this.connection.sql('DELETE FROM segments WHERE task_id = ?');
       const requeue = this.connection.sql(
@@ -346,10 +344,13 @@ export class WorkQueue {
   }
 
   private wakeAt(at: number, kind: WorkKind): void {
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      this.connection.wake(kind);
-    }, Math.max(0, at - this.connection.now()));
+    const timer = setTimeout(
+      () => {
+        this.retryTimers.delete(timer);
+        this.connection.wake(kind);
+      },
+      Math.max(0, at - this.connection.now()),
+    );
     timer.unref();
     this.retryTimers.add(timer);
   }

@@ -91,14 +91,23 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       const statuses = events.filter((e) => e.type === 'status').map((e) => e.status);
       assert.deepEqual(statuses, ['queued', 'preparing', 'synthesizing', 'encoding', 'completed']);
       const replay = await backend.listEvents(id, 0);
-      assert.deepEqual(replay.map((e) => e.id), events.map((e) => e.id));
+      assert.deepEqual(
+        replay.map((e) => e.id),
+        events.map((e) => e.id),
+      );
       assert.ok(replay.every((e, i) => i === 0 || e.id > replay[i - 1]!.id));
-      assert.deepEqual((await backend.listEvents(id, replay[2]!.id)).map((e) => e.id), replay.slice(3).map((e) => e.id));
+      assert.deepEqual(
+        (await backend.listEvents(id, replay[2]!.id)).map((e) => e.id),
+        replay.slice(3).map((e) => e.id),
+      );
     }));
 
   test(`${name}: a short task is not stuck behind a long one of the same priority`, () =>
     withBackend(factory, async (backend) => {
-      const long = await preparedTask(backend, Array.from({ length: 50 }, (_, i) => `长${i}。`));
+      const long = await preparedTask(
+        backend,
+        Array.from({ length: 50 }, (_, i) => `长${i}。`),
+      );
       for (let i = 0; i < 3; i++) await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: `/l/${i}`, durationMs: 1 });
       const short = await preparedTask(backend, ['短。']);
       const next = await claimOf(backend, 'segment');
@@ -287,13 +296,25 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       for (let i = 0; i < 5; i++) ids.push((await backend.createTask(request(`${i}。`))).task.id);
       await backend.cancelTask(ids[1]!);
       const first = await backend.listTasks({ limit: 2 });
-      assert.deepEqual(first.tasks.map((t) => t.id), [ids[4], ids[3]]);
+      assert.deepEqual(
+        first.tasks.map((t) => t.id),
+        [ids[4], ids[3]],
+      );
       const second = await backend.listTasks({ limit: 2, cursor: first.nextCursor });
-      assert.deepEqual(second.tasks.map((t) => t.id), [ids[2], ids[1]]);
+      assert.deepEqual(
+        second.tasks.map((t) => t.id),
+        [ids[2], ids[1]],
+      );
       const third = await backend.listTasks({ limit: 2, cursor: second.nextCursor });
-      assert.deepEqual(third.tasks.map((t) => t.id), [ids[0]]);
+      assert.deepEqual(
+        third.tasks.map((t) => t.id),
+        [ids[0]],
+      );
       assert.equal(third.nextCursor, undefined);
-      assert.deepEqual((await backend.listTasks({ limit: 10, status: 'canceled' })).tasks.map((t) => t.id), [ids[1]]);
+      assert.deepEqual(
+        (await backend.listTasks({ limit: 10, status: 'canceled' })).tasks.map((t) => t.id),
+        [ids[1]],
+      );
     }));
 
   test(`${name}: results expire after their retention`, () =>
@@ -304,7 +325,10 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       assert.deepEqual(await backend.expireResults(clock.now()), []);
       clock.advance(2_000);
       const expired = await backend.expireResults(clock.now());
-      assert.deepEqual(expired.map((t) => t.id), [id]);
+      assert.deepEqual(
+        expired.map((t) => t.id),
+        [id],
+      );
       assert.equal((await backend.getTask(id))?.expired, true);
       assert.deepEqual(await backend.expireResults(clock.now()), [], 'only once');
     }));
@@ -314,7 +338,10 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       const voice = { id: 'v1', name: 'teacher', promptText: '你好', audioPath: '/v.wav', sha256: 'ab', sampleRate: 24_000, durationMs: 3000, originalPath: '/o.mp3', createdAt: 1 };
       await backend.createVoice(voice);
       assert.deepEqual(await backend.getVoice('v1'), voice);
-      assert.deepEqual((await backend.listVoices()).map((v) => v.id), ['v1']);
+      assert.deepEqual(
+        (await backend.listVoices()).map((v) => v.id),
+        ['v1'],
+      );
       assert.equal(await backend.deleteVoice('v1'), true);
       assert.equal(await backend.deleteVoice('v1'), false);
       assert.equal(await backend.getVoice('v1'), undefined);

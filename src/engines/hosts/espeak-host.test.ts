@@ -28,12 +28,24 @@ test('English words inside Chinese go to the English voice, pinyin to the Mandar
   ]);
   assert.deepEqual(splitLanguageRuns('The GPU is busy, all 8 of them.'), [{ voice: 'en-us', text: 'The GPU is busy, all 8 of them.' }]);
   const forced = splitLanguageRuns(applyPronunciations('这很重要', [{ text: '重', pinyin: 'chong2' }]));
-  assert.deepEqual(forced.map((r) => r.voice), ['cmn']);
-  assert.equal(forced.map((r) => r.text).join('').replace(/\s+/gu, ' '), '这很 chong2 要');
+  assert.deepEqual(
+    forced.map((r) => r.voice),
+    ['cmn'],
+  );
+  assert.equal(
+    forced
+      .map((r) => r.text)
+      .join('')
+      .replace(/\s+/gu, ' '),
+    '这很 chong2 要',
+  );
 });
 
 test('the longest forced reading wins', () => {
-  const text = applyPronunciations('重庆很重要', [{ text: '重', pinyin: 'zhong4' }, { text: '重庆', pinyin: 'chong2 qing4' }]);
+  const text = applyPronunciations('重庆很重要', [
+    { text: '重', pinyin: 'zhong4' },
+    { text: '重庆', pinyin: 'chong2 qing4' },
+  ]);
   assert.match(text, /chong2 qing4.*很.*zhong4/u);
 });
 

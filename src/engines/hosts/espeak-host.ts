@@ -149,9 +149,7 @@ async function createEspeakEngine(): Promise<HostEngine> {
 
   const speak = (run: Run, style: VoiceStyle | undefined): Int16Array => {
     if (tts.set_voice(run.voice) !== 0) throw new TtsError('E_ENGINE_FAILED', `espeak has no "${run.voice}" voice.`);
-    const rate = style?.syllablesPerSecond === undefined
-      ? DEFAULT_RATE
-      : Math.round((175 * style.syllablesPerSecond) / SYLLABLES_PER_SECOND_AT_175[run.voice]);
+    const rate = style?.syllablesPerSecond === undefined ? DEFAULT_RATE : Math.round((175 * style.syllablesPerSecond) / SYLLABLES_PER_SECOND_AT_175[run.voice]);
     tts.set_rate(Math.min(450, Math.max(80, rate)));
     tts.set_pitch(style?.pitchHz === undefined ? DEFAULT_PITCH : pitchParameterFor(style.pitchHz, run.voice));
     const chunks: Int16Array[] = [];

@@ -52,7 +52,10 @@ test('glm-tts-cli: runs the official script from the checkout, turns its float W
     assert.equal(calls(log, 'generate_long')[0]!.text, '今天天气很好。出去走走。');
     assert.equal(calls(log, '_extract_speech_token')[0]!.path, voice.audioPath);
     // Its jsonl and output folder are gone; the checkout is as it was.
-    assert.deepEqual((await readdir(join(double.repo, 'examples'))).filter((f) => f.startsWith('ttsq_')), []);
+    assert.deepEqual(
+      (await readdir(join(double.repo, 'examples'))).filter((f) => f.startsWith('ttsq_')),
+      [],
+    );
     assert.deepEqual(await readdir(join(double.repo, 'outputs')).catch(() => []), []);
     // Each segment is a run of the script, which loads the model again: the price of this host.
     await pool.synthesize({ text: '再来一句。', outPath: outPath(), voice });
@@ -95,13 +98,19 @@ test('glm-tts-cli: segments sent together share one run of the script; one cance
     const settled: number[] = [];
     const jobs = texts.map((text, i) => {
       const job = pool.synthesize({ text, outPath: outPath(), voice }, i === 2 ? { signal: controller.signal } : {});
-      void job.then(() => settled.push(i), () => settled.push(i));
+      void job.then(
+        () => settled.push(i),
+        () => settled.push(i),
+      );
       return job;
     });
     while (calls(await double.calls(), 'load_models').length === 0) await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     const outcomes = await Promise.allSettled(jobs);
-    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
     assert.equal(((outcomes[2] as PromiseRejectedResult).reason as TtsError).code, 'E_CANCELED');
     assert.equal(settled[0], 2, 'the canceled segment is answered while the run goes on');
     const log = await double.calls();
@@ -119,7 +128,10 @@ test('glm-tts-cli: a segment that times out takes its host down; the others of i
     const first = pool.pids[0];
     const outcomes = await Promise.allSettled(['一。', '二。'].map((text) => pool.synthesize({ text, outPath: outPath(), voice })));
     const errors = outcomes.map((o) => (o as PromiseRejectedResult).reason as TtsError);
-    assert.ok(errors.every((e) => e.retryable && ['E_ENGINE_TIMEOUT', 'E_ENGINE_CRASHED'].includes(e.code)), errors.map((e) => e.code).join());
+    assert.ok(
+      errors.every((e) => e.retryable && ['E_ENGINE_TIMEOUT', 'E_ENGINE_CRASHED'].includes(e.code)),
+      errors.map((e) => e.code).join(),
+    );
     assert.ok(errors.some((e) => e.code === 'E_ENGINE_TIMEOUT'));
     while (pool.pids[0] === undefined || pool.pids[0] === first) await new Promise((r) => setTimeout(r, 20));
   } finally {

@@ -61,7 +61,11 @@ test('glm-tts: loads the model once, extracts each voice once, and gives every j
     assert.deepEqual(calls(recorded, 'load_models')[0], { ...calls(recorded, 'load_models')[0], use_phoneme: true, sample_rate: 24_000 });
     // The four prompt features: once per voice, not per job.
     for (const feature of ['_extract_speech_token', '_extract_speech_feat', '_extract_spk_embedding']) {
-      assert.deepEqual(calls(recorded, feature).map((c) => c.path), [voiceA.audioPath, voiceB.audioPath], feature);
+      assert.deepEqual(
+        calls(recorded, feature).map((c) => c.path),
+        [voiceA.audioPath, voiceB.audioPath],
+        feature,
+      );
     }
     const jobs = calls(recorded, 'generate_long');
     assert.equal(jobs.length, 6);
@@ -80,7 +84,10 @@ test('glm-tts: seed, use_phoneme, use_cache and sample_method arrive as sent', a
     assert.deepEqual([sent!.seed, sent!.use_phoneme, sent!.sample_method, sent!.use_cache], [1234, true, 'topk', false]);
     // Unset, they are what GLM-TTS's own demo uses.
     assert.deepEqual([defaults!.seed, defaults!.use_phoneme, defaults!.sample_method, defaults!.use_cache], [0, false, 'ras', true]);
-    assert.deepEqual(calls(await log(), 'gpu').map((c) => c.sample_method), ['topk', 'ras']);
+    assert.deepEqual(
+      calls(await log(), 'gpu').map((c) => c.sample_method),
+      ['topk', 'ras'],
+    );
   });
 });
 
@@ -90,7 +97,10 @@ test('glm-tts: forced readings become phoneme tokens for that job only, then the
       text: '重要的弦。',
       outPath: outPath(),
       voice: voiceA,
-      pronunciations: [{ text: '重', pinyin: 'chong2' }, { text: '弦', pinyin: 'xuan2' }],
+      pronunciations: [
+        { text: '重', pinyin: 'chong2' },
+        { text: '弦', pinyin: 'xuan2' },
+      ],
     });
     await pool.synthesize({ text: '重要的弦。', outPath: outPath(), voice: voiceA, options: { use_phoneme: true } });
     const [forced, after] = calls(await log(), 'g2p_infer');
@@ -198,7 +208,11 @@ test('glm-tts --check names exactly what is missing, without loading the model',
         (r) => ({ code: 0, out: r.stdout }),
         (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
       );
-    const missing = (out: string) => out.split('\n').filter((l) => l.startsWith('MISSING')).map((l) => l.replace(/^MISSING\s+/u, '').replace(/\s+->.*$/u, ''));
+    const missing = (out: string) =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('MISSING'))
+        .map((l) => l.replace(/^MISSING\s+/u, '').replace(/\s+->.*$/u, ''));
     const inDouble = await check({ ...double.env, GLMTTS_DOUBLE_LOG: join(dir, 'check-log.jsonl') });
     assert.equal(inDouble.code, 1);
     assert.deepEqual(missing(inDouble.out), [

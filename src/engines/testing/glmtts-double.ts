@@ -40,7 +40,10 @@ export async function makeGlmttsDouble(env: NodeJS.ProcessEnv = {}): Promise<Glm
     env: { GLMTTS_REPO: repo, GLMTTS_DOUBLE_LOG: logPath, PYTHONDONTWRITEBYTECODE: '1', ...env },
     async calls() {
       const text = await readFile(logPath, 'utf8').catch(() => '');
-      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as DoubleCall);
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as DoubleCall);
     },
     remove: () => rm(root, { recursive: true, force: true }),
   };

@@ -117,7 +117,10 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
     for (let i = 0; i < count; i++) host.send({ type: 'synthesize', id: `batch-${i}`, text: options.sampleText, outPath: join(await dir, `batch-${i}.wav`), ...voice });
     const answers = [];
     for (let i = 0; i < count; i++) answers.push(await host.next());
-    assert.deepEqual(answers.map((a) => (a.type === 'done' ? a.id : JSON.stringify(a))).sort(), Array.from({ length: count }, (_, i) => `batch-${i}`));
+    assert.deepEqual(
+      answers.map((a) => (a.type === 'done' ? a.id : JSON.stringify(a))).sort(),
+      Array.from({ length: count }, (_, i) => `batch-${i}`),
+    );
     for (let i = 0; i < count; i++) assert.ok(decodeWav(await readFile(join(await dir, `batch-${i}.wav`))).samples.length > 0);
     host.kill();
   });

@@ -18,7 +18,19 @@ if (mode === 'exit-before-ready') process.exit(3);
 send({
   type: 'ready',
   protocol: PROTOCOL_VERSION,
-  capabilities: { engine: 'misbehaving', version: '0', sampleRates: [16000], cloning: false, voiceFollowing: [], phonemeControl: false, languages: ['en'], maxSegmentChars: 100, maxBatch: 1, requiresVoice: false, options: [] },
+  capabilities: {
+    engine: 'misbehaving',
+    version: '0',
+    sampleRates: [16000],
+    cloning: false,
+    voiceFollowing: [],
+    phonemeControl: false,
+    languages: ['en'],
+    maxSegmentChars: 100,
+    maxBatch: 1,
+    requiresVoice: false,
+    options: [],
+  },
 });
 
 createInterface({ input: process.stdin }).on('line', (line) => {

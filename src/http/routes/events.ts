@@ -48,7 +48,11 @@ export class BoundedWriter {
   private blocked = false;
   private overflowed = false;
 
-  constructor(private readonly out: ServerResponse, private readonly limit: number, private readonly overflow: () => void) {
+  constructor(
+    private readonly out: ServerResponse,
+    private readonly limit: number,
+    private readonly overflow: () => void,
+  ) {
     out.on('drain', () => this.flush());
   }
 

@@ -40,7 +40,10 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
       const uploadPath = uploads.get(request);
       uploads.delete(request);
       const { task, created } = await deps.tasks.submit({ fields: request.body, uploadPath, idempotencyKey: request.headers['idempotency-key'] });
-      return reply.code(created ? 202 : 200).header('location', `/api/task/${task.id}`).send({ id: task.id, status: task.status, links: taskLinks(task.id) });
+      return reply
+        .code(created ? 202 : 200)
+        .header('location', `/api/task/${task.id}`)
+        .send({ id: task.id, status: task.status, links: taskLinks(task.id) });
     },
   );
 }

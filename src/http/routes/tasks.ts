@@ -18,16 +18,20 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   // the tasks read most recently keep theirs. (Keyed by id, not a WeakMap: thousands of
   // short-lived weak entries make garbage collection slow.)
   const taskJson = new LRUCache<string, { task: TaskRecord; body: string }>({ max: TASK_JSON_CACHE_SIZE });
-  app.get('/api/task/:id', { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request, reply) => {
-    const { id } = request.params as { id: string };
-    const task = await deps.tasks.get(id);
-    let entry = taskJson.get(id);
-    if (entry?.task !== task) {
-      entry = { task, body: JSON.stringify(presentTask(task)) };
-      taskJson.set(id, entry);
-    }
-    return reply.type('application/json; charset=utf-8').send(entry.body);
-  });
+  app.get(
+    '/api/task/:id',
+    { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const task = await deps.tasks.get(id);
+      let entry = taskJson.get(id);
+      if (entry?.task !== task) {
+        entry = { task, body: JSON.stringify(presentTask(task)) };
+        taskJson.set(id, entry);
+      }
+      return reply.type('application/json; charset=utf-8').send(entry.body);
+    },
+  );
 
   app.get('/api/tasks', { schema: { summary: 'Tasks, newest first', querystring: ListQuery, response: { 200: TaskListBody, '4xx': ErrorBody } } }, async (request) => {
     const query = request.query as { status?: TaskStatus; limit?: number; cursor?: string };

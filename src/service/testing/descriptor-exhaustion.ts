@@ -41,7 +41,14 @@ ${body}
   return await new Promise((resolve) => {
     execFile(command, args as string[], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, reports: stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown), stderr });
+      resolve({
+        code,
+        reports: stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as unknown),
+        stderr,
+      });
     });
   });
 }
