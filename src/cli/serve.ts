@@ -10,23 +10,21 @@ const SHUTDOWN_GRACE_MS = 30_000;
 export async function runServe(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
+  // Listen for SIGTERM and SIGINT before anything starts: a stop asked for while the service
+  // starts is a graceful stop as soon as it has started, never the default (immediate) death.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const service = await startService(config, { logger });
   logger.info(`listening on ${service.url} (data in ${config.dataDir}, engines ${config.engines.map((e) => `${e.name} × ${e.hosts}`).join(', ')})`);
   process.stderr.write(`tts-queue: listening on ${service.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      logger.info({ signal }, 'shutting down: no new work; finishing or handing back what runs');
-      const force = setTimeout(() => {
-        logger.error('shutdown took too long; exiting');
-        process.exit(1);
-      }, SHUTDOWN_GRACE_MS);
-      force.unref();
-      void service.close().then(resolve, (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const signal = await stopSignal;
+  logger.info({ signal }, 'shutting down: no new work; finishing or handing back what runs');
+  const force = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, SHUTDOWN_GRACE_MS);
+  force.unref();
+  await service.close().catch((error: unknown) => logger.error({ err: error }, 'shutdown failed'));
 }
