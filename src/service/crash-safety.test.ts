@@ -1,35 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { decodeWav } from '../audio/wav.js';
+import { startServiceProcess, type ServiceProcess } from './testing/service-process.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const TASKS = 200;
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-}
-
-/** Starts `tts-queue serve` in its own process group, as an operator would run it. */
-async function serve(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/u.exec(stderr);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
-  });
-  return { child, url };
-}
 
 async function json(url: string, init?: RequestInit): Promise<any> {
   return await (await fetch(url, init)).json();
@@ -70,9 +48,9 @@ test('kill -9 of the whole service mid-run: every accepted task completes, no ch
   const dataDir = await mkdtemp(join(tmpdir(), 'crash-test-'));
   const log = join(dataDir, 'segments.log');
   const env = { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '2', BENCH_SLEEP_COST_MS: '15', BENCH_SLEEP_LOG: log, LOG_LEVEL: 'warn' };
-  let running: Running | undefined;
+  let running: ServiceProcess | undefined;
   try {
-    running = await serve(env);
+    running = await startServiceProcess(env);
     const sentence = (i: number): string => `第${i}句：${'服务在崩溃以后必须恢复所有已经接受的任务'.repeat(7)}。`;
     const ids: string[] = [];
     for (let i = 0; i < TASKS; i++) {
@@ -102,7 +80,7 @@ test('kill -9 of the whole service mid-run: every accepted task completes, no ch
     db.close();
     assert.ok(stuck.n > 0, 'the kill came while work was left');
 
-    running = await serve(env);
+    running = await startServiceProcess(env);
     const second = running;
     await until(async () => (await completedCount(second.url)) === TASKS, 'every task to complete after the restart');
 
