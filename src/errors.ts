@@ -46,7 +46,7 @@ export const ERROR_CATALOGUE = {
     status: 422,
     retryable: false,
     summary:
-      'No running engine can do what the task asks (the engine named, cloning, the sample rate, forced readings, an engine option, or it needs a reference voice); GET /api/engines lists what each can do.',
+      'No configured engine (one that started; its hosts may be restarting) can do what the task asks (the engine named, cloning, the sample rate, forced readings, an engine option, or it needs a reference voice); GET /api/engines lists what each can do.',
   },
   E_ENGINE_CLOSED: { status: 503, retryable: true, summary: 'The engine pool is shutting down and takes no new work.' },
   E_MALFORMED_JSON: { status: 400, retryable: false, summary: 'The request body is not valid JSON.' },
@@ -71,7 +71,7 @@ export const ERROR_CATALOGUE = {
   E_RESULT_EXPIRED: { status: 410, retryable: false, summary: 'The audio was deleted after the retention period.' },
   E_RANGE_NOT_SATISFIABLE: { status: 416, retryable: false, summary: 'The Range header asks for bytes outside the file.' },
   E_PRECONDITION_FAILED: { status: 412, retryable: false, summary: "A download's If-Match or If-Unmodified-Since does not match the file." },
-  E_SAMPLE_RATE_UNSUPPORTED: { status: 400, retryable: false, summary: 'No running engine writes the requested sample rate; GET /api/engines lists the rates.' },
+  E_SAMPLE_RATE_UNSUPPORTED: { status: 400, retryable: false, summary: 'No configured engine writes the requested sample rate; GET /api/engines lists the rates.' },
   E_URL_FORBIDDEN: {
     status: 400,
     retryable: false,

@@ -22,7 +22,7 @@ test('an engine that cannot start is left out; the others run in their order of 
       ['bench-sleep'],
     );
     assert.equal(engines.pool('glm-tts'), undefined);
-    assert.equal(engines.running()[0]!.pool.size, 2);
+    assert.equal(engines.pools()[0]!.pool.size, 2);
     assert.equal(engines.size, 3);
   } finally {
     await engines.close();
@@ -52,7 +52,7 @@ test('an engine whose hosts are all down stays configured, so its tasks wait for
       ['bench-sleep'],
     );
     assert.deepEqual(
-      engines.running().map((r) => r.engine),
+      engines.pools().map((r) => r.engine),
       ['bench-sleep'],
     );
   } finally {

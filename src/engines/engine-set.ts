@@ -58,7 +58,7 @@ export class EngineSet {
   }
 
   /** The pools of the configured engines with their names, in order of preference (their hosts may be restarting). */
-  running(): Array<{ engine: string; pool: EnginePool }> {
+  pools(): Array<{ engine: string; pool: EnginePool }> {
     return this.configured().map((capabilities) => ({ engine: capabilities.engine, pool: this.started.get(capabilities.engine)! }));
   }
 

@@ -38,11 +38,11 @@ test('with no engine able, the refusal says what each one lacks', () => {
     refused('E_ENGINE_CAPABILITY', /no option temperature \(it has use_cache, use_phoneme, sample_method\)/u),
   );
   assert.throws(() => chooseEngine(needs({ phonemeControl: true }), [engine('bench-sleep')]), refused('E_ENGINE_CAPABILITY', /does not take forced readings/u));
-  assert.throws(() => chooseEngine(needs({ engine: 'glm-tts' }), [espeak]), refused('E_ENGINE_CAPABILITY', /No engine "glm-tts" is running; running: espeak/u));
+  assert.throws(() => chooseEngine(needs({ engine: 'glm-tts' }), [espeak]), refused('E_ENGINE_CAPABILITY', /No engine "glm-tts" is configured; configured: espeak/u));
   // Only the rate stands in the way: the code a client fixes by changing that number.
   assert.throws(
     () => chooseEngine(needs({ sampleRate: 44_100, hasVoice: true }), [glm, espeak]),
     refused('E_SAMPLE_RATE_UNSUPPORTED', /glm-tts writes 24000 Hz, not 44100 Hz; espeak writes 22050 Hz/u),
   );
-  assert.throws(() => chooseEngine(needs(), []), refused('E_ENGINE_CAPABILITY', /none is running/u));
+  assert.throws(() => chooseEngine(needs(), []), refused('E_ENGINE_CAPABILITY', /none is configured/u));
 });

@@ -1,5 +1,5 @@
 /**
- * Routing by capability: which of the running engines may take a task. A task goes only to an
+ * Routing by capability: which of the configured engines may take a task. A task goes only to an
  * engine that announced what it asks for; when none did, it fails at once with a typed error
  * that says, engine by engine, what is missing (rather than waiting for an engine that will
  * never come).
@@ -43,7 +43,7 @@ function shortfall(needs: EngineNeeds, engine: EngineCapabilities): Shortfall | 
 /** The first engine, in the order given (the operator's preference), that can take the task. */
 export function chooseEngine(needs: EngineNeeds, engines: readonly EngineCapabilities[]): EngineCapabilities {
   if (needs.engine !== undefined && !engines.some((e) => e.engine === needs.engine)) {
-    throw new TtsError('E_ENGINE_CAPABILITY', `No engine "${needs.engine}" is running; running: ${engines.map((e) => e.engine).join(', ') || 'none'} (GET /api/engines).`);
+    throw new TtsError('E_ENGINE_CAPABILITY', `No engine "${needs.engine}" is configured; configured: ${engines.map((e) => e.engine).join(', ') || 'none'} (GET /api/engines).`);
   }
   const shortfalls: Shortfall[] = [];
   for (const engine of engines) {
@@ -51,8 +51,8 @@ export function chooseEngine(needs: EngineNeeds, engines: readonly EngineCapabil
     if (missing === undefined) return engine;
     shortfalls.push(missing);
   }
-  const reasons = shortfalls.map((s) => s.reason).join('; ') || 'none is running';
+  const reasons = shortfalls.map((s) => s.reason).join('; ') || 'none is configured';
   // Kept apart because it is the one a client fixes by changing a number.
   const code = shortfalls.length > 0 && shortfalls.every((s) => s.rateOnly) ? 'E_SAMPLE_RATE_UNSUPPORTED' : 'E_ENGINE_CAPABILITY';
-  throw new TtsError(code, `No running engine can take this task: ${reasons}. GET /api/engines lists what each can do.`);
+  throw new TtsError(code, `No configured engine can take this task: ${reasons}. GET /api/engines lists what each can do.`);
 }

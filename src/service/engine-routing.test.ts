@@ -62,7 +62,7 @@ test('a task with a voice goes to GLM-TTS, with its seed and options; one withou
 test('what no running engine can do is refused at once, saying what each engine lacks', async () => {
   const cases: Array<[RequestInit, string, RegExp]> = [
     [jsonPost({ text: '你好。', require_cloning: true }), 'E_ENGINE_CAPABILITY', /glm-tts needs a reference voice; bench-sleep does not clone/u],
-    [jsonPost({ text: '你好。', engine: 'espeak' }), 'E_ENGINE_CAPABILITY', /No engine "espeak" is running/u],
+    [jsonPost({ text: '你好。', engine: 'espeak' }), 'E_ENGINE_CAPABILITY', /No engine "espeak" is configured/u],
     [withVoice({ text: '你好。', engine_options: '{"temperature":0.7}' }), 'E_ENGINE_CAPABILITY', /glm-tts has no option temperature/u],
     [jsonPost({ text: '重要。', pronunciations: [{ text: '重', pinyin: 'zhong4' }] }), 'E_ENGINE_CAPABILITY', /glm-tts needs a reference voice; bench-sleep does not take forced readings/u],
     [withVoice({ text: '你好。', sample_rate: '16000' }), 'E_SAMPLE_RATE_UNSUPPORTED', /glm-tts writes 24000 Hz, not 16000 Hz/u],

@@ -80,7 +80,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     voices,
     blobs,
     logger,
-    engines: () => engines.running().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),
+    engines: () => engines.pools().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),
     isReady: () => ready && !closing,
     limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
   });
@@ -93,7 +93,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     async (failed) => {
       for (const { name, reason } of failed) logger.error({ engine: name, err: reason }, 'this engine could not start; tasks are routed to the others');
       if (closing) return;
-      const rerouted = await backend.rerouteTasks(engines.running().map((e) => e.engine));
+      const rerouted = await backend.rerouteTasks(engines.pools().map((e) => e.engine));
       if (rerouted > 0) logger.warn({ rerouted }, 'tasks routed to an engine that is not running were queued again');
       worker.start();
       ready = true;

@@ -81,7 +81,7 @@ export class Worker {
     loop('prepare', this.options.prepareConcurrency);
     // Per engine, one segment loop more than its hosts take at once: that segment waits at the
     // pool, so a host that finishes gets the next one at once, while the finished one is recorded.
-    for (const running of engines.running()) loop('segment', running.pool.capacity + 1, running);
+    for (const running of engines.pools()) loop('segment', running.pool.capacity + 1, running);
     loop('assemble', this.options.assembleConcurrency);
   }
 
