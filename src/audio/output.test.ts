@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { AudioSink, OUTPUT_FORMAT_NAMES, parseOutputFormat, writeSegments } from './output.js';
 import { probeMedia } from './probe.js';
 import { decodeWav, encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
+import { runWithDescriptorsExhausted } from '../service/testing/descriptor-exhaustion.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'output-test-'));
 test.after(() => rm(dir, { recursive: true, force: true }));
@@ -83,4 +85,25 @@ test('unknown formats are refused with the list of known ones', () => {
     (e: unknown) => e instanceof TtsError && e.code === 'E_FORMAT_UNSUPPORTED' && e.message.includes('mp3'),
   );
   assert.equal(parseOutputFormat('opus'), 'opus');
+});
+
+test('no file descriptor left when the encoder starts (EMFILE): a retryable E_RESOURCES_EXHAUSTED, not a crash; encodes again once descriptors are free', async () => {
+  const segment = join(dir, 'exhausted-segment.wav');
+  await writeFile(segment, encodeWav({ sampleRate: 22_050, channels: 1, samples: tone(0.5) }));
+  const module = pathToFileURL(new URL('./output.js', import.meta.url).pathname).href;
+  const run = await runWithDescriptorsExhausted(
+    `import { writeSegments } from ${JSON.stringify(module)};`,
+    `
+const outcome = (promise) => promise.then((r) => ({ ok: true, format: r.format }), (e) => ({ ok: false, name: e.name, code: e.code, retryable: e.retryable }));
+const write = () => writeSegments([${JSON.stringify(segment)}], 'mp3', ${JSON.stringify(join(dir, 'exhausted.mp3'))}, { pauseMs: 0 });
+closeSync(held.pop()); // one descriptor: enough to read the segment, not for the encoder's pipes
+report(await outcome(write()));
+release();
+report(await outcome(write()));
+`,
+  );
+  assert.equal(run.code, 0, `the process survived: ${run.stderr}`);
+  const [exhausted, freed] = run.reports as any[];
+  assert.deepEqual(exhausted, { ok: false, name: 'TtsError', code: 'E_RESOURCES_EXHAUSTED', retryable: true });
+  assert.deepEqual(freed, { ok: true, format: 'mp3' });
 });

@@ -5,12 +5,12 @@
  * file appears whole or not at all.
  */
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { ffmpegPath } from './binaries.js';
 import { asFileUrl } from './probe.js';
-import { lastLine } from './run-binary.js';
+import { lastLine, spawnFailure } from './run-binary.js';
 import { decodeWav, encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
 
@@ -93,18 +93,29 @@ class EncoderDestination implements PcmDestination {
     child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)));
     child.stdin.on('error', () => undefined); // reported through the exit code
     this.closed = new Promise((resolve, reject) => {
-      child.once('error', (error) => reject(new TtsError('E_FFMPEG_MISSING', `Cannot run ffmpeg: ${error.message}`, { cause: error })));
+      child.once('error', (error) => reject(spawnFailure(ffmpegPath(), error)));
       child.once('close', (code) => resolve(code));
     });
     this.closed.catch(() => undefined);
   }
 
-  static start(format: OutputFormat, partialPath: string, sampleRate: number, channels: number): EncoderDestination {
+  static async start(format: OutputFormat, partialPath: string, sampleRate: number, channels: number): Promise<EncoderDestination> {
     const args = OUTPUT_FORMATS[format].ffmpegArgs!;
-    const child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...args, asFileUrl(partialPath)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return new EncoderDestination(child, format);
+    let child: ChildProcess;
+    try {
+      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...args, asFileUrl(partialPath)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      throw spawnFailure(ffmpegPath(), error as NodeJS.ErrnoException);
+    }
+    // A spawn that failed (no descriptors left, no binary) has no pid and no pipes: its error comes
+    // as an event, which must be listened for before anything touches the pipes.
+    if (child.pid === undefined) {
+      const [error] = (await once(child, 'error')) as [NodeJS.ErrnoException];
+      throw spawnFailure(ffmpegPath(), error);
+    }
+    return new EncoderDestination(child as ChildProcessWithoutNullStreams, format);
   }
 
   async write(bytes: Uint8Array): Promise<void> {

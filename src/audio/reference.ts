@@ -5,11 +5,11 @@
  */
 
 import { createHash } from 'node:crypto';
-import { open, rename, unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import { ffmpegPath } from './binaries.js';
 import { asFileUrl, probeMedia, type ProbeResult } from './probe.js';
 import { lastLine, runBinary } from './run-binary.js';
-import { sniffAudioContainer, SNIFF_BYTES } from './sniff.js';
+import { readFileHead, sniffAudioContainer } from './sniff.js';
 import { encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
 
@@ -88,29 +88,13 @@ function checkSource(source: ProbeResult, limits: ReferenceLimits): void {
  * audio stream, not far too long. The one rule for every upload (voices and synthesis requests,
  * checked before they are accepted) and for every reference normalised later.
  */
-/** The first bytes of a file (fewer when it is shorter; none when there is no such file: ffprobe then says so). */
-async function readHead(path: string, bytes: number): Promise<Buffer> {
-  const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' || error.code === 'EISDIR') return undefined;
-    throw error;
-  });
-  if (file === undefined) return Buffer.alloc(0);
-  try {
-    const head = Buffer.alloc(bytes);
-    const { bytesRead } = await file.read(head, 0, bytes, 0);
-    return head.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
-}
-
 /**
  * Checks a reference by content, never by name: its first bytes must be those of an accepted
  * container (magic bytes), then ffprobe must find an audio stream of an accepted length.
  */
 export async function inspectReference(inputPath: string, options: { limits?: Partial<ReferenceLimits>; signal?: AbortSignal } = {}): Promise<ProbeResult> {
   const limits = { ...DEFAULT_REFERENCE_LIMITS, ...options.limits };
-  const sniffed = sniffAudioContainer(await readHead(inputPath, SNIFF_BYTES));
+  const sniffed = sniffAudioContainer(await readFileHead(inputPath));
   const source = await probeMedia(inputPath, { signal: options.signal });
   // ffprobe still runs for a file that fails the first gate: it tells other media (a video, an
   // AIFF: E_AUDIO_UNSUPPORTED_FORMAT) from something that is not media at all.

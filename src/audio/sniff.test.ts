@@ -1,31 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_FORMATS, makeTone, type FixtureFormat } from './testing/fixtures.js';
-import { SNIFF_BYTES, sniffAudioContainer, type SniffedContainer } from './sniff.js';
+import { readFileHead, sniffAudioContainer, type SniffedContainer } from './sniff.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'sniff-test-'));
 test.after(() => rm(dir, { recursive: true, force: true }));
-
-async function head(path: string): Promise<Buffer> {
-  const file = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(SNIFF_BYTES);
-    const { bytesRead } = await file.read(buffer, 0, SNIFF_BYTES, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
-}
 
 const EXPECTED: Record<FixtureFormat, SniffedContainer> = { wav: 'wav', mp3: 'mp3', m4a: 'mp4', aac: 'aac', ogg: 'ogg', webm: 'webm', flac: 'flac' };
 
 for (const format of Object.keys(FIXTURE_FORMATS) as FixtureFormat[]) {
   test(`a ${format} file written by ffmpeg is recognised as ${EXPECTED[format]}`, async () => {
     const path = await makeTone(join(dir, `tone.${format}`), { seconds: 0.5, format });
-    assert.equal(sniffAudioContainer(await head(path)), EXPECTED[format]);
+    assert.equal(sniffAudioContainer(await readFileHead(path)), EXPECTED[format]);
   });
 }
 

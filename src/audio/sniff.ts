@@ -3,6 +3,8 @@
  * a cheap first gate for uploads and downloads; ffprobe still decides whether the file is usable.
  */
 
+import { open } from 'node:fs/promises';
+
 /** Containers recognised by content, named like REFERENCE_CONTAINERS' families. */
 export type SniffedContainer = 'wav' | 'mp3' | 'aac' | 'flac' | 'ogg' | 'mp4' | 'webm';
 
@@ -44,4 +46,20 @@ export function sniffAudioContainer(head: Uint8Array): SniffedContainer | undefi
   if (isAdtsFrame(head)) return 'aac';
   if (isMpegFrame(head)) return 'mp3';
   return undefined;
+}
+
+/** The first SNIFF_BYTES of a file (fewer when it is shorter; none when there is no such file, so that ffprobe says what is wrong). */
+export async function readFileHead(path: string): Promise<Buffer> {
+  const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'EISDIR') return undefined;
+    throw error;
+  });
+  if (file === undefined) return Buffer.alloc(0);
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await file.read(head, 0, SNIFF_BYTES, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
 }

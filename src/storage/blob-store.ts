@@ -4,9 +4,10 @@
  * in a request ever becomes part of a path.
  */
 
-import { mkdir, rm, statfs } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isStorageFull, storageFullError } from '../errors.js';
+import { isNearlyFull } from './free-space.js';
 
 /** Files the service stores. Engines and ffmpeg read local files, so every store hands out paths. */
 export interface BlobStore {
@@ -25,9 +26,6 @@ export interface BlobStore {
   removeVoice(voiceId: string): Promise<void>;
   remove(path: string): Promise<void>;
 }
-
-/** Less free space than this counts as full: no segment or result would fit. */
-const FULL_BELOW_BYTES = 1024 * 1024;
 
 const ID = /^[0-9a-f-]{36}$/u;
 
@@ -75,16 +73,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async isFull(): Promise<boolean> {
-    // The root may not exist yet: its parent's file system is the one that fills up.
-    for (const path of [this.root, join(this.root, '..')]) {
-      try {
-        const fs = await statfs(path);
-        return fs.bavail * fs.bsize < FULL_BELOW_BYTES;
-      } catch {
-        // try the parent
-      }
-    }
-    return false;
+    return isNearlyFull(this.root);
   }
 
   async removeTaskScratch(taskId: string): Promise<void> {

@@ -6,13 +6,12 @@
  */
 
 import { EventEmitter } from 'node:events';
-import { statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.js';
 import type { TaskEvent, WorkKind } from '../backend.js';
 import { TtsError, isStorageFull, storageFullError } from '../../errors.js';
+import { isNearlyFull } from '../../storage/free-space.js';
 
 export interface ConnectionOptions {
   /** Database file, or ":memory:". */
@@ -24,21 +23,9 @@ export interface ConnectionOptions {
 
 /** How often the checkpoint thread moves the write-ahead log into the database file. */
 const CHECKPOINT_INTERVAL_MS = 500;
-/** Below this much free space, a write that failed with an I/O error is taken for a full disk. */
-const LOW_SPACE_BYTES = 1024 * 1024;
 
 /** SQLite's codes for a file that is not a database or whose pages are damaged. */
 const isCorruption = (error: unknown): boolean => /^SQLITE_(NOTADB|CORRUPT)/u.test(String((error as { code?: unknown } | undefined)?.code));
-
-/** True when the file system holding `path` has (nearly) no room left. */
-function diskNearlyFull(path: string): boolean {
-  try {
-    const fs = statfsSync(dirname(path));
-    return fs.bavail * fs.bsize < LOW_SPACE_BYTES;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Opens the file and brings its schema up to date. A file that is not a database, or whose
@@ -71,7 +58,7 @@ function openDatabase(path: string): Database.Database {
         { cause: error },
       );
     }
-    if (isStorageFull(error) || (String((error as { code?: unknown }).code).startsWith('SQLITE_IOERR') && diskNearlyFull(path))) throw storageFullError(error);
+    if (isStorageFull(error) || (String((error as { code?: unknown }).code).startsWith('SQLITE_IOERR') && isNearlyFull(path))) throw storageFullError(error);
     throw error;
   }
 }
@@ -115,7 +102,7 @@ export class SqliteConnection {
 
   /** True when the disk holding the database has (nearly) no room left. */
   nearlyFull(): boolean {
-    return this.options.path !== ':memory:' && diskNearlyFull(this.options.path);
+    return this.options.path !== ':memory:' && isNearlyFull(this.options.path);
   }
 
   /** A prepared statement, made once per SQL text. */
