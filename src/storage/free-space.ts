@@ -4,7 +4,7 @@ import { statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Less free space than this counts as full: no segment, result or database page would fit. */
-export const FULL_BELOW_BYTES = 1024 * 1024;
+const FULL_BELOW_BYTES = 1024 * 1024;
 
 /**
  * True when the file system holding `path` (or, while `path` does not exist yet, its nearest

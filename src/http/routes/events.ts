@@ -17,7 +17,7 @@ import { TtsError, toTtsError } from '../../errors.js';
 const HEARTBEAT_MS = 15_000;
 const MAX_WS_SUBSCRIPTIONS = 1_000;
 /** What may wait, per stream, for a client that does not read (beyond the kernel's buffers) before it is disconnected. */
-export const MAX_UNREAD_BYTES = 1024 * 1024;
+const MAX_UNREAD_BYTES = 1024 * 1024;
 /** The WebSocket close code for a subscriber that does not read: 1008, policy violation. */
 export const WS_CLOSE_NOT_READING = 1008;
 /** Ids are database row ids: safe integers, so at most 16 digits. */
@@ -42,7 +42,7 @@ export function lastEventId(header: unknown, query: unknown): number {
  * chunks wait here until 'drain'; when more than `limit` bytes wait, `overflow` is called
  * (the client does not read) and nothing more is taken.
  */
-export class BoundedWriter {
+class BoundedWriter {
   private pending: string[] = [];
   private pendingBytes = 0;
   private blocked = false;
