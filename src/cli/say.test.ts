@@ -59,9 +59,6 @@ function rms(samples: Int16Array): number {
   return Math.sqrt(sum / samples.length);
 }
 
-const seconds = (audio: { samples: Int16Array; sampleRate: number }): number => audio.samples.length / audio.sampleRate;
-const sameLength = (a: number, b: number): boolean => Math.abs(a - b) <= Math.max(a, b) * 0.005;
-
 const text2000 = sampleChineseText(2_000);
 
 test('2,000 characters of Chinese with English words become real speech in mp3', async () => {
@@ -81,11 +78,10 @@ test('two engine hosts give the same audio as one', async () => {
   const two = join(dir, 'two.wav');
   assert.equal((await say([text2000, '--engines', '1', '--out', one])).code, 0);
   assert.equal((await say([text2000, '--engines', '2', '--out', two])).code, 0);
-  const a = decodeWav(await readFile(one));
-  const b = decodeWav(await readFile(two));
-  assert.ok(rms(a.samples) > 500, 'not silent');
-  assert.ok(sameLength(seconds(a), seconds(b)), `${seconds(a)} s vs ${seconds(b)} s`);
-  assert.ok(Math.abs(rms(a.samples) - rms(b.samples)) < rms(a.samples) * 0.01);
+  const a = await readFile(one);
+  assert.ok(rms(decodeWav(a).samples) > 500, 'not silent');
+  // Each segment's audio depends on its request only, not on which host made it.
+  assert.ok(a.equals(await readFile(two)), 'the same bytes');
 });
 
 test('kill -9 of an engine host mid-run: its segment runs again and the output is complete', async () => {
@@ -111,11 +107,8 @@ test('kill -9 of an engine host mid-run: its segment runs again and the output i
   assert.equal(run.code, 0, run.stderr);
   assert.ok(killed !== undefined, 'a host was killed');
   assert.match(run.stderr, /was lost; restarting/u);
-  // espeak's output depends slightly on what it synthesised before (a few samples per
-  // segment), so "complete" is checked by length: one missing segment would be over 2 %.
-  const summary = JSON.parse(run.stdout) as { durationMs: number; segments: number };
-  assert.ok(sameLength(summary.durationMs, seconds(decodeWav(await readFile(expected))) * 1000), `${summary.durationMs} ms`);
-  assert.ok(sameLength(seconds(decodeWav(await readFile(out))), seconds(decodeWav(await readFile(expected)))));
+  // The segment that ran again on the new host gives the same samples: the output is the whole text.
+  assert.ok((await readFile(out)).equals(await readFile(expected)), 'the same bytes as a run without the kill');
 });
 
 test('text from a file and from standard input', async () => {

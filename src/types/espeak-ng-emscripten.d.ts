@@ -12,6 +12,8 @@ declare module '@echogarden/espeak-ng-emscripten' {
   }
   export interface ESpeakNGModule {
     eSpeakNGWorker: new () => ESpeakNGWorker;
+    /** The WebAssembly memory, all of espeak's state; a new view after the memory grows. */
+    readonly HEAPU8: Uint8Array;
   }
   const init: () => Promise<ESpeakNGModule>;
   export default init;

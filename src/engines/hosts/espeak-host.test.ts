@@ -116,3 +116,17 @@ test('a reference transcript sets the speaking rate', async () => {
   const fast = await speak(text, { voice: voice('一二三四五六七八九十一二三四五六七八') });
   assert.ok(seconds(slow) > seconds(fast) * 1.8, `${seconds(slow)} s vs ${seconds(fast)} s`);
 });
+
+test('a segment gives the same samples whatever the host synthesised before it (a retry, or say against the service)', async () => {
+  const text = '今天天气很好，我们去公园散步吧。';
+  const first = await speak(text);
+  await speak('Something else in English, and a longer sentence to move espeak along.');
+  await speak('这是一个很长的句子，里面有很多字，我们看看会怎么样。');
+  const again = await speak(text);
+  assert.deepEqual(again.samples, first.samples);
+});
+
+test('a language run too long for the host is refused with a typed error, and the host goes on', async () => {
+  await assert.rejects(speak('word '.repeat(60_000)), (error: any) => error.code === 'E_ENGINE_REJECTED' && /at most \d+ bytes/u.test(error.message));
+  assert.ok(rms((await speak('你好。')).samples) > 500);
+});

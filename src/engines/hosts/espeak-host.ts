@@ -28,6 +28,9 @@ const SYLLABLES_PER_SECOND_AT_175 = { cmn: 3.6, 'en-us': 4.4 } as const;
 /** Median F0 (Hz) each voice gives at pitch 0, 25, 50, 75, 100 (measured on this build). */
 const PITCH_CURVE: Record<EspeakVoice, number[]> = { cmn: [63, 77, 97, 125, 161], 'en-us': [72, 90, 107, 130, 170] };
 const VOICE_CACHE_SIZE = 64;
+/** The longest language run, in UTF-8 bytes, that espeak is handed at once. A 200-character
+ * segment stays far below it even with every character forced to a 200-letter pinyin. */
+const MAX_RUN_BYTES = 256 * 1024;
 
 export interface VoiceStyle {
   /** Median F0 of the reference, Hz. */
@@ -162,6 +165,21 @@ async function createEspeakEngine(): Promise<HostEngine> {
 
   // Warm up before `ready`: the first syntheses are slow while the engine's JavaScript is compiled.
   for (const run of splitLanguageRuns('你好，这是预热。Warming up.')) speak(run, undefined);
+  // espeak keeps state between utterances (pitch flutter phase, buffers): the same text gives a
+  // few samples more or less depending on what came before, so a retried segment, or `say`
+  // against the service, would differ. Every segment starts from a copy of the warmed-up memory
+  // instead (17 MB, about 1 ms to copy back), so its audio depends on its request only.
+  // The bindings pass strings through one buffer they malloc and keep; it must exist, large
+  // enough for every run, before the copy is taken, or a later malloc would be undone under it.
+  // (The first call asks for the size, the second allocates it.)
+  tts.set_voice('x'.repeat(MAX_RUN_BYTES));
+  tts.set_voice('cmn');
+  const warmedUp = module.HEAPU8.slice();
+  const resetToWarmedUp = (): void => {
+    const memory = module.HEAPU8;
+    memory.set(warmedUp);
+    memory.fill(0, warmedUp.length);
+  };
 
   return {
     capabilities: {
@@ -183,6 +201,10 @@ async function createEspeakEngine(): Promise<HostEngine> {
       }
       const style = styleFor(request.voice);
       const runs = splitLanguageRuns(applyPronunciations(request.text, request.pronunciations ?? []));
+      if (runs.some((run) => Buffer.byteLength(escapeSsml(run.text)) >= MAX_RUN_BYTES)) {
+        throw new TtsError('E_ENGINE_REJECTED', `espeak takes at most ${MAX_RUN_BYTES} bytes of one language at once, forced readings included; send shorter segments.`);
+      }
+      resetToWarmedUp();
       const parts: Int16Array[] = [];
       for (const run of runs) {
         // espeak is synchronous: a cancel is honoured between language runs.
