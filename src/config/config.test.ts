@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { loadConfig } from './config.js';
+import { ENVIRONMENT_VARIABLES, loadConfig } from './config.js';
 import type { TtsError } from '../errors.js';
 
 test('ENGINE lists engines in order of preference, each with its host count or ENGINE_HOSTS', () => {
@@ -19,4 +19,28 @@ test('a malformed ENGINE is refused with a message that says what it takes', () 
   assert.throws(() => loadConfig({ ENGINE: 'glm-tts:2:3' }), refused(/got "glm-tts:2:3"/u));
   assert.throws(() => loadConfig({ ENGINE: 'espeak,espeak' }), refused(/each engine once/u));
   assert.throws(() => loadConfig({ ENGINE: 'espeak,' }), refused(/got ""/u));
+});
+
+test('ENVIRONMENT_VARIABLES is exactly what loadConfig reads', () => {
+  const read = new Set<string>();
+  const env = new Proxy({} as Record<string, string | undefined>, {
+    get: (_target, name) => {
+      if (typeof name === 'string') read.add(name);
+      return undefined;
+    },
+  });
+  loadConfig(env);
+  loadConfig(new Proxy({ BLOB_STORE: 's3', S3_BUCKET: 'b' } as Record<string, string | undefined>, { get: (target, name) => (typeof name === 'string' && read.add(name) ? target[name] : undefined) }));
+  assert.deepEqual([...read].sort(), [...ENVIRONMENT_VARIABLES].sort());
+});
+
+test('the scaled-out settings: redis, its prefix, the blob store', () => {
+  const config = loadConfig({ BACKEND: 'redis', REDIS_URL: 'redis://cache:6380/2', REDIS_PREFIX: 'staging', BLOB_STORE: 's3', S3_BUCKET: 'audio', S3_FORCE_PATH_STYLE: '1' });
+  assert.deepEqual(config.redis, { url: 'redis://cache:6380/2', prefix: 'staging' });
+  assert.equal(config.s3.bucket, 'audio');
+  assert.equal(config.s3.forcePathStyle, true);
+  const refused = (pattern: RegExp) => (error: TtsError) => error.code === 'E_INVALID_ARGUMENT' && pattern.test(error.message);
+  assert.throws(() => loadConfig({ REDIS_PREFIX: 'a:b' }), refused(/REDIS_PREFIX/u));
+  assert.throws(() => loadConfig({ BLOB_STORE: 's3' }), refused(/S3_BUCKET/u));
+  assert.throws(() => loadConfig({ BACKEND: 'postgres' }), refused(/sqlite, redis/u));
 });

@@ -8,14 +8,57 @@ import { resolve } from 'node:path';
 import { TtsError } from '../errors.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/registry.js';
 
-export const BACKEND_NAMES = ['sqlite'] as const;
+export const BACKEND_NAMES = ['sqlite', 'redis'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
+export const BLOB_STORE_NAMES = ['local', 's3'] as const;
+export type BlobStoreName = (typeof BLOB_STORE_NAMES)[number];
+
+/** Every environment variable the service reads (the deployment files are checked against it). */
+export const ENVIRONMENT_VARIABLES = [
+  'HOST',
+  'PORT',
+  'DATA_DIR',
+  'BACKEND',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+  'BLOB_STORE',
+  'BLOB_DIR',
+  'S3_BUCKET',
+  'S3_PREFIX',
+  'S3_ENDPOINT',
+  'S3_REGION',
+  'S3_FORCE_PATH_STYLE',
+  'METRICS_PORT',
+  'ENGINE',
+  'ENGINE_HOSTS',
+  'MAX_TEXT_CHARS',
+  'MAX_UPLOAD_BYTES',
+  'RESULT_TTL_SECONDS',
+  'LEASE_MS',
+  'MAX_ATTEMPTS',
+  'PAUSE_MS',
+  'PREPARE_CONCURRENCY',
+  'ASSEMBLE_CONCURRENCY',
+  'AUDIO_URL_ALLOW_PRIVATE',
+  'AUDIO_URL_TIMEOUT_MS',
+  'LOG_LEVEL',
+  'SQLITE_SYNCHRONOUS',
+] as const;
 
 export interface ServiceConfig {
   host: string;
   port: number;
   dataDir: string;
   backend: BackendName;
+  /** BACKEND=redis: the server and the prefix of every key (two deployments can share one Redis). */
+  redis: { url: string; prefix: string };
+  /** Where files live: a local folder (or a shared volume mounted on every node) or an S3-compatible store. */
+  blobStore: BlobStoreName;
+  /** BLOB_STORE=local: the folder (default DATA_DIR/blobs). BLOB_STORE=s3: the local cache of the files in use. */
+  blobDir: string;
+  s3: { bucket: string; prefix: string; endpoint?: string; region: string; forcePathStyle: boolean };
+  /** `tts-queue worker`: the port of its health and metrics listener (on HOST). */
+  metricsPort: number;
   /** Engines to run, in order of preference, each with its number of hosts. */
   engines: Array<{ name: EngineName; hosts: number }>;
   /** Longest text accepted, in characters after normalisation. */
@@ -88,12 +131,34 @@ function engines(env: Env): ServiceConfig['engines'] {
   return parsed;
 }
 
+function redisPrefix(env: Env): string {
+  const prefix = env.REDIS_PREFIX || 'ttsq';
+  // BullMQ builds keys as prefix:queue:...; a colon or a brace in the prefix would change their shape.
+  if (!/^[A-Za-z0-9_.-]{1,64}$/u.test(prefix)) throw new TtsError('E_INVALID_ARGUMENT', `Expected REDIS_PREFIX to be 1 to 64 letters, digits, '_', '.' or '-', got "${prefix}".`);
+  return prefix;
+}
+
 export function loadConfig(env: Env = process.env): ServiceConfig {
+  const dataDir = resolve(env.DATA_DIR || './data');
+  const blobStore = oneOf(env, 'BLOB_STORE', BLOB_STORE_NAMES, 'local');
+  const bucket = env.S3_BUCKET || '';
+  if (blobStore === 's3' && bucket === '') throw new TtsError('E_INVALID_ARGUMENT', 'BLOB_STORE=s3 needs S3_BUCKET, the bucket to keep files in.');
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65_535),
-    dataDir: resolve(env.DATA_DIR || './data'),
+    dataDir,
     backend: oneOf(env, 'BACKEND', BACKEND_NAMES, 'sqlite'),
+    redis: { url: env.REDIS_URL || 'redis://127.0.0.1:6379', prefix: redisPrefix(env) },
+    blobStore,
+    blobDir: resolve(env.BLOB_DIR || `${dataDir}/blobs`),
+    s3: {
+      bucket,
+      prefix: env.S3_PREFIX || '',
+      endpoint: env.S3_ENDPOINT || undefined,
+      region: env.S3_REGION || 'us-east-1',
+      forcePathStyle: flag(env, 'S3_FORCE_PATH_STYLE'),
+    },
+    metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65_535),
     // The embedded engine runs on the CPU: one host per core unless told.
     engines: engines(env),
     maxTextChars: integer(env, 'MAX_TEXT_CHARS', 100_000, 1),
