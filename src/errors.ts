@@ -91,6 +91,7 @@ export const ERROR_CATALOGUE = {
     summary:
       'At start-up: `tasks.db` in DATA_DIR is damaged or is not a SQLite database. Move the file away (the service then starts with an empty queue) or restore it from a backup, then start again.',
   },
+  E_BACKEND_UNAVAILABLE: { status: 503, retryable: true, summary: 'The task backend (Redis) cannot be reached or written right now; try again shortly.' },
   E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down, or an engine has no host up (its hosts are being restarted).' },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },

@@ -10,23 +10,57 @@ import { TtsError } from '../../errors.js';
 
 export interface Clock {
   now: () => number;
-  advance: (ms: number) => void;
+  /** A fake clock jumps; a backend on real time (Redis: lock expiry is Redis's own) waits. */
+  advance: (ms: number) => void | Promise<void>;
 }
 
 export type BackendFactory = (clock: Clock) => Promise<TaskBackend>;
 
+/**
+ * The contract's durations. A backend on a fake clock takes the defaults; one on real time
+ * passes short ones, with `leaseLapseMs` long enough for its lease expiry to be noticed.
+ */
+export interface ContractTiming {
+  /** The clock: fake (the default) or real. */
+  clock: 'fake' | 'real';
+  leaseMs: number;
+  /** Time after a claim by which an unrenewed lease has lapsed and its work is claimable again. */
+  leaseLapseMs: number;
+  /** Time after a retryable failure by which the retry is claimable (the backend's first backoffs). */
+  backoffWaitMs: number;
+}
+
+const FAKE_TIMING: ContractTiming = { clock: 'fake', leaseMs: 10_000, leaseLapseMs: 15_000, backoffWaitMs: 60_000 };
+
 const request = (text = '你好。', priority = 0): TaskRequest => ({ text, format: 'wav', priority, pronunciations: [] });
-const LEASE = 10_000;
+/** The lease of claims in the contract (set per run from its timing). */
+let LEASE = FAKE_TIMING.leaseMs;
 const transient = { code: 'E_ENGINE_CRASHED', message: 'host died', retryable: true };
 const permanent = { code: 'E_ENGINE_REJECTED', message: 'cannot', retryable: false };
 
-function makeClock(): Clock {
+function makeClock(kind: ContractTiming['clock']): Clock {
+  if (kind === 'real') return { now: () => Date.now(), advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
   let time = 1_700_000_000_000;
-  return { now: () => time, advance: (ms) => (time += ms) };
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
 }
 
+/** Waits until `condition` holds: events reach subscribers of a distributed backend a moment after the change. */
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 5_000) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+let clockKind: ContractTiming['clock'] = 'fake';
+
 async function withBackend(factory: BackendFactory, body: (backend: TaskBackend, clock: Clock) => Promise<void>): Promise<void> {
-  const clock = makeClock();
+  const clock = makeClock(clockKind);
   const backend = await factory(clock);
   try {
     await body(backend, clock);
@@ -51,7 +85,11 @@ async function preparedTask(backend: TaskBackend, segments: string[], priority =
   return task.id;
 }
 
-export function runBackendContract(name: string, factory: BackendFactory): void {
+export function runBackendContract(name: string, factory: BackendFactory, timing: ContractTiming = FAKE_TIMING): void {
+  test.before(() => {
+    LEASE = timing.leaseMs;
+    clockKind = timing.clock;
+  });
   test(`${name}: a created task is queued and can be read back`, () =>
     withBackend(factory, async (backend) => {
       const { task, created } = await backend.createTask(request('第一句。'));
@@ -85,6 +123,7 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       const assemble = await claimOf(backend, 'assemble');
       assert.deepEqual(assemble.segmentPaths, ['/s/0.wav', '/s/1.wav']);
       await backend.completeAssemble(assemble, { path: '/r.wav', format: 'wav', durationMs: 20, bytes: 100, sampleRate: 24_000 }, 60_000);
+      await eventually(() => events.some((e) => e.status === 'completed'), 'the completed event');
       const done = await backend.getTask(id);
       assert.equal(done?.status, 'completed');
       assert.equal(done?.result?.bytes, 100);
@@ -174,7 +213,7 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       const id = await preparedTask(backend, ['一。']);
       const lost = await claimOf(backend, 'segment');
       assert.equal(await backend.claim('worker-2', ['segment'], LEASE), undefined);
-      clock.advance(LEASE + 5_000);
+      await clock.advance(timing.leaseLapseMs);
       const again = await backend.claim('worker-2', ['segment'], LEASE);
       assert.ok(again?.kind === 'segment');
       assert.equal(again.segment.index, 0);
@@ -189,9 +228,9 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
     withBackend(factory, async (backend, clock) => {
       await preparedTask(backend, ['一。']);
       const unit = await claimOf(backend, 'segment');
-      clock.advance(LEASE - 1_000);
+      await clock.advance(LEASE * 0.6);
       assert.equal(await backend.renewLease(unit, LEASE), true);
-      clock.advance(LEASE - 1_000);
+      await clock.advance(LEASE * 0.6);
       assert.equal(await backend.claim('worker-2', ['segment'], LEASE), undefined);
     }));
 
@@ -199,7 +238,7 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
     withBackend(factory, async (backend, clock) => {
       const { task } = await backend.createTask(request());
       await claimOf(backend, 'prepare');
-      clock.advance(LEASE + 5_000);
+      await clock.advance(timing.leaseLapseMs);
       const again = await claimOf(backend, 'prepare');
       assert.equal(again.task.id, task.id);
     }));
@@ -209,7 +248,7 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       const id = await preparedTask(backend, ['一。']);
       assert.equal(await backend.failWork(await claimOf(backend, 'segment'), transient, 2), 'retrying');
       assert.equal(await backend.claim('worker-1', ['segment'], LEASE), undefined, 'not before the backoff');
-      clock.advance(60_000);
+      await clock.advance(timing.backoffWaitMs);
       const second = await claimOf(backend, 'segment');
       assert.equal(second.segment.attempt, 2);
       assert.equal(await backend.failWork(second, transient, 2), 'failed');
@@ -249,13 +288,13 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
         assert.equal(unit.segment.attempt, 1, 'no attempt used up');
         assert.equal(await backend.failWork(unit, storageFull, 1, { spareAttempt: true }), 'retrying');
         assert.equal(await backend.claim('worker-1', ['segment'], LEASE), undefined, 'not before the backoff');
-        clock.advance(60_000);
+        await clock.advance(timing.backoffWaitMs);
       }
       assert.equal((await backend.getTask(id))?.attempts, 1);
       await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: '/0.wav', durationMs: 1 });
       const assemble = await claimOf(backend, 'assemble');
       assert.equal(await backend.failWork(assemble, storageFull, 1, { spareAttempt: true }), 'retrying');
-      clock.advance(60_000);
+      await clock.advance(timing.backoffWaitMs);
       assert.equal((await claimOf(backend, 'assemble')).task.id, id);
     }));
 
@@ -323,7 +362,7 @@ export function runBackendContract(name: string, factory: BackendFactory): void 
       await backend.completeSegment(await claimOf(backend, 'segment'), { audioPath: '/0.wav', durationMs: 1 });
       await backend.completeAssemble(await claimOf(backend, 'assemble'), { path: '/r.wav', format: 'wav', durationMs: 1, bytes: 1, sampleRate: 1 }, 1_000);
       assert.deepEqual(await backend.expireResults(clock.now()), []);
-      clock.advance(2_000);
+      await clock.advance(2_000);
       const expired = await backend.expireResults(clock.now());
       assert.deepEqual(
         expired.map((t) => t.id),

@@ -1,0 +1,24 @@
+import { runBackendContract } from '../testing/backend-contract.js';
+import { RedisBackend } from './redis-backend.js';
+import { TEST_REDIS_URL, dropPrefix, testPrefix } from './testing/redis-test-prefix.js';
+
+// The same contract as SQLite's, against the real Redis, on real time: leases are BullMQ locks
+// that Redis itself expires, so the contract's durations are short ones here.
+const LEASE_MS = 1_000;
+const STALLED_INTERVAL_MS = 200;
+const BACKOFF_MS = 1_000;
+
+runBackendContract(
+  'redis',
+  async () => {
+    const prefix = testPrefix();
+    const backend = await RedisBackend.open({ url: TEST_REDIS_URL, prefix, leaseMs: LEASE_MS, stalledIntervalMs: STALLED_INTERVAL_MS, backoffMs: () => BACKOFF_MS, repairIntervalMs: 0 });
+    const close = backend.close.bind(backend);
+    backend.close = async () => {
+      await close();
+      await dropPrefix(prefix);
+    };
+    return backend;
+  },
+  { clock: 'real', leaseMs: LEASE_MS, leaseLapseMs: LEASE_MS + 3 * STALLED_INTERVAL_MS + 500, backoffWaitMs: BACKOFF_MS + 500 },
+);

@@ -1,0 +1,266 @@
+/**
+ * The scaled-out backend: tasks, segments, voices and events in Redis, work on BullMQ queues
+ * (work-queue.ts), so API nodes hold no state and workers on many machines share one queue.
+ * Semantics are those of `TaskBackend` (../backend.ts); scripts.ts describes the records.
+ * Redis is expected to persist (AOF): `appendfsync always` loses nothing acknowledged,
+ * `everysec` up to about a second of it (docs/scaling-out.md).
+ */
+
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import {
+  TASK_STATUSES,
+  type ClaimOptions,
+  type CreateTaskOptions,
+  type FailOptions,
+  type ListTasksOptions,
+  type PreparedTask,
+  type TaskBackend,
+  type TaskEvent,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskResult,
+  type TaskStatus,
+  type VoiceRecord,
+  type WorkKind,
+  type WorkUnit,
+} from '../backend.js';
+import { TtsError, type WireError } from '../../errors.js';
+import { RedisConnection } from './connection.js';
+import { toTask } from './task-records.js';
+import { RedisWorkQueue, type RedisWorkOptions } from './work-queue.js';
+
+export interface RedisBackendOptions extends RedisWorkOptions {
+  url: string;
+  /** Prefix of every key, BullMQ's included: two deployments can share one Redis. */
+  prefix: string;
+  /** How often queued tasks missing their job are looked for (0: never; tests). */
+  repairIntervalMs?: number;
+}
+
+/** Redis errors that mean "not reachable right now" rather than a bug. */
+function unavailable(error: unknown): TtsError | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|max retries|LOADING|READONLY|MISCONF|Stream isn't writeable|enableOfflineQueue/iu.test(message)) {
+    return new TtsError('E_BACKEND_UNAVAILABLE', `Redis cannot be reached or written right now (${message.slice(0, 200)}); try again shortly.`);
+  }
+  return undefined;
+}
+
+export class RedisBackend implements TaskBackend {
+  private readonly work: RedisWorkQueue;
+  private readonly repairTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly connection: RedisConnection,
+    private readonly bullConnection: Redis,
+    options: RedisBackendOptions,
+  ) {
+    this.work = new RedisWorkQueue(connection, bullConnection, options);
+    const repairMs = options.repairIntervalMs ?? 60_000;
+    if (repairMs > 0) {
+      this.repairTimer = setInterval(() => void this.work.repairQueued().catch(() => undefined), repairMs);
+      this.repairTimer.unref();
+    }
+  }
+
+  static async open(options: RedisBackendOptions): Promise<RedisBackend> {
+    const connection = new RedisConnection(options.url, options.prefix);
+    // BullMQ wants a connection that waits for Redis rather than failing its commands.
+    const bullConnection = new Redis(options.url, { maxRetriesPerRequest: null });
+    bullConnection.on('error', () => undefined);
+    try {
+      await connection.open();
+    } catch (error) {
+      bullConnection.disconnect();
+      await connection.close().catch(() => undefined);
+      throw unavailable(error) ?? error;
+    }
+    return new RedisBackend(connection, bullConnection, options);
+  }
+
+  /** Runs a Redis call; connection failures become E_BACKEND_UNAVAILABLE (503, retryable). */
+  private async call<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw unavailable(error) ?? error;
+    }
+  }
+
+  // ---- tasks ------------------------------------------------------------------------------
+
+  async createTask(request: TaskRequest, options: CreateTaskOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
+    return await this.call(async () => {
+      const id = randomUUID();
+      const reply = (await this.connection.script('createTask', id, Date.now(), request.priority, JSON.stringify(request), options.idempotencyKey ?? '', options.requestHash ?? '')) as string[];
+      if (reply[0] === 'conflict') throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
+      const task = (await this.getTask(reply[1]!))!;
+      // The job is added after the record; a repeated request adds it again in case its first
+      // maker died in between (BullMQ ignores an id it has).
+      if (reply[0] === 'created' || task.status === 'queued') {
+        const epoch = Number(await this.connection.redis.hget(this.connection.taskKey(task.id), 'epoch'));
+        await this.work.addPrepare({ id: task.id, priority: request.priority, epoch });
+      }
+      return { task, created: reply[0] === 'created' };
+    });
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    return await this.call(async () => {
+      const fields = await this.connection.redis.hgetall(this.connection.taskKey(id));
+      return fields.id === undefined ? undefined : toTask(fields);
+    });
+  }
+
+  async listTasks(options: ListTasksOptions): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
+    const before = options.cursor === undefined ? undefined : Number(options.cursor);
+    if (before !== undefined && (!Number.isSafeInteger(before) || before < 0)) {
+      throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${options.cursor}".`);
+    }
+    return await this.call(async () => {
+      const index = this.connection.key(options.status === undefined ? 'tasks' : `status:${options.status}`);
+      const flat = await this.connection.redis.zrevrangebyscore(index, before === undefined ? '+inf' : `(${before}`, '-inf', 'WITHSCORES', 'LIMIT', 0, options.limit + 1);
+      const rows = Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i]!, seq: flat[2 * i + 1]! }));
+      const page = rows.slice(0, options.limit);
+      const pipeline = this.connection.redis.pipeline();
+      for (const row of page) pipeline.hgetall(this.connection.taskKey(row.id));
+      const results = (await pipeline.exec()) ?? [];
+      const tasks = results
+        .map(([, fields]) => fields as Record<string, string>)
+        .filter((fields) => fields.id !== undefined)
+        .map(toTask);
+      return { tasks, nextCursor: rows.length > options.limit ? page.at(-1)!.seq : undefined };
+    });
+  }
+
+  async cancelTask(id: string): Promise<TaskRecord | undefined> {
+    return await this.call(async () => {
+      const [status, queued] = (await this.connection.script('cancelTask', id, Date.now())) as [string, Array<string | number>];
+      if (status === 'unknown') return undefined;
+      await this.work.dropSegmentJobs(id, queued ?? []);
+      return await this.getTask(id);
+    });
+  }
+
+  // ---- work -------------------------------------------------------------------------------
+
+  async claim(owner: string, kinds: readonly WorkKind[], leaseMs: number, options: ClaimOptions = {}): Promise<WorkUnit | undefined> {
+    return await this.call(() => this.work.claim(owner, kinds, leaseMs, options));
+  }
+
+  async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
+    return await this.call(() => this.work.renewLease(unit, leaseMs));
+  }
+
+  async completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask): Promise<void> {
+    if (prepared.segments.length === 0) throw new TtsError('E_INTERNAL', 'A prepared task needs at least one segment.');
+    await this.call(() => this.work.completePrepare(unit, prepared));
+  }
+
+  async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
+    await this.call(() => this.work.completeSegment(unit, result));
+  }
+
+  async completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void> {
+    await this.call(() => this.work.completeAssemble(unit, result, retentionMs));
+  }
+
+  async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options: FailOptions = {}): Promise<'retrying' | 'failed' | 'ignored'> {
+    return await this.call(() => this.work.failWork(unit, error, maxAttempts, options));
+  }
+
+  async reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean> {
+    return await this.call(() => this.work.reopenSegments(unit, indexes));
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  async listEvents(taskId: string, afterId: number): Promise<TaskEvent[]> {
+    return await this.call(async () => {
+      const all = await this.connection.redis.lrange(`${this.connection.taskKey(taskId)}:ev`, 0, -1);
+      return all.map((json) => JSON.parse(json) as TaskEvent).filter((event) => event.id > afterId);
+    });
+  }
+
+  subscribe(listener: (event: TaskEvent) => void): () => void {
+    return this.connection.subscribe(listener);
+  }
+
+  onWork(listener: (kind: WorkKind) => void): () => void {
+    return this.connection.onWork(listener);
+  }
+
+  // ---- voices ------------------------------------------------------------------------------
+
+  async createVoice(voice: VoiceRecord): Promise<void> {
+    await this.call(async () => {
+      await this.connection.redis
+        .multi()
+        .set(this.connection.key(`voice:${voice.id}`), JSON.stringify(voice))
+        .zadd(this.connection.key('voices'), voice.createdAt, voice.id)
+        .exec();
+    });
+  }
+
+  async getVoice(id: string): Promise<VoiceRecord | undefined> {
+    return await this.call(async () => {
+      const json = await this.connection.redis.get(this.connection.key(`voice:${id}`));
+      return json === null ? undefined : (JSON.parse(json) as VoiceRecord);
+    });
+  }
+
+  async listVoices(): Promise<VoiceRecord[]> {
+    return await this.call(async () => {
+      const ids = await this.connection.redis.zrevrange(this.connection.key('voices'), 0, -1);
+      if (ids.length === 0) return [];
+      const values = await this.connection.redis.mget(ids.map((id) => this.connection.key(`voice:${id}`)));
+      return values.filter((json): json is string => json !== null).map((json) => JSON.parse(json) as VoiceRecord);
+    });
+  }
+
+  async deleteVoice(id: string): Promise<boolean> {
+    return await this.call(async () => {
+      const reply = await this.connection.redis
+        .multi()
+        .del(this.connection.key(`voice:${id}`))
+        .zrem(this.connection.key('voices'), id)
+        .exec();
+      return reply?.[0]?.[1] === 1;
+    });
+  }
+
+  // ---- housekeeping ------------------------------------------------------------------------
+
+  async rerouteTasks(runningEngines: readonly string[]): Promise<number> {
+    return await this.call(() => this.work.reroute(runningEngines));
+  }
+
+  async expireResults(now: number): Promise<TaskRecord[]> {
+    return await this.call(async () => {
+      const ids = await this.connection.redis.zrangebyscore(this.connection.key('expiry'), '-inf', now, 'LIMIT', 0, 1000);
+      const expired: TaskRecord[] = [];
+      for (const id of ids) {
+        const fields = (await this.connection.script('expireResult', id, now)) as string[] | null;
+        if (fields !== null) expired.push(toTask(fields));
+      }
+      return expired;
+    });
+  }
+
+  async countByStatus(): Promise<Record<TaskStatus, number>> {
+    return await this.call(async () => {
+      const pipeline = this.connection.redis.pipeline();
+      for (const status of TASK_STATUSES) pipeline.zcard(this.connection.key(`status:${status}`));
+      const results = (await pipeline.exec()) ?? [];
+      return Object.fromEntries(TASK_STATUSES.map((status, i) => [status, Number(results[i]?.[1] ?? 0)])) as Record<TaskStatus, number>;
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.repairTimer);
+    await this.work.close();
+    await this.connection.close();
+    await this.bullConnection.quit().catch(() => this.bullConnection.disconnect());
+  }
+}

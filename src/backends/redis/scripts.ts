@@ -1,0 +1,319 @@
+/**
+ * The Lua scripts that change a task's record in one step. Redis runs each atomically, so a
+ * cancel on an API node and a completion on a worker can never interleave halfway. BullMQ
+ * holds the work itself (queues, locks, stalled jobs, delays); these scripts hold what the
+ * work is for. Every script takes the key prefix as ARGV[1] and the task id as ARGV[2].
+ *
+ * Records (K = prefix + ':'):
+ *   K task:ID        hash: id seq status priority request total done retries error result reference engine
+ *                    expired createdAt startedAt finishedAt expiresAt updatedAt lease hash idem epoch agen next inflight
+ *   K task:ID:seg    hash per segment i: t<i> text, s<i> pending|queued|running|done, g<i> generation,
+ *                    k<i> lease token, n<i> attempts, p<i> audio path, d<i> duration
+ *   K task:ID:ev     list of the task's events (JSON)
+ *   K tasks, K status:S   sorted sets of ids by creation order; K expiry: by expiry time
+ *   K seq, K eseq    counters (tasks, events); K events: stream of every event, for subscribers
+ *   K idem:KEY       task id of an idempotency key
+ * Timestamps travel as decimal strings and are stored as given (no float round trip).
+ */
+
+const HELPERS = `
+local rcall = redis.call
+local K = ARGV[1] .. ':'
+local id = ARGV[2]
+local tkey = K .. 'task:' .. id
+local skey = tkey .. ':seg'
+
+local function setStatus(new)
+  local f = rcall('HMGET', tkey, 'status', 'seq')
+  if f[1] ~= new then
+    rcall('ZREM', K .. 'status:' .. f[1], id)
+    rcall('ZADD', K .. 'status:' .. new, f[2], id)
+    rcall('HSET', tkey, 'status', new)
+  end
+end
+
+local function event(kind, now)
+  local f = rcall('HMGET', tkey, 'status', 'done', 'total', 'error')
+  local eid = rcall('INCR', K .. 'eseq')
+  local ev = { id = eid, taskId = id, type = kind, status = f[1], segmentsDone = tonumber(f[2]), segmentsTotal = tonumber(f[3]), at = tonumber(now) }
+  if f[4] then ev.error = cjson.decode(f[4]) end
+  local json = cjson.encode(ev)
+  rcall('RPUSH', tkey .. ':ev', json)
+  rcall('XADD', K .. 'events', 'MAXLEN', '~', '100000', eid .. '-1', 'e', json)
+end
+
+local function isFinal(status)
+  return status == 'completed' or status == 'failed' or status == 'canceled'
+end
+
+-- The segments of the task that wait in a queue (to remove their jobs): index, generation pairs.
+local function queuedSegments()
+  local out = {}
+  local total = tonumber(rcall('HGET', tkey, 'total') or '0')
+  for i = 0, total - 1 do
+    if rcall('HGET', skey, 's' .. i) == 'queued' then
+      table.insert(out, i)
+      table.insert(out, rcall('HGET', skey, 'g' .. i))
+    end
+  end
+  return out
+end
+
+local function failTask(errorJson, now)
+  rcall('HSET', tkey, 'error', errorJson, 'finishedAt', now, 'updatedAt', now, 'lease', '')
+  setStatus('failed')
+  event('status', now)
+end
+`;
+
+/** ARGV: prefix, id, now, priority, request, idempotency key or '', request hash or ''. */
+export const CREATE_TASK = `${HELPERS}
+local now, priority, request, idem, hash = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if idem ~= '' then
+  local existing = rcall('GET', K .. 'idem:' .. idem)
+  if existing then
+    if rcall('HGET', K .. 'task:' .. existing, 'hash') ~= hash then return { 'conflict' } end
+    return { 'existing', existing }
+  end
+end
+local seq = rcall('INCR', K .. 'seq')
+rcall('HSET', tkey, 'id', id, 'seq', seq, 'status', 'queued', 'priority', priority, 'request', request, 'total', 0, 'done', 0,
+  'retries', 0, 'expired', 0, 'createdAt', now, 'updatedAt', now, 'hash', hash, 'epoch', 0, 'agen', 0, 'next', 0, 'inflight', 0, 'lease', '')
+rcall('ZADD', K .. 'tasks', seq, id)
+rcall('ZADD', K .. 'status:queued', seq, id)
+if idem ~= '' then rcall('SET', K .. 'idem:' .. idem, id) end
+event('status', now)
+return { 'created', id }
+`;
+
+/** ARGV: prefix, id, epoch, token, now. A prepare job's claim: the task is queued (or its last preparer died). */
+export const CLAIM_PREPARE = `${HELPERS}
+local epoch, token, now = ARGV[3], ARGV[4], ARGV[5]
+local f = rcall('HMGET', tkey, 'status', 'epoch', 'startedAt')
+if not f[1] or f[2] ~= epoch or (f[1] ~= 'queued' and f[1] ~= 'preparing') then return { 'stale' } end
+setStatus('preparing')
+rcall('HSET', tkey, 'lease', token, 'updatedAt', now)
+if not f[3] then rcall('HSET', tkey, 'startedAt', now) end
+event('status', now)
+return { 'ok', rcall('HGETALL', tkey) }
+`;
+
+/**
+ * ARGV: prefix, id, epoch, index, generation, token, now. A segment job's claim: 'done' when
+ * the segment was finished already (its worker died before removing the job).
+ */
+export const CLAIM_SEGMENT = `${HELPERS}
+local epoch, i, gen, token, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local f = rcall('HMGET', tkey, 'status', 'epoch', 'next')
+if not f[1] or f[2] ~= epoch then return { 'stale' } end
+local s = rcall('HMGET', skey, 's' .. i, 'g' .. i, 't' .. i)
+if not s[1] or s[2] ~= gen then return { 'stale' } end
+if s[1] == 'done' then return { 'done', f[1] } end
+if f[1] ~= 'synthesizing' then return { 'stale' } end
+if s[1] == 'pending' then
+  -- Its job was added but the window not yet marked (its adder died): count it in now.
+  rcall('HINCRBY', tkey, 'inflight', 1)
+  if tonumber(i) >= tonumber(f[3]) then rcall('HSET', tkey, 'next', tonumber(i) + 1) end
+end
+local attempts = rcall('HINCRBY', skey, 'n' .. i, 1)
+rcall('HSET', skey, 's' .. i, 'running', 'k' .. i, token)
+rcall('HSET', tkey, 'updatedAt', now)
+return { 'ok', s[3], attempts, rcall('HGETALL', tkey) }
+`;
+
+/** ARGV: prefix, id, epoch, assemble generation, token, now. Returns the segments' paths in order. */
+export const CLAIM_ASSEMBLE = `${HELPERS}
+local epoch, agen, token, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local f = rcall('HMGET', tkey, 'status', 'epoch', 'agen', 'total')
+if not f[1] or f[1] ~= 'encoding' or f[2] ~= epoch or f[3] ~= agen then return { 'stale' } end
+rcall('HSET', tkey, 'lease', token, 'updatedAt', now)
+local paths = {}
+for i = 0, tonumber(f[4]) - 1 do table.insert(paths, rcall('HGET', skey, 'p' .. i)) end
+return { 'ok', paths, rcall('HGETALL', tkey) }
+`;
+
+/** ARGV: prefix, id, kind, token, index. 1 while the unit's task still holds this lease. */
+export const HOLDS_LEASE = `${HELPERS}
+local kind, token, i = ARGV[3], ARGV[4], ARGV[5]
+local status = rcall('HGET', tkey, 'status')
+if kind == 'segment' then
+  if status ~= 'synthesizing' then return 0 end
+  local s = rcall('HMGET', skey, 's' .. i, 'k' .. i)
+  return (s[1] == 'running' and s[2] == token) and 1 or 0
+end
+if status ~= (kind == 'prepare' and 'preparing' or 'encoding') then return 0 end
+return rcall('HGET', tkey, 'lease') == token and 1 or 0
+`;
+
+/** ARGV: prefix, id, token, now, reference JSON or '', engine or '', then the segments' texts. */
+export const COMPLETE_PREPARE = `${HELPERS}
+local token, now, reference, engine = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local f = rcall('HMGET', tkey, 'status', 'lease')
+if f[1] ~= 'preparing' or f[2] ~= token then return 0 end
+rcall('DEL', skey)
+local total = #ARGV - 6
+for n = 1, total do
+  local i = n - 1
+  rcall('HSET', skey, 't' .. i, ARGV[6 + n], 's' .. i, 'pending', 'g' .. i, 0, 'n' .. i, 0)
+end
+rcall('HSET', tkey, 'total', total, 'done', 0, 'next', 0, 'inflight', 0, 'lease', '', 'updatedAt', now)
+if reference ~= '' then rcall('HSET', tkey, 'reference', reference) else rcall('HDEL', tkey, 'reference') end
+if engine ~= '' then rcall('HSET', tkey, 'engine', engine) else rcall('HDEL', tkey, 'engine') end
+setStatus('synthesizing')
+event('status', now)
+return 1
+`;
+
+/**
+ * ARGV: prefix, id, first, last (exclusive). Marks segments whose jobs were just added as
+ * queued; the window's next index moves past them.
+ */
+export const MARK_QUEUED = `${HELPERS}
+local first, last = tonumber(ARGV[3]), tonumber(ARGV[4])
+if rcall('HGET', tkey, 'status') ~= 'synthesizing' then return 0 end
+local marked = 0
+for i = first, last - 1 do
+  if rcall('HGET', skey, 's' .. i) == 'pending' then
+    rcall('HSET', skey, 's' .. i, 'queued')
+    marked = marked + 1
+  end
+end
+rcall('HINCRBY', tkey, 'inflight', marked)
+if last > tonumber(rcall('HGET', tkey, 'next')) then rcall('HSET', tkey, 'next', last) end
+return marked
+`;
+
+/**
+ * ARGV: prefix, id, index, token, path, duration, now. Returns 'ignored' (lease lost, task
+ * ended), 'progress', or 'complete' with the assemble generation when it was the last one.
+ */
+export const COMPLETE_SEGMENT = `${HELPERS}
+local i, token, path, duration, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if rcall('HGET', tkey, 'status') ~= 'synthesizing' then return { 'ignored' } end
+local s = rcall('HMGET', skey, 's' .. i, 'k' .. i)
+if s[1] ~= 'running' or s[2] ~= token then return { 'ignored' } end
+rcall('HSET', skey, 's' .. i, 'done', 'p' .. i, path, 'd' .. i, duration, 'k' .. i, '')
+rcall('HINCRBY', tkey, 'inflight', -1)
+local done = rcall('HINCRBY', tkey, 'done', 1)
+rcall('HSET', tkey, 'updatedAt', now)
+event('progress', now)
+if done < tonumber(rcall('HGET', tkey, 'total')) then return { 'progress' } end
+local agen = rcall('HINCRBY', tkey, 'agen', 1)
+setStatus('encoding')
+event('status', now)
+return { 'complete', agen }
+`;
+
+/** ARGV: prefix, id, token, result JSON, now, expiresAt. */
+export const COMPLETE_ASSEMBLE = `${HELPERS}
+local token, result, now, expiresAt = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local f = rcall('HMGET', tkey, 'status', 'lease')
+if f[1] ~= 'encoding' or f[2] ~= token then return 0 end
+rcall('HSET', tkey, 'result', result, 'finishedAt', now, 'expiresAt', expiresAt, 'lease', '', 'updatedAt', now)
+rcall('ZADD', K .. 'expiry', expiresAt, id)
+setStatus('completed')
+event('status', now)
+return 1
+`;
+
+/**
+ * ARGV: prefix, id, kind, token, index, error JSON, retryable 0/1, spare 0/1, max attempts, now.
+ * Returns { outcome, attempts } with outcome 'retrying', 'failed' or 'ignored'; a failed
+ * task also returns its queued segments (index, generation pairs) so their jobs can go.
+ */
+export const FAIL_WORK = `${HELPERS}
+local kind, token, i, errorJson, retryable, spare, maxAttempts, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1', ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10]
+local status = rcall('HGET', tkey, 'status')
+if kind == 'segment' then
+  if status ~= 'synthesizing' then return { 'ignored' } end
+  local s = rcall('HMGET', skey, 's' .. i, 'k' .. i, 'n' .. i)
+  if s[1] ~= 'running' or s[2] ~= token then return { 'ignored' } end
+  local attempts = tonumber(s[3])
+  if retryable and (spare or attempts < maxAttempts) then
+    -- The job stays the segment's: it waits out its backoff among the delayed jobs.
+    rcall('HSET', skey, 's' .. i, 'queued', 'k' .. i, '')
+    if spare then rcall('HINCRBY', skey, 'n' .. i, -1) else rcall('HINCRBY', tkey, 'retries', 1) end
+    rcall('HSET', tkey, 'updatedAt', now)
+    return { 'retrying', math.max(1, attempts) }
+  end
+  rcall('HSET', skey, 's' .. i, 'pending', 'k' .. i, '')
+  local queued = queuedSegments()
+  failTask(errorJson, now)
+  return { 'failed', 0, queued }
+end
+if status ~= (kind == 'prepare' and 'preparing' or 'encoding') or rcall('HGET', tkey, 'lease') ~= token then return { 'ignored' } end
+local attempts = tonumber(rcall('HGET', tkey, 'retries')) + 1
+if retryable and (spare or attempts < maxAttempts) then
+  rcall('HSET', tkey, 'lease', '', 'updatedAt', now)
+  if not spare then rcall('HINCRBY', tkey, 'retries', 1) end
+  if kind == 'prepare' then
+    setStatus('queued')
+    event('status', now)
+  end
+  return { 'retrying', attempts }
+end
+failTask(errorJson, now)
+return { 'failed', 0, {} }
+`;
+
+/**
+ * ARGV: prefix, id, token, now, then the indexes to reopen. Finished segments whose audio is
+ * gone become queued again under a new generation (their jobs were added just before).
+ */
+export const REOPEN_SEGMENTS = `${HELPERS}
+local token, now = ARGV[3], ARGV[4]
+local f = rcall('HMGET', tkey, 'status', 'lease')
+if f[1] ~= 'encoding' or f[2] ~= token then return 0 end
+local count = 0
+for n = 5, #ARGV do
+  local i = ARGV[n]
+  if rcall('HGET', skey, 's' .. i) == 'done' then
+    rcall('HSET', skey, 's' .. i, 'queued', 'k' .. i, '', 'n' .. i, 0)
+    rcall('HDEL', skey, 'p' .. i, 'd' .. i)
+    rcall('HINCRBY', skey, 'g' .. i, 1)
+    count = count + 1
+  end
+end
+if count == 0 then return 0 end
+rcall('HINCRBY', tkey, 'done', -count)
+rcall('HINCRBY', tkey, 'inflight', count)
+rcall('HSET', tkey, 'lease', '', 'updatedAt', now)
+setStatus('synthesizing')
+event('status', now)
+return count
+`;
+
+/** ARGV: prefix, id, now. Returns the task's status after, and its queued segments (index, generation pairs). */
+export const CANCEL_TASK = `${HELPERS}
+local now = ARGV[3]
+local status = rcall('HGET', tkey, 'status')
+if not status then return { 'unknown' } end
+if isFinal(status) then return { status, {} } end
+local queued = queuedSegments()
+rcall('HSET', tkey, 'lease', '', 'finishedAt', now, 'updatedAt', now)
+setStatus('canceled')
+event('status', now)
+return { 'canceled', queued }
+`;
+
+/** ARGV: prefix, id, now, engine the task must still be routed to. Queues it to be prepared again; returns the new epoch or 0. */
+export const REROUTE_TASK = `${HELPERS}
+local now, engine = ARGV[3], ARGV[4]
+local f = rcall('HMGET', tkey, 'status', 'engine')
+if f[1] ~= 'synthesizing' or f[2] ~= engine then return 0 end
+rcall('DEL', skey)
+rcall('HDEL', tkey, 'engine')
+rcall('HSET', tkey, 'total', 0, 'done', 0, 'next', 0, 'inflight', 0, 'lease', '', 'updatedAt', now)
+local epoch = rcall('HINCRBY', tkey, 'epoch', 1)
+setStatus('queued')
+event('status', now)
+return epoch
+`;
+
+/** ARGV: prefix, id, now. Marks a result expired once; returns the record or nothing. */
+export const EXPIRE_RESULT = `${HELPERS}
+local now = ARGV[3]
+if rcall('ZREM', K .. 'expiry', id) == 0 then return false end
+rcall('HSET', tkey, 'expired', 1, 'updatedAt', now)
+return rcall('HGETALL', tkey)
+`;

@@ -1,0 +1,27 @@
+/** A task's Redis hash (scripts.ts names its fields) as the backend's TaskRecord. */
+
+import type { PreparedReference, TaskRecord, TaskRequest, TaskResult, TaskStatus } from '../backend.js';
+
+/** Takes HGETALL's reply: an object (ioredis) or the flat field, value list a script returns. */
+export function toTask(reply: Record<string, string> | string[]): TaskRecord {
+  const f: Record<string, string> = Array.isArray(reply) ? Object.fromEntries(Array.from({ length: reply.length / 2 }, (_, i) => [reply[2 * i], reply[2 * i + 1]])) : reply;
+  const task: TaskRecord = {
+    id: f.id!,
+    status: f.status as TaskStatus,
+    request: JSON.parse(f.request!) as TaskRequest,
+    segmentsTotal: Number(f.total),
+    segmentsDone: Number(f.done),
+    attempts: Number(f.retries) + 1,
+    expired: f.expired === '1',
+    createdAt: Number(f.createdAt),
+    updatedAt: Number(f.updatedAt),
+  };
+  if (f.error !== undefined) task.error = JSON.parse(f.error) as { code: string; message: string };
+  if (f.result !== undefined) task.result = JSON.parse(f.result) as TaskResult;
+  if (f.reference !== undefined) task.reference = JSON.parse(f.reference) as PreparedReference;
+  if (f.engine !== undefined) task.engine = f.engine;
+  if (f.startedAt !== undefined) task.startedAt = Number(f.startedAt);
+  if (f.finishedAt !== undefined) task.finishedAt = Number(f.finishedAt);
+  if (f.expiresAt !== undefined) task.expiresAt = Number(f.expiresAt);
+  return task;
+}
