@@ -27,7 +27,7 @@
  */
 
 import type { OutputFormat } from '../audio/output.js';
-import type { Pronunciation } from '../engines/protocol.js';
+import type { EngineCapabilities, Pronunciation } from '../engines/protocol.js';
 import type { WireError } from '../errors.js';
 
 export const TASK_STATUSES = ['queued', 'preparing', 'synthesizing', 'encoding', 'completed', 'failed', 'canceled'] as const;
@@ -172,6 +172,14 @@ export interface ListTasksOptions {
   cursor?: string;
 }
 
+/** What a worker process says about one of its engines. */
+export interface EngineReport {
+  capabilities: EngineCapabilities;
+  hosts: number;
+  hostsUp: number;
+  busy: number;
+}
+
 export interface TaskBackend {
   createTask(request: TaskRequest, options?: CreateTaskOptions): Promise<{ task: TaskRecord; created: boolean }>;
   getTask(id: string): Promise<TaskRecord | undefined>;
@@ -214,6 +222,17 @@ export interface TaskBackend {
   rerouteTasks(runningEngines: readonly string[]): Promise<number>;
   /** Marks results whose retention ended as expired and returns those tasks (their files are the caller's to delete). */
   expireResults(now: number): Promise<TaskRecord[]>;
+  /**
+   * A worker process reports its engines (a heartbeat, every few seconds): API nodes that run
+   * no engine route tasks and answer /api/engines by these reports. A report lasts `ttlMs`.
+   */
+  reportEngines(owner: string, engines: readonly EngineReport[], ttlMs: number): Promise<void>;
+  /**
+   * Every engine reported, in the workers' order of preference, with hosts summed over the workers whose
+   * report is current; an engine whose workers are all gone (scaled to zero) stays listed with
+   * no host for a week, so tasks for it are still accepted and wait for a worker.
+   */
+  engineReports(): Promise<EngineReport[]>;
   /** Counts by status, for /readyz and metrics. */
   countByStatus(): Promise<Record<TaskStatus, number>>;
   close(): Promise<void>;

@@ -229,7 +229,7 @@ async function cancelScenario(target: TestService): Promise<void> {
   assert.equal(canceled.status, 200);
   assert.equal(canceled.body.status, 'canceled');
   // The host is told, and stops: no engine is busy with the task any more.
-  await waitUntil(() => target.engines.pools().every(({ pool }) => pool.busy === 0), 'the running segment to stop');
+  await waitUntil(() => target.engines!.pools().every(({ pool }) => pool.busy === 0), 'the running segment to stop');
   const later = (await target.request(`/api/task/${id}`)).body;
   assert.equal(later.status, 'canceled');
   assert.ok(later.progress.segments_done < later.progress.segments_total, 'it stopped');

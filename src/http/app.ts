@@ -31,6 +31,8 @@ export interface AppDependencies {
   logger: Logger;
   /** The configured engines, in order of preference, with their hosts, how many are up and how many busy. */
   engines: () => Array<{ capabilities: EngineCapabilities; hosts: number; hostsUp: number; busy: number }>;
+  /** /readyz says 503 while an engine has no host up (true where the engines run in this process). */
+  enginesGateReadiness?: boolean;
   isReady: () => boolean;
   limits: { maxUploadBytes: number; maxTextChars: number };
 }

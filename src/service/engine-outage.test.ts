@@ -26,7 +26,7 @@ async function pollUntil(path: string, wanted: (answer: Answer) => boolean, what
 }
 
 test('12 host kills in a row: /readyz says 503 while no host is up and 200 after; tasks wait for the engine and complete', async () => {
-  const pool = service.engines.pool('bench-sleep')!;
+  const pool = service.engines!.pool('bench-sleep')!;
   assert.equal((await service.request('/readyz')).status, 200);
   const killer = killHostsAsTheyAppear(() => pool.pids);
   let during: Answer;

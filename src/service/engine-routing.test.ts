@@ -80,7 +80,7 @@ test('what no running engine can do is refused at once, saying what each engine 
 test('a GLM-TTS host killed mid-task is replaced; the task completes with every segment', async () => {
   const text = Array.from({ length: 6 }, (_, i) => `这是第${i}句。`).join('');
   const { body } = await service.request('/api/synthesis', withVoice({ text, prompt_text: '参考音频的文字' }));
-  const glmPool = service.engines.pool('glm-tts')!;
+  const glmPool = service.engines!.pool('glm-tts')!;
   const first = glmPool.pids[0]!;
   const loadsBefore = (await double.calls()).filter((c) => c.call === 'load_models').length;
   while (!(await double.calls()).some((c) => c.call === 'generate_long' && String(c.text).startsWith('这是第'))) await new Promise((r) => setTimeout(r, 20));

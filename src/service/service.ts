@@ -1,28 +1,39 @@
 /**
- * The whole service in one process: backend, blob store, engine pools, worker and HTTP API,
- * wired from a ServiceConfig. `startService` starts serving HTTP at once (so /healthz answers
- * while engines load) and starts the worker when the engines are ready; `close` shuts down in
- * order: stop accepting, let work finish or hand it back, stop engines, close the database.
+ * The service, wired from a ServiceConfig, in one of three roles:
+ * - `serve`: HTTP API, worker and engines in one process tree (the default, either backend);
+ * - `api`: HTTP only (BACKEND=redis); it routes tasks by the engines workers report;
+ * - `worker`: engines and worker only (BACKEND=redis), with a small listener for /healthz,
+ *   /readyz and /metrics instead of the API.
+ * HTTP starts at once (so /healthz answers while engines load); the worker starts when the
+ * engines are ready. `close` shuts down in order: stop accepting, let work finish or hand it
+ * back, stop engines, close the backend.
  */
 
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { EngineReport } from '../backends/backend.js';
+import { openBackend } from '../backends/factory.js';
+import type { TaskBackend } from '../backends/backend.js';
 import type { ServiceConfig } from '../config/config.js';
 import { EnginePool, type PoolEvent, type RestartBackoff } from '../engines/engine-pool.js';
 import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
+import { TtsError } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
 import { Worker, workerSettings } from '../worker/worker.js';
-import { lockDataDir } from './data-dir-lock.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
 import { VoiceService } from './voice-service.js';
 
+export const SERVICE_ROLES = ['serve', 'api', 'worker'] as const;
+export type ServiceRole = (typeof SERVICE_ROLES)[number];
+
 export interface StartServiceOptions {
   logger: Logger;
+  /** Which parts run here (default `serve`: all of them). */
+  role?: ServiceRole;
   /** Extra environment for the engine hosts (e.g. bench-sleep's cost). */
   engineEnv?: NodeJS.ProcessEnv;
   /** Sees every engine pool event (segment timings, host restarts): for metrics and benchmarks. */
@@ -32,92 +43,145 @@ export interface StartServiceOptions {
 }
 
 export interface RunningService {
+  /** The HTTP API, or the worker's health listener. */
   app: FastifyInstance;
   url: string;
-  backend: SqliteBackend;
-  engines: EngineSet;
-  /** Resolves when the engines are ready (or rejects if none can start). */
+  backend: TaskBackend;
+  /** The engines this process runs (none in the `api` role). */
+  engines: EngineSet | undefined;
+  /** Resolves when the engines are ready (at once without engines; rejects if none can start). */
   enginesReady: Promise<void>;
   close(): Promise<void>;
 }
 
+/** How often a process with engines reports them, and how long a report lasts. */
+const ENGINE_REPORT_EVERY_MS = 2_000;
+const ENGINE_REPORT_TTL_MS = 10_000;
+
 export async function startService(config: ServiceConfig, options: StartServiceOptions): Promise<RunningService> {
   const { logger } = options;
-  await mkdir(config.dataDir, { recursive: true });
-  const lock = lockDataDir(config.dataDir);
-  const backend = new SqliteBackend({ path: join(config.dataDir, 'tasks.db'), synchronous: config.sqliteSynchronous });
-  // This process owns DATA_DIR (locked above): any lease in the file belongs to a process that died.
-  const released = backend.releaseAllLeases();
-  if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
-  const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
+  const role = options.role ?? 'serve';
+  if (role !== 'serve' && config.backend !== 'redis') {
+    throw new TtsError('E_INVALID_ARGUMENT', `"tts-queue ${role}" shares its work with other processes through Redis: set BACKEND=redis (and REDIS_URL), or run "tts-queue serve".`);
+  }
+  const opened = await openBackend(config, logger);
+  const { backend } = opened;
+  const blobs = new LocalBlobStore(config.blobDir);
+  const processId = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
 
-  const engines = new EngineSet(
-    config.engines.map(({ name, hosts }) => ({
-      name,
-      pool: new EnginePool({
-        spec: hostSpec(name, options.engineEnv),
-        size: hosts,
-        restartBackoff: options.engineRestartBackoff,
-        host: { onLog: (line) => logger.debug(line) },
-        onEvent: (event) => {
-          if (event.type === 'host:lost') logger.warn({ engine: name, slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
-          if (event.type === 'host:start-failed') logger.error({ engine: name, slot: event.slot, err: event.reason }, 'engine host failed to start');
-          options.onPoolEvent?.({ ...event, engine: name });
-        },
-      }),
-    })),
-  );
-  const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
-  const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.configured() });
-  // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
-  const voices = new VoiceService(backend, blobs, () => engines.configured().find((c) => c.cloning) ?? engines.configured()[0]);
-  const worker = new Worker({ backend, engines, blobs, logger, ...workerSettings(config) });
+  const engines =
+    role === 'api'
+      ? undefined
+      : new EngineSet(
+          config.engines.map(({ name, hosts }) => ({
+            name,
+            pool: new EnginePool({
+              spec: hostSpec(name, options.engineEnv),
+              size: hosts,
+              restartBackoff: options.engineRestartBackoff,
+              host: { onLog: (line) => logger.debug(line) },
+              onEvent: (event) => {
+                if (event.type === 'host:lost') logger.warn({ engine: name, slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
+                if (event.type === 'host:start-failed') logger.error({ engine: name, slot: event.slot, err: event.reason }, 'engine host failed to start');
+                options.onPoolEvent?.({ ...event, engine: name });
+              },
+            }),
+          })),
+        );
+  const localReports = (): EngineReport[] =>
+    engines?.pools().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })) ?? [];
 
+  // Without engines of its own, the API routes by what the workers report (kept fresh in the background).
+  let reported: EngineReport[] = [];
+  const refreshReports = async (): Promise<void> => {
+    reported = await backend.engineReports();
+  };
+  const engineReports = (): EngineReport[] => (engines === undefined ? reported : localReports());
+  if (engines === undefined) await refreshReports();
+
+  const worker = engines === undefined ? undefined : new Worker({ backend, engines, blobs, logger, ...workerSettings(config) });
   let ready = false;
   let closing = false;
-  const app = await createApp({
-    tasks,
-    voices,
-    blobs,
-    logger,
-    engines: () => engines.pools().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),
-    isReady: () => ready && !closing,
-    limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
-  });
-  await app.listen({ host: config.host, port: config.port });
+  const isReady = (): boolean => ready && !closing;
+
+  let app: FastifyInstance;
+  if (role === 'worker') {
+    app = await createWorkerListener({ logger, isReady, backend, engines: localReports });
+  } else {
+    const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
+    const configured = () => engineReports().map((report) => report.capabilities);
+    const tasks = new TaskService({ backend, blobs, limits, engines: configured });
+    // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
+    const voices = new VoiceService(backend, blobs, () => configured().find((c) => c.cloning) ?? configured()[0]);
+    app = await createApp({
+      tasks,
+      voices,
+      blobs,
+      logger,
+      engines: engineReports,
+      // An API node's readiness does not hang on workers: they may be scaled to zero while tasks queue.
+      enginesGateReadiness: engines !== undefined,
+      isReady,
+      limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
+    });
+  }
+  const port = role === 'worker' ? config.metricsPort : config.port;
+  await app.listen({ host: config.host, port });
   const address = app.server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const boundPort = typeof address === 'object' && address !== null ? address.port : port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${boundPort}`;
 
-  const enginesReady = engines.start().then(
-    async (failed) => {
-      for (const { name, reason } of failed) logger.error({ engine: name, err: reason }, 'this engine could not start; tasks are routed to the others');
-      if (closing) return;
-      const rerouted = await backend.rerouteTasks(engines.pools().map((e) => e.engine));
-      if (rerouted > 0) logger.warn({ rerouted }, 'tasks routed to an engine that is not running were queued again');
-      worker.start();
-      ready = true;
-      logger.info({ engines: engines.configured().map((c) => c.engine) }, 'engines ready; working');
-    },
-    (error: unknown) => {
-      logger.error({ err: error }, 'the engines could not start; the API accepts tasks but nothing will run');
-      throw error;
-    },
-  );
-  enginesReady.catch(() => undefined);
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, body: () => Promise<unknown>, what: string): void => {
+    const timer = setInterval(() => void body().catch((error: unknown) => logger.warn({ err: error }, `${what} failed`)), ms);
+    timer.unref();
+    timers.push(timer);
+  };
 
-  // Retention: results past their time are deleted; the task keeps its record, marked expired.
-  const sweepEvery = Math.max(1_000, Math.min(60_000, Math.floor(config.resultTtlMs / 2)));
-  const retention = setInterval(() => {
-    void backend.expireResults(Date.now()).then(
-      async (expired) => {
+  let enginesReady: Promise<void>;
+  if (engines === undefined) {
+    ready = true;
+    enginesReady = Promise.resolve();
+    every(ENGINE_REPORT_EVERY_MS, refreshReports, 'reading the engines workers report');
+  } else {
+    enginesReady = engines.start().then(
+      async (failed) => {
+        for (const { name, reason } of failed) logger.error({ engine: name, err: reason }, 'this engine could not start; tasks are routed to the others');
+        if (closing) return;
+        // Only a backend this process owns alone may give up on engines it does not run: with
+        // Redis, another worker may run them.
+        if (opened.exclusive) {
+          const rerouted = await backend.rerouteTasks(engines.pools().map((e) => e.engine));
+          if (rerouted > 0) logger.warn({ rerouted }, 'tasks routed to an engine that is not running were queued again');
+        }
+        const report = () => backend.reportEngines(processId, localReports(), ENGINE_REPORT_TTL_MS);
+        await report();
+        every(ENGINE_REPORT_EVERY_MS, report, 'reporting the engines');
+        worker!.start();
+        ready = true;
+        logger.info({ engines: engines.configured().map((c) => c.engine) }, 'engines ready; working');
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, role === 'worker' ? 'the engines could not start' : 'the engines could not start; the API accepts tasks but nothing will run');
+        throw error;
+      },
+    );
+    enginesReady.catch(() => undefined);
+  }
+
+  if (role !== 'worker') {
+    // Retention: results past their time are deleted; the task keeps its record, marked expired.
+    const sweepEvery = Math.max(1_000, Math.min(60_000, Math.floor(config.resultTtlMs / 2)));
+    every(
+      sweepEvery,
+      async () => {
+        const expired = await backend.expireResults(Date.now());
         for (const task of expired) if (task.result !== undefined) await blobs.remove(task.result.path);
         if (expired.length > 0) logger.info({ count: expired.length }, 'expired results deleted');
       },
-      (error: unknown) => logger.error({ err: error }, 'retention sweep failed'),
+      'retention sweep',
     );
-  }, sweepEvery);
-  retention.unref();
+  }
 
   return {
     app,
@@ -128,15 +192,39 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     async close() {
       if (closing) return;
       closing = true;
-      clearInterval(retention);
+      for (const timer of timers) clearInterval(timer);
       await app.close();
       // Stop claiming first; closing the pool then lets segments on a host finish and turns
       // away the one waiting for a host (its lease lapses and it runs after the restart).
-      const workerStopped = worker.stop();
-      await engines.close();
+      const workerStopped = worker?.stop();
+      await engines?.close();
       await workerStopped;
-      await backend.close();
-      lock.release();
+      // Other nodes stop counting this process's hosts at once, not when its report lapses.
+      if (engines !== undefined) await backend.reportEngines(processId, [], 1).catch(() => undefined);
+      await opened.close();
     },
   };
+}
+
+/** The worker role's listener: liveness, readiness (engines up, backend answering), engines. */
+async function createWorkerListener(deps: { logger: Logger; isReady: () => boolean; backend: TaskBackend; engines: () => EngineReport[] }): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const down = deps
+      .engines()
+      .filter((engine) => engine.hostsUp === 0)
+      .map((engine) => engine.capabilities.engine);
+    let problem = deps.isReady() ? (down.length > 0 ? `No host of engine ${down.join(', ')} is up; it is being restarted.` : undefined) : 'The engines are starting (or the worker is shutting down).';
+    if (problem === undefined) {
+      try {
+        await deps.backend.countByStatus();
+      } catch (error) {
+        problem = error instanceof Error ? error.message : String(error);
+      }
+    }
+    if (problem === undefined) return { status: 'ready' };
+    return reply.code(503).send({ error: { code: 'E_NOT_READY', message: problem } });
+  });
+  return app;
 }

@@ -49,7 +49,7 @@ test('a higher priority goes first', () =>
 test('a long task runs on several engine hosts at once', () =>
   withService({ BENCH_SLEEP_COST_MS: '100', ENGINE_HOSTS: '2' }, async (service) => {
     let mostBusy = 0;
-    const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.engines.pools()[0]!.pool.busy)), 10);
+    const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.engines!.pools()[0]!.pool.busy)), 10);
     const id = await submit(service, { text: longText(8) });
     await waitForTask(service, id);
     clearInterval(watch);
@@ -59,7 +59,7 @@ test('a long task runs on several engine hosts at once', () =>
 test('a segment whose host dies is retried and the task completes', () =>
   withService({ BENCH_SLEEP_COST_MS: '300' }, async (service) => {
     const id = await submit(service, { text: longText(4) });
-    const { pool } = service.engines.pools()[0]!;
+    const { pool } = service.engines!.pools()[0]!;
     // Killed while it holds a segment: that segment is lost and retried.
     await waitUntil(() => pool.busy === 1, 'the host to work on a segment');
     process.kill(pool.pids[0]!, 'SIGKILL');

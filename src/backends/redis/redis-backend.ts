@@ -8,9 +8,11 @@
 
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { KNOWN_ENGINE_MS, sumEngineReports, type StoredReports } from '../engine-reports.js';
 import {
   TASK_STATUSES,
   type ClaimOptions,
+  type EngineReport,
   type CreateTaskOptions,
   type FailOptions,
   type ListTasksOptions,
@@ -245,6 +247,27 @@ export class RedisBackend implements TaskBackend {
         if (fields !== null) expired.push(toTask(fields));
       }
       return expired;
+    });
+  }
+
+  async reportEngines(owner: string, engines: readonly EngineReport[], ttlMs: number): Promise<void> {
+    await this.call(async () => {
+      const now = Date.now();
+      const multi = this.connection.redis.multi().hset(this.connection.key('engine-workers'), owner, JSON.stringify({ expiresAt: now + ttlMs, engines }));
+      engines.forEach((report, rank) => multi.hset(this.connection.key('engine-known'), report.capabilities.engine, JSON.stringify({ capabilities: report.capabilities, rank, seenAt: now })));
+      await multi.exec();
+    });
+  }
+
+  async engineReports(): Promise<EngineReport[]> {
+    return await this.call(async () => {
+      const [workers, known] = await Promise.all([this.connection.redis.hgetall(this.connection.key('engine-workers')), this.connection.redis.hgetall(this.connection.key('engine-known'))]);
+      const now = Date.now();
+      const stored: StoredReports = { workers: Object.values(workers).map((json) => JSON.parse(json)), known: Object.values(known).map((json) => JSON.parse(json)) };
+      // Reports of workers long gone are dropped here, by whoever reads them.
+      const stale = Object.entries(workers).filter(([, json]) => (JSON.parse(json) as { expiresAt: number }).expiresAt < now - KNOWN_ENGINE_MS).map(([owner]) => owner);
+      if (stale.length > 0) await this.connection.redis.hdel(this.connection.key('engine-workers'), ...stale);
+      return sumEngineReports(stored, now);
     });
   }
 

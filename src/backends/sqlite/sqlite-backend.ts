@@ -11,8 +11,10 @@ import { EventLog } from './events.js';
 import { TaskStore } from './task-store.js';
 import { VoiceStore } from './voices.js';
 import { WorkQueue } from './work-queue.js';
+import { sumEngineReports, type StoredReports } from '../engine-reports.js';
 import type {
   ClaimOptions,
+  EngineReport,
   CreateTaskOptions,
   FailOptions,
   ListTasksOptions,
@@ -47,8 +49,11 @@ export class SqliteBackend implements TaskBackend {
   private readonly tasks: TaskStore;
   private readonly work: WorkQueue;
   private readonly voices: VoiceStore;
+  private readonly now: () => number;
+  private readonly reports = { workers: new Map<string, StoredReports['workers'][number]>(), known: new Map<string, StoredReports['known'][number]>() };
 
   constructor(options: SqliteBackendOptions) {
+    this.now = options.now ?? Date.now;
     this.connection = new SqliteConnection(options);
     this.events = new EventLog(this.connection);
     this.tasks = new TaskStore(this.connection, this.events);
@@ -157,6 +162,17 @@ export class SqliteBackend implements TaskBackend {
 
   async expireResults(now: number): Promise<TaskRecord[]> {
     return this.tasks.expireResults(now);
+  }
+
+  async reportEngines(owner: string, engines: readonly EngineReport[], ttlMs: number): Promise<void> {
+    // One process owns the file: its reports live in memory.
+    const now = this.now();
+    this.reports.workers.set(owner, { expiresAt: now + ttlMs, engines });
+    engines.forEach((report, rank) => this.reports.known.set(report.capabilities.engine, { capabilities: report.capabilities, rank, seenAt: now }));
+  }
+
+  async engineReports(): Promise<EngineReport[]> {
+    return sumEngineReports({ workers: [...this.reports.workers.values()], known: [...this.reports.known.values()] }, this.now());
   }
 
   async countByStatus(): Promise<Record<TaskStatus, number>> {

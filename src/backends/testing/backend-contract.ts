@@ -393,4 +393,42 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
       await backend.createTask(request());
       assert.ok(wakes >= 1);
     }));
+
+  test(`${name}: engines reported by workers are summed; a worker that stops reporting no longer counts, its engine stays known`, () =>
+    withBackend(factory, async (backend) => {
+      const capabilities = (engine: string) => ({
+        engine,
+        version: '1',
+        sampleRates: [24_000],
+        cloning: engine === 'glm-tts',
+        voiceFollowing: [],
+        phonemeControl: true,
+        languages: ['zh'],
+        maxSegmentChars: 200,
+        maxBatch: 1,
+        requiresVoice: false,
+        options: [],
+      });
+      assert.deepEqual(await backend.engineReports(), []);
+      await backend.reportEngines('gpu-1', [{ capabilities: capabilities('glm-tts'), hosts: 2, hostsUp: 2, busy: 1 }, { capabilities: capabilities('espeak'), hosts: 1, hostsUp: 1, busy: 0 }], 60_000);
+      await backend.reportEngines('gpu-2', [{ capabilities: capabilities('glm-tts'), hosts: 4, hostsUp: 3, busy: 3 }], 200);
+      const both = await backend.engineReports();
+      assert.deepEqual(
+        both.map((r) => [r.capabilities.engine, r.hosts, r.hostsUp, r.busy]),
+        [
+          ['glm-tts', 6, 5, 4],
+          ['espeak', 1, 1, 0],
+        ],
+      );
+      // gpu-2's report lapses; gpu-1 reports again with no espeak host up.
+      await backend.reportEngines('gpu-1', [{ capabilities: capabilities('glm-tts'), hosts: 2, hostsUp: 2, busy: 0 }], 60_000);
+      await backend.reportEngines('gpu-2', [{ capabilities: capabilities('glm-tts'), hosts: 4, hostsUp: 3, busy: 3 }], -1);
+      assert.deepEqual(
+        (await backend.engineReports()).map((r) => [r.capabilities.engine, r.hosts, r.hostsUp]),
+        [
+          ['glm-tts', 2, 2],
+          ['espeak', 0, 0],
+        ],
+      );
+    }));
 }

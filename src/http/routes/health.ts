@@ -12,8 +12,7 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
   app.get('/readyz', { schema: { summary: 'Every engine has a host up and the backend answers', response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: ErrorBody } } }, async () => {
     if (!deps.isReady()) throw new TtsError('E_NOT_READY', 'The engines are starting (or the service is shutting down).');
     // An engine whose hosts all died is being restarted: its tasks wait, so the service is not ready.
-    const down = deps
-      .engines()
+    const down = (deps.enginesGateReadiness === false ? [] : deps.engines())
       .filter((engine) => engine.hostsUp === 0)
       .map((engine) => engine.capabilities.engine);
     if (down.length > 0)

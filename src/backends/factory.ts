@@ -1,0 +1,52 @@
+/**
+ * Opens the backend the configuration names. The only place that knows which backends exist:
+ * the rest of the service sees a TaskBackend. Each backend's start-up recovery happens here,
+ * as part of opening it.
+ */
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServiceConfig } from '../config/config.js';
+import type { Logger } from '../service/logger.js';
+import { lockDataDir } from '../service/data-dir-lock.js';
+import type { TaskBackend } from './backend.js';
+import { RedisBackend } from './redis/redis-backend.js';
+import { SqliteBackend } from './sqlite/sqlite-backend.js';
+
+export interface OpenedBackend {
+  backend: TaskBackend;
+  /**
+   * True when this process is the backend's only user (the embedded SQLite file): work routed
+   * to an engine it does not run can be rerouted, since no other process will ever run it.
+   */
+  exclusive: boolean;
+  /** Closes the backend and lets go of what it held (the data folder's lock). */
+  close(): Promise<void>;
+}
+
+export async function openBackend(config: ServiceConfig, logger: Logger): Promise<OpenedBackend> {
+  if (config.backend === 'redis') {
+    const backend = await RedisBackend.open({ url: config.redis.url, prefix: config.redis.prefix, leaseMs: config.leaseMs });
+    return { backend, exclusive: false, close: () => backend.close() };
+  }
+  await mkdir(config.dataDir, { recursive: true });
+  const lock = lockDataDir(config.dataDir);
+  let backend: SqliteBackend;
+  try {
+    backend = new SqliteBackend({ path: join(config.dataDir, 'tasks.db'), synchronous: config.sqliteSynchronous });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  // This process owns DATA_DIR (locked above): any lease in the file belongs to a process that died.
+  const released = backend.releaseAllLeases();
+  if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
+  return {
+    backend,
+    exclusive: true,
+    async close() {
+      await backend.close();
+      lock.release();
+    },
+  };
+}
