@@ -14,6 +14,7 @@ import { EnginePool, type PoolEvent, type RestartBackoff } from '../engines/engi
 import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
 import { createApp } from '../http/app.js';
+import { ServiceMetrics } from '../metrics/metrics.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
 import { Worker, workerSettings } from '../worker/worker.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -50,6 +51,11 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const released = backend.releaseAllLeases();
   if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
   const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
+  const metrics = new ServiceMetrics({
+    backend,
+    engines: () => engines.pools().map(({ engine, pool }) => ({ engine, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),
+    onBackendError: (error) => logger.warn({ err: error }, 'metrics could not read the queue from the backend'),
+  });
 
   const engines = new EngineSet(
     config.engines.map(({ name, hosts }) => ({
@@ -62,6 +68,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
         onEvent: (event) => {
           if (event.type === 'host:lost') logger.warn({ engine: name, slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
           if (event.type === 'host:start-failed') logger.error({ engine: name, slot: event.slot, err: event.reason }, 'engine host failed to start');
+          metrics.poolEvent({ ...event, engine: name });
           options.onPoolEvent?.({ ...event, engine: name });
         },
       }),
@@ -71,7 +78,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const tasks = new TaskService({ backend, blobs, limits, engines: () => engines.configured() });
   // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
   const voices = new VoiceService(backend, blobs, () => engines.configured().find((c) => c.cloning) ?? engines.configured()[0]);
-  const worker = new Worker({ backend, engines, blobs, logger, ...workerSettings(config) });
+  const worker = new Worker({ backend, engines, blobs, logger, metrics, ...workerSettings(config) });
 
   let ready = false;
   let closing = false;
@@ -83,6 +90,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     engines: () => engines.pools().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })),
     isReady: () => ready && !closing,
     limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
+    metrics,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

@@ -24,6 +24,7 @@ import type {
   TaskResult,
   TaskStatus,
   VoiceRecord,
+  WorkCounts,
   WorkKind,
   WorkUnit,
 } from '../backend.js';
@@ -161,6 +162,11 @@ export class SqliteBackend implements TaskBackend {
 
   async countByStatus(): Promise<Record<TaskStatus, number>> {
     return this.tasks.countByStatus();
+  }
+
+  async workCounts(): Promise<WorkCounts> {
+    // Both reads run in one synchronous turn of this process, the file's only writer: they describe the same moment.
+    return { tasksByStatus: this.tasks.countByStatus(), segments: this.work.segmentCounts() };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-/** Liveness, readiness, and what the running engines can do. */
+/** Liveness, readiness, metrics, and what the running engines can do. */
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -21,6 +21,12 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
     await deps.tasks.checkBackend();
     return { status: 'ready' as const };
   });
+
+  const { metrics } = deps;
+  if (metrics !== undefined)
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format); README "Metrics" lists them' } }, async (_request, reply) =>
+      reply.header('content-type', metrics.contentType).send(await metrics.render()),
+    );
 
   app.get(
     '/api/engines',
