@@ -165,6 +165,20 @@ export interface PreparedTask {
   engine?: string;
 }
 
+/** Work waiting and in progress, read at metrics scrape time (the queued-segments figure drives autoscaling). */
+export interface WorkCounts {
+  /** Every status, zeros included (as `countByStatus`). */
+  tasksByStatus: Record<TaskStatus, number>;
+  /**
+   * Segments of `synthesizing` tasks not yet done, by the engine the task was routed to ('' if
+   * it was prepared without one) and the task's priority; only pairs with a segment queued or
+   * running appear. `queued`: pending, whether claimable now or waiting out a retry backoff
+   * (both still need an engine). `running`: claimed under a lease (until recovered, a lapsed lease still counts).
+   * Segments of tasks not yet prepared (no count yet) and of ended tasks are not counted.
+   */
+  segments: Array<{ engine: string; priority: number; queued: number; running: number }>;
+}
+
 export interface ListTasksOptions {
   status?: TaskStatus;
   limit: number;
@@ -235,5 +249,7 @@ export interface TaskBackend {
   engineReports(): Promise<EngineReport[]>;
   /** Counts by status, for /readyz and metrics. */
   countByStatus(): Promise<Record<TaskStatus, number>>;
+  /** Tasks by status and unfinished segments by engine and priority, for metrics (see WorkCounts). */
+  workCounts(): Promise<WorkCounts>;
   close(): Promise<void>;
 }

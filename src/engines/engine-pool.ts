@@ -34,8 +34,8 @@ export type PoolEvent =
   | { type: 'host:ready'; slot: number; pid: number | undefined }
   | { type: 'host:lost'; slot: number; pid: number | undefined; reason: TtsError }
   | { type: 'host:start-failed'; slot: number; reason: TtsError }
-  /** A segment's time on a host (performance.now() clock), for busy-time measurements. */
-  | { type: 'segment:end'; slot: number; startedAt: number; endedAt: number; ok: boolean };
+  /** A segment's time on a host (performance.now() clock), for busy-time measurements; `audioMs`, the audio it made (when ok), for the real-time factor. */
+  | { type: 'segment:end'; slot: number; startedAt: number; endedAt: number; ok: boolean; audioMs?: number };
 
 /** How long a slot waits before starting a host again after its hosts died one after the other. */
 export interface RestartBackoff {
@@ -135,13 +135,12 @@ export class EnginePool {
   async synthesize(segment: SegmentRequest, control: { signal?: AbortSignal } = {}): Promise<DoneMessage> {
     const host = await this.acquire(control.signal);
     const startedAt = performance.now();
-    let ok = false;
+    let done: DoneMessage | undefined;
     try {
-      const done = await host.synthesize(segment, { timeoutMs: this.timeoutFor(segment.text), signal: control.signal });
-      ok = true;
+      done = await host.synthesize(segment, { timeoutMs: this.timeoutFor(segment.text), signal: control.signal });
       return done;
     } finally {
-      this.options.onEvent?.({ type: 'segment:end', slot: this.slots.indexOf(host), startedAt, endedAt: performance.now(), ok });
+      this.options.onEvent?.({ type: 'segment:end', slot: this.slots.indexOf(host), startedAt, endedAt: performance.now(), ok: done !== undefined, audioMs: done?.durationMs });
       this.release(host);
     }
   }

@@ -23,6 +23,7 @@ import type { Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
 import type { VoiceService } from '../service/voice-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { ServiceMetrics } from '../metrics/metrics.js';
 
 export interface AppDependencies {
   tasks: TaskService;
@@ -35,6 +36,8 @@ export interface AppDependencies {
   enginesGateReadiness?: boolean;
   isReady: () => boolean;
   limits: { maxUploadBytes: number; maxTextChars: number };
+  /** Served at GET /metrics when given. */
+  metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
 }
 
 export async function createApp(deps: AppDependencies): Promise<FastifyInstance> {

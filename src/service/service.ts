@@ -11,7 +11,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { EngineReport } from '../backends/backend.js';
 import { openBackend } from '../backends/factory.js';
 import type { TaskBackend } from '../backends/backend.js';
@@ -21,6 +21,8 @@ import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { createApp } from '../http/app.js';
+import { createMetricsApp } from '../metrics/listener.js';
+import { ServiceMetrics } from '../metrics/metrics.js';
 import { LocalBlobStore } from '../storage/blob-store.js';
 import { Worker, workerSettings } from '../worker/worker.js';
 import type { Logger } from './logger.js';
@@ -68,6 +70,12 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const { backend } = opened;
   const blobs = new LocalBlobStore(config.blobDir);
   const processId = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  const metrics = new ServiceMetrics({
+    backend,
+    engines: () => engines?.pools().map(({ engine, pool }) => ({ engine, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })) ?? [],
+    defaultLabels: { role },
+    onBackendError: (error) => logger.warn({ err: error }, 'metrics could not read the queue from the backend'),
+  });
 
   const engines =
     role === 'api'
@@ -83,13 +91,13 @@ export async function startService(config: ServiceConfig, options: StartServiceO
               onEvent: (event) => {
                 if (event.type === 'host:lost') logger.warn({ engine: name, slot: event.slot, pid: event.pid }, 'engine host lost; restarting it');
                 if (event.type === 'host:start-failed') logger.error({ engine: name, slot: event.slot, err: event.reason }, 'engine host failed to start');
+                metrics.poolEvent({ ...event, engine: name });
                 options.onPoolEvent?.({ ...event, engine: name });
               },
             }),
           })),
         );
-  const localReports = (): EngineReport[] =>
-    engines?.pools().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })) ?? [];
+  const localReports = (): EngineReport[] => engines?.pools().map(({ pool }) => ({ capabilities: pool.capabilities!, hosts: pool.size, hostsUp: pool.hostsUp, busy: pool.busy })) ?? [];
 
   // Without engines of its own, the API routes by what the workers report (kept fresh in the background).
   let reported: EngineReport[] = [];
@@ -99,14 +107,14 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const engineReports = (): EngineReport[] => (engines === undefined ? reported : localReports());
   if (engines === undefined) await refreshReports();
 
-  const worker = engines === undefined ? undefined : new Worker({ backend, engines, blobs, logger, ...workerSettings(config) });
+  const worker = engines === undefined ? undefined : new Worker({ backend, engines, blobs, logger, metrics, ...workerSettings(config) });
   let ready = false;
   let closing = false;
   const isReady = (): boolean => ready && !closing;
 
   let app: FastifyInstance;
   if (role === 'worker') {
-    app = await createWorkerListener({ logger, isReady, backend, engines: localReports });
+    app = createMetricsApp({ metrics, isReady: () => workerReadiness({ isReady, backend, engines: localReports }) });
   } else {
     const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
     const configured = () => engineReports().map((report) => report.capabilities);
@@ -123,6 +131,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       enginesGateReadiness: engines !== undefined,
       isReady,
       limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
+      metrics,
     });
   }
   const port = role === 'worker' ? config.metricsPort : config.port;
@@ -206,25 +215,14 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   };
 }
 
-/** The worker role's listener: liveness, readiness (engines up, backend answering), engines. */
-async function createWorkerListener(deps: { logger: Logger; isReady: () => boolean; backend: TaskBackend; engines: () => EngineReport[] }): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const down = deps
-      .engines()
-      .filter((engine) => engine.hostsUp === 0)
-      .map((engine) => engine.capabilities.engine);
-    let problem = deps.isReady() ? (down.length > 0 ? `No host of engine ${down.join(', ')} is up; it is being restarted.` : undefined) : 'The engines are starting (or the worker is shutting down).';
-    if (problem === undefined) {
-      try {
-        await deps.backend.countByStatus();
-      } catch (error) {
-        problem = error instanceof Error ? error.message : String(error);
-      }
-    }
-    if (problem === undefined) return { status: 'ready' };
-    return reply.code(503).send({ error: { code: 'E_NOT_READY', message: problem } });
-  });
-  return app;
+/** A worker can take work when its engines have started, each has a host up, and the backend answers. */
+async function workerReadiness(deps: { isReady: () => boolean; backend: TaskBackend; engines: () => EngineReport[] }): Promise<boolean> {
+  if (!deps.isReady()) return false;
+  const down = deps
+    .engines()
+    .filter((engine) => engine.hostsUp === 0)
+    .map((engine) => engine.capabilities.engine);
+  if (down.length > 0) throw new TtsError('E_NOT_READY', `No host of engine ${down.join(', ')} is up; it is being restarted.`);
+  await deps.backend.countByStatus();
+  return true;
 }

@@ -24,6 +24,7 @@ import { engineNeeds } from '../service/synthesis-request.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 import type { ServiceConfig } from '../config/config.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 
 export interface WorkerOptions {
   backend: TaskBackend;
@@ -41,10 +42,12 @@ export interface WorkerOptions {
   audioUrlAllowPrivate: boolean;
   /** Idle loops look for work this often even without a wake-up (retries coming due). */
   pollMs?: number;
+  /** Told of failures, finished tasks and lost leases. */
+  metrics?: WorkerMetrics;
 }
 
 /** The worker's settings from the service's configuration: the service and `say` take them from here, so both run it alike. */
-export function workerSettings(config: ServiceConfig): Omit<WorkerOptions, 'backend' | 'engines' | 'blobs' | 'logger' | 'pollMs'> {
+export function workerSettings(config: ServiceConfig): Omit<WorkerOptions, 'backend' | 'engines' | 'blobs' | 'logger' | 'pollMs' | 'metrics'> {
   const { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate } = config;
   return { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate };
 }
@@ -158,7 +161,10 @@ export class Worker {
       () => {
         backend.renewLease(unit, this.options.leaseMs).then(
           (held) => {
-            if (!held) controller.abort(); // canceled, or our lease lapsed and the work went elsewhere
+            if (held) return;
+            // Not aborted yet: nobody told us the task ended, so the lease lapsed and the work went elsewhere.
+            if (!controller.signal.aborted) this.options.metrics?.leaseLost(unit.kind);
+            controller.abort();
           },
           // The backend could not write (a full disk): the lease is not lost, the next renewal tries again.
           (error: unknown) => logger.warn({ err: error, task: unit.task.id }, `renewing the lease of ${unit.kind} work failed`),
@@ -179,7 +185,9 @@ export class Worker {
       if (!this.stopping && !controller.signal.aborted) {
         try {
           const spareAttempt = failure.code === 'E_STORAGE_FULL';
-          await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts, { spareAttempt });
+          const outcome = await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts, { spareAttempt });
+          this.options.metrics?.workFailed(unit.kind, failure.code, outcome);
+          if (outcome === 'failed') this.options.metrics?.taskFinished(unit.task, 'failed');
         } catch (backendError) {
           // Nothing is lost: the lease is no longer renewed, so the work comes back when it expires.
           logger.error({ err: backendError, task: unit.task.id }, 'recording a failure failed; the work is retried when its lease expires');
@@ -305,6 +313,7 @@ export class Worker {
       { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate },
       this.options.resultTtlMs,
     );
+    this.options.metrics?.taskFinished(task, 'completed');
     await blobs.removeTaskScratch(task.id);
   }
 

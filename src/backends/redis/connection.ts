@@ -24,6 +24,7 @@ const SCRIPTS = {
   cancelTask: scripts.CANCEL_TASK,
   rerouteTask: scripts.REROUTE_TASK,
   expireResult: scripts.EXPIRE_RESULT,
+  workCounts: scripts.WORK_COUNTS,
 } as const;
 export type ScriptName = keyof typeof SCRIPTS;
 

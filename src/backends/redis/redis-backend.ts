@@ -24,6 +24,7 @@ import {
   type TaskResult,
   type TaskStatus,
   type VoiceRecord,
+  type WorkCounts,
   type WorkKind,
   type WorkUnit,
 } from '../backend.js';
@@ -254,7 +255,7 @@ export class RedisBackend implements TaskBackend {
     await this.call(async () => {
       const now = Date.now();
       const multi = this.connection.redis.multi().hset(this.connection.key('engine-workers'), owner, JSON.stringify({ expiresAt: now + ttlMs, engines }));
-      engines.forEach((report, rank) => multi.hset(this.connection.key('engine-known'), report.capabilities.engine, JSON.stringify({ capabilities: report.capabilities, rank, seenAt: now })));
+      for (const [rank, report] of engines.entries()) multi.hset(this.connection.key('engine-known'), report.capabilities.engine, JSON.stringify({ capabilities: report.capabilities, rank, seenAt: now }));
       await multi.exec();
     });
   }
@@ -265,9 +266,24 @@ export class RedisBackend implements TaskBackend {
       const now = Date.now();
       const stored: StoredReports = { workers: Object.values(workers).map((json) => JSON.parse(json)), known: Object.values(known).map((json) => JSON.parse(json)) };
       // Reports of workers long gone are dropped here, by whoever reads them.
-      const stale = Object.entries(workers).filter(([, json]) => (JSON.parse(json) as { expiresAt: number }).expiresAt < now - KNOWN_ENGINE_MS).map(([owner]) => owner);
+      const stale = Object.entries(workers)
+        .filter(([, json]) => (JSON.parse(json) as { expiresAt: number }).expiresAt < now - KNOWN_ENGINE_MS)
+        .map(([owner]) => owner);
       if (stale.length > 0) await this.connection.redis.hdel(this.connection.key('engine-workers'), ...stale);
       return sumEngineReports(stored, now);
+    });
+  }
+
+  async workCounts(): Promise<WorkCounts> {
+    const tasksByStatus = await this.countByStatus();
+    return await this.call(async () => {
+      const flat = (await this.connection.script('workCounts', '')) as Array<string | number>;
+      const segments = [];
+      for (let n = 0; n + 3 < flat.length; n += 4) {
+        const [engine, priority, queued, running] = [String(flat[n]), Number(flat[n + 1]), Number(flat[n + 2]), Number(flat[n + 3])];
+        if (queued > 0 || running > 0) segments.push({ engine, priority, queued, running });
+      }
+      return { tasksByStatus, segments };
     });
   }
 

@@ -317,3 +317,32 @@ if rcall('ZREM', K .. 'expiry', id) == 0 then return false end
 rcall('HSET', tkey, 'expired', 1, 'updatedAt', now)
 return rcall('HGETALL', tkey)
 `;
+
+/**
+ * ARGV: prefix, '' (no task). Unfinished segments of synthesizing tasks by engine and
+ * priority: a flat list of engine, priority, queued, running.
+ */
+export const WORK_COUNTS = `${HELPERS}
+local sums, order = {}, {}
+for _, tid in ipairs(rcall('ZRANGE', K .. 'status:synthesizing', 0, -1)) do
+  local key = K .. 'task:' .. tid
+  local f = rcall('HMGET', key, 'engine', 'priority', 'total', 'done')
+  local total = tonumber(f[3])
+  local running = 0
+  for i = 0, total - 1 do
+    if rcall('HGET', key .. ':seg', 's' .. i) == 'running' then running = running + 1 end
+  end
+  local group = (f[1] or '') .. '|' .. f[2]
+  if not sums[group] then
+    sums[group] = { f[1] or '', f[2], 0, 0 }
+    table.insert(order, group)
+  end
+  sums[group][3] = sums[group][3] + total - tonumber(f[4]) - running
+  sums[group][4] = sums[group][4] + running
+end
+local out = {}
+for _, group in ipairs(order) do
+  for _, value in ipairs(sums[group]) do table.insert(out, value) end
+end
+return out
+`;

@@ -26,6 +26,7 @@ import type {
   TaskResult,
   TaskStatus,
   VoiceRecord,
+  WorkCounts,
   WorkKind,
   WorkUnit,
 } from '../backend.js';
@@ -168,7 +169,7 @@ export class SqliteBackend implements TaskBackend {
     // One process owns the file: its reports live in memory.
     const now = this.now();
     this.reports.workers.set(owner, { expiresAt: now + ttlMs, engines });
-    engines.forEach((report, rank) => this.reports.known.set(report.capabilities.engine, { capabilities: report.capabilities, rank, seenAt: now }));
+    for (const [rank, report] of engines.entries()) this.reports.known.set(report.capabilities.engine, { capabilities: report.capabilities, rank, seenAt: now });
   }
 
   async engineReports(): Promise<EngineReport[]> {
@@ -177,6 +178,11 @@ export class SqliteBackend implements TaskBackend {
 
   async countByStatus(): Promise<Record<TaskStatus, number>> {
     return this.tasks.countByStatus();
+  }
+
+  async workCounts(): Promise<WorkCounts> {
+    // Both reads run in one synchronous turn of this process, the file's only writer: they describe the same moment.
+    return { tasksByStatus: this.tasks.countByStatus(), segments: this.work.segmentCounts() };
   }
 
   async close(): Promise<void> {

@@ -60,6 +60,13 @@ export class WorkQueue {
       leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
       synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
       segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
+      // Driven by the few synthesizing tasks (status index), then each one's segments by key.
+      segmentCounts: db.prepare<[], { engine: string; priority: number; queued: number; running: number }>(
+        `SELECT IFNULL(t.engine, '') AS engine, t.priority AS priority, SUM(s.status = 'pending') AS queued, SUM(s.status = 'running') AS running
+         FROM tasks t JOIN segments s ON s.task_id = t.id
+         WHERE t.status = 'synthesizing' AND s.status != 'done'
+         GROUP BY 1, 2 ORDER BY 1, 2`,
+      ),
     };
     // Leases of a worker that died lapse while the service runs, whether or not anyone claims.
     const recoveryMs = options.recoveryIntervalMs ?? RECOVERY_INTERVAL_MS;
@@ -341,6 +348,11 @@ export class WorkQueue {
     });
     if (orphans > 0) this.connection.wake('prepare');
     return orphans;
+  }
+
+  /** Unfinished segments of synthesizing tasks, by engine and priority (WorkCounts.segments). */
+  segmentCounts(): Array<{ engine: string; priority: number; queued: number; running: number }> {
+    return this.statements.segmentCounts.all();
   }
 
   private wakeAt(at: number, kind: WorkKind): void {

@@ -410,7 +410,14 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
         options: [],
       });
       assert.deepEqual(await backend.engineReports(), []);
-      await backend.reportEngines('gpu-1', [{ capabilities: capabilities('glm-tts'), hosts: 2, hostsUp: 2, busy: 1 }, { capabilities: capabilities('espeak'), hosts: 1, hostsUp: 1, busy: 0 }], 60_000);
+      await backend.reportEngines(
+        'gpu-1',
+        [
+          { capabilities: capabilities('glm-tts'), hosts: 2, hostsUp: 2, busy: 1 },
+          { capabilities: capabilities('espeak'), hosts: 1, hostsUp: 1, busy: 0 },
+        ],
+        60_000,
+      );
       await backend.reportEngines('gpu-2', [{ capabilities: capabilities('glm-tts'), hosts: 4, hostsUp: 3, busy: 3 }], 200);
       const both = await backend.engineReports();
       assert.deepEqual(
@@ -430,5 +437,39 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
           ['espeak', 0, 0],
         ],
       );
+    }));
+
+  test(`${name}: work counts give tasks by status and unfinished segments by engine and priority`, () =>
+    withBackend(factory, async (backend) => {
+      const empty = await backend.workCounts();
+      assert.deepEqual(empty, { tasksByStatus: { queued: 0, preparing: 0, synthesizing: 0, encoding: 0, completed: 0, failed: 0, canceled: 0 }, segments: [] });
+      const prepare = async (text: string, priority: number, segments: string[], engine: string): Promise<string> => {
+        const { task } = await backend.createTask(request(text, priority));
+        const unit = await claimOf(backend, 'prepare');
+        await backend.completePrepare(unit, { segments, engine });
+        return task.id;
+      };
+      await prepare('一。二。三。', 0, ['一。', '二。', '三。'], 'e1');
+      const urgent = await prepare('四。', 5, ['四。'], 'e2');
+      await backend.createTask(request('还没准备。')); // not prepared: no segments to count yet
+      const running = await backend.claim('worker-1', ['segment'], LEASE, { engine: 'e1' });
+      const retried = await backend.claim('worker-1', ['segment'], LEASE, { engine: 'e1' });
+      assert.ok(running?.kind === 'segment' && retried?.kind === 'segment');
+      assert.equal(await backend.failWork(retried, transient, 3), 'retrying');
+      const byEngine = (counts: Awaited<ReturnType<TaskBackend['workCounts']>>) => [...counts.segments].sort((a, b) => a.engine.localeCompare(b.engine));
+
+      const during = await backend.workCounts();
+      assert.deepEqual(byEngine(during), [
+        { engine: 'e1', priority: 0, queued: 2, running: 1 }, // the retried segment waits out its backoff: still queued
+        { engine: 'e2', priority: 5, queued: 1, running: 0 },
+      ]);
+      assert.equal(during.tasksByStatus.queued, 1);
+      assert.equal(during.tasksByStatus.synthesizing, 2);
+
+      await backend.cancelTask(urgent);
+      await backend.completeSegment(running, { audioPath: '/0.wav', durationMs: 1 });
+      const after = await backend.workCounts();
+      assert.deepEqual(byEngine(after), [{ engine: 'e1', priority: 0, queued: 2, running: 0 }], 'a canceled task and a done segment are not counted');
+      assert.deepEqual(after.tasksByStatus, { queued: 1, preparing: 0, synthesizing: 1, encoding: 0, completed: 0, failed: 0, canceled: 1 });
     }));
 }

@@ -1,4 +1,4 @@
-/** Liveness, readiness, and what the running engines can do. */
+/** Liveness, readiness, metrics, and what the running engines can do. */
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
@@ -12,14 +12,18 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
   app.get('/readyz', { schema: { summary: 'Every engine has a host up and the backend answers', response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: ErrorBody } } }, async () => {
     if (!deps.isReady()) throw new TtsError('E_NOT_READY', 'The engines are starting (or the service is shutting down).');
     // An engine whose hosts all died is being restarted: its tasks wait, so the service is not ready.
-    const down = (deps.enginesGateReadiness === false ? [] : deps.engines())
-      .filter((engine) => engine.hostsUp === 0)
-      .map((engine) => engine.capabilities.engine);
+    const down = (deps.enginesGateReadiness === false ? [] : deps.engines()).filter((engine) => engine.hostsUp === 0).map((engine) => engine.capabilities.engine);
     if (down.length > 0)
       throw new TtsError('E_NOT_READY', `No host of engine ${down.map((name) => `"${name}"`).join(', ')} is up; it is being restarted, and its tasks wait in the queue (GET /api/engines).`);
     await deps.tasks.checkBackend();
     return { status: 'ready' as const };
   });
+
+  const { metrics } = deps;
+  if (metrics !== undefined)
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format); README "Metrics" lists them' } }, async (_request, reply) =>
+      reply.header('content-type', metrics.contentType).send(await metrics.render()),
+    );
 
   app.get(
     '/api/engines',
