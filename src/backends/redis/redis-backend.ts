@@ -255,7 +255,8 @@ export class RedisBackend implements TaskBackend {
     await this.call(async () => {
       const now = Date.now();
       const multi = this.connection.redis.multi().hset(this.connection.key('engine-workers'), owner, JSON.stringify({ expiresAt: now + ttlMs, engines }));
-      for (const [rank, report] of engines.entries()) multi.hset(this.connection.key('engine-known'), report.capabilities.engine, JSON.stringify({ capabilities: report.capabilities, rank, seenAt: now }));
+      for (const [rank, report] of engines.entries())
+        multi.hset(this.connection.key('engine-known'), report.capabilities.engine, JSON.stringify({ capabilities: report.capabilities, rank, seenAt: now }));
       await multi.exec();
     });
   }
