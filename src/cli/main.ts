@@ -12,6 +12,9 @@ const USAGE = `Usage: tts-queue <command> [options]
 Commands:
   serve   run the service (HTTP API, queue, worker, engines); configured by environment
           variables (see the README); this is what \`npm start\` runs
+  api     the HTTP API only (BACKEND=redis): add as many as you like, on any machines
+  worker  engines and worker only (BACKEND=redis), with /healthz, /readyz and /metrics
+          on METRICS_PORT; one per GPU machine, ENGINE=glm-tts:N for N GPUs
   say     read text aloud into an audio file on this machine, without the service
   help    show this help
 
@@ -34,9 +37,11 @@ async function main(argv: string[]): Promise<number> {
         await runSay(rest, controller.signal);
         return EXIT.ok;
       case 'serve':
+      case 'api':
+      case 'worker':
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        await runServe();
+        await runServe(command);
         return EXIT.ok;
       case undefined:
       case 'help':
@@ -49,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${version()}\n`);
         return EXIT.ok;
       default:
-        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: serve, say, help.`);
+        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: serve, api, worker, say, help.`);
     }
   } catch (error) {
     const failure = isUsageError(error) ? new TtsError('E_INVALID_ARGUMENT', (error as Error).message) : toTtsError(error);

@@ -1,13 +1,17 @@
-/** `tts-queue serve` (what `npm start` runs): the service, configured from the environment. */
+/**
+ * `tts-queue serve` (what `npm start` runs), `tts-queue api` and `tts-queue worker`: the
+ * service in one of its roles, configured from the environment, stopped gracefully by
+ * SIGTERM or SIGINT (no new work; work in flight finishes or goes back to the queue).
+ */
 
 import { loadConfig } from '../config/config.js';
 import { createLogger } from '../service/logger.js';
-import { startService } from '../service/service.js';
+import { startService, type ServiceRole } from '../service/service.js';
 
 /** Shutdown waits this long for work in flight before handing the rest back. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
-export async function runServe(): Promise<void> {
+export async function runServe(role: ServiceRole = 'serve'): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
   // Listen for SIGTERM and SIGINT before anything starts: a stop asked for while the service
@@ -16,8 +20,9 @@ export async function runServe(): Promise<void> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const service = await startService(config, { logger });
-  logger.info(`listening on ${service.url} (data in ${config.dataDir}, engines ${config.engines.map((e) => `${e.name} × ${e.hosts}`).join(', ')})`);
+  const service = await startService(config, { logger, role });
+  const engines = role === 'api' ? 'none (the workers run them)' : config.engines.map((e) => `${e.name} × ${e.hosts}`).join(', ');
+  logger.info(`${role}: listening on ${service.url} (backend ${config.backend}, engines ${engines})`);
   process.stderr.write(`tts-queue: listening on ${service.url}\n`);
   const signal = await stopSignal;
   logger.info({ signal }, 'shutting down: no new work; finishing or handing back what runs');

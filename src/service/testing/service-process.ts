@@ -14,9 +14,9 @@ export interface ServiceProcess {
   exited: Promise<number | string | null>;
 }
 
-/** Starts `tts-queue serve` in its own process group; resolves once it listens, rejects with its stderr if it exits first. */
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+/** Starts `tts-queue <role>` (serve, api, worker) in its own process group; resolves once it listens, rejects with its stderr if it exits first. */
+export async function startServiceProcess(env: Record<string, string>, role = 'serve'): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [CLI, role], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const url = await new Promise<string>((resolve, reject) => {
@@ -25,7 +25,7 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
       const match = /listening on (http:\/\/\S+)/u.exec(stderr);
       if (match) resolve(match[1]!);
     });
-    void exited.then((code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+    void exited.then((code) => reject(new Error(`${role} exited (${code}): ${stderr}`)));
   });
   return { child, url, stderr: () => stderr, exited };
 }
