@@ -245,8 +245,13 @@ export class RedisWorkQueue {
     return (await job.extendLock(unit.lease.token, leaseMs)) === 1;
   }
 
-  /** Lets go of the unit's job: removed when `done`, else left to wait out `retryAt`. */
-  private async release(unit: WorkUnit, retryAt?: number): Promise<void> {
+  /**
+   * Lets go of the unit's job: removed, or left to wait out `retryAt`. Before a job goes, what
+   * follows it is made sure of (`followUp`) when this process cannot know it was done: a
+   * completion whose reply was lost (Redis died after running it) looks like a failure here.
+   */
+  private async release(unit: WorkUnit, retryAt?: number, followUp = false): Promise<void> {
+    if (followUp && retryAt === undefined) await this.followUp(unit.task.id);
     const job = this.held.get(unit.lease.token);
     this.held.delete(unit.lease.token);
     if (job === undefined) return;
@@ -266,14 +271,14 @@ export class RedisWorkQueue {
       ...prepared.segments,
     );
     if (accepted === 1) await this.fillWindow(unit.task.id);
-    await this.release(unit);
+    await this.release(unit, undefined, accepted !== 1);
   }
 
   async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
     const [outcome] = (await this.connection.script('completeSegment', unit.task.id, unit.segment.index, unit.lease.token, result.audioPath, result.durationMs, Date.now())) as [string, number?];
     if (outcome !== 'ignored') await this.followUp(unit.task.id);
     if (outcome === 'complete') this.connection.wake('prepare');
-    await this.release(unit);
+    await this.release(unit, undefined, outcome === 'ignored');
   }
 
   async completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void> {
@@ -302,7 +307,7 @@ export class RedisWorkQueue {
       await this.release(unit, now + this.backoffMs(reply[1]));
       return outcome;
     }
-    await this.release(unit);
+    await this.release(unit, undefined, true);
     if (outcome === 'failed') {
       await this.dropSegmentJobs(unit.task.id, reply[2] ?? []);
       this.connection.wake('prepare');
