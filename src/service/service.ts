@@ -14,7 +14,7 @@ import { EnginePool, type PoolEvent, type RestartBackoff } from '../engines/engi
 import { EngineSet } from '../engines/engine-set.js';
 import { hostSpec } from '../engines/registry.js';
 import { createApp } from '../http/app.js';
-import { LocalBlobStore } from '../storage/blob-store.js';
+import { createBlobStore } from '../storage/factory.js';
 import { Worker, workerSettings } from '../worker/worker.js';
 import { lockDataDir } from './data-dir-lock.js';
 import type { Logger } from './logger.js';
@@ -49,7 +49,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   // This process owns DATA_DIR (locked above): any lease in the file belongs to a process that died.
   const released = backend.releaseAllLeases();
   if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
-  const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
+  const blobs = createBlobStore(config);
 
   const engines = new EngineSet(
     config.engines.map(({ name, hosts }) => ({
