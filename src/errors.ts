@@ -85,6 +85,17 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     summary: "The service's storage (DATA_DIR) is full: new work is refused until space is freed (retry after the `Retry-After` seconds); work already accepted waits and resumes by itself.",
   },
+  E_STORAGE_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    summary:
+      'The object store (BLOB_STORE=s3) cannot be used: it is unreachable, refuses the credentials, or the bucket does not exist; the message says which. Work already accepted waits and resumes once it answers.',
+  },
+  E_STORED_FILE_MISSING: {
+    status: 500,
+    retryable: false,
+    summary: 'A file the service stored itself (an upload, a reference, a voice, a segment) is no longer in the blob store (BLOB_DIR or the bucket): removed by hand, or lost.',
+  },
   E_DATABASE_CORRUPT: {
     status: 500,
     retryable: false,

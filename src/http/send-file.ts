@@ -1,7 +1,9 @@
 /**
- * Sends a stored file as a download through `@fastify/send` (Range, If-Range, ETag,
- * Last-Modified, 304 and 416 are its work), with our headers and our error codes, and makes sure
- * the file is closed on every path: finished, failed, or the client gone.
+ * Sends a stored file as a download, with our headers and our error codes, and makes sure the
+ * file is closed on every path: finished, failed, or the client gone. A file on this machine goes
+ * through `@fastify/send` (Range, If-Range, ETag, Last-Modified, 304 and 416 are its work); an
+ * object in a remote store gets the same answers from `object-conditions.ts`, and only the bytes
+ * asked for are streamed from the store (never held whole in memory).
  *
  * Why the connection is watched: with pipelined requests, the responses queued behind the one in
  * flight never see 'close' when the client closes the connection, so a stream handed to such a
@@ -15,6 +17,8 @@ import type { Readable } from 'node:stream';
 import { send } from '@fastify/send';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TtsError, isResourceExhaustion } from '../errors.js';
+import type { StoredDownload } from '../storage/blob-store.js';
+import { answerFor } from './object-conditions.js';
 
 export interface DownloadOptions {
   contentType: string;
@@ -65,7 +69,36 @@ async function opened(stream: Readable): Promise<void> {
   });
 }
 
-export async function sendDownload(request: FastifyRequest, reply: FastifyReply, path: string, options: DownloadOptions): Promise<FastifyReply> {
+/** Answers with `download` (from the blob store's `openForDownload`; undefined: not stored). */
+export async function sendDownload(request: FastifyRequest, reply: FastifyReply, download: StoredDownload | undefined, options: DownloadOptions): Promise<FastifyReply> {
+  if (download === undefined) throw options.missing();
+  if (download.kind === 'file') return await sendFile(request, reply, download.path, options);
+  return await sendObject(request, reply, download, options);
+}
+
+async function sendObject(request: FastifyRequest, reply: FastifyReply, object: StoredDownload & { kind: 'object' }, options: DownloadOptions): Promise<FastifyReply> {
+  const answer = answerFor(request.raw.method ?? 'GET', request.headers, object);
+  if (answer.status === 412) throw new TtsError('E_PRECONDITION_FAILED', 'The file does not match If-Match or If-Unmodified-Since: it changed, or the validator is wrong.');
+  if (answer.status === 416) {
+    reply.header('content-range', `bytes */${object.size}`);
+    throw new TtsError('E_RANGE_NOT_SATISFIABLE', `The file has ${object.size} bytes; ask for a range inside it.`);
+  }
+  reply.code(answer.status).headers(answer.headers).header('cache-control', CACHE_CONTROL);
+  if (answer.status === 304) return reply.send();
+  reply.header('content-type', options.contentType).header('content-disposition', `attachment; filename="${options.fileName}"`);
+  if (request.method === 'HEAD') return reply.send();
+  let stream: Readable;
+  try {
+    stream = await object.open(answer.range);
+  } catch (error) {
+    if (error instanceof TtsError && error.code === 'E_STORED_FILE_MISSING') throw options.missing();
+    throw error;
+  }
+  closeWithConnection(request.raw.socket, stream);
+  return reply.send(stream);
+}
+
+async function sendFile(request: FastifyRequest, reply: FastifyReply, path: string, options: DownloadOptions): Promise<FastifyReply> {
   // `send` takes a URL path under `root`: the file name, encoded, under its own folder.
   const result = await send(request.raw, `/${encodeURIComponent(basename(path))}`, {
     root: dirname(path),

@@ -52,14 +52,29 @@ test('Redis killed with SIGKILL and restarted mid-run: every accepted task compl
   });
   await waitUntil(() => redisAnswers(url), 'redis-server answers');
   service = await startServiceProcess(
-    { BACKEND: 'redis', REDIS_URL: url, DATA_DIR: join(root, 'data'), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: process.env.RESTART_LOG_LEVEL ?? 'error', LEASE_MS: '2000', ENGINE: 'bench-sleep', ENGINE_HOSTS: '2', BENCH_SLEEP_COST_MS: '20' },
+    {
+      BACKEND: 'redis',
+      REDIS_URL: url,
+      DATA_DIR: join(root, 'data'),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: process.env.RESTART_LOG_LEVEL ?? 'error',
+      LEASE_MS: '2000',
+      ENGINE: 'bench-sleep',
+      ENGINE_HOSTS: '2',
+      BENCH_SLEEP_COST_MS: '20',
+    },
     'serve',
   );
 
   const accepted: string[] = [];
   const submit = async (i: number): Promise<void> => {
     try {
-      const response = await fetch(`${service!.url}/api/synthesis`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `第${i}个任务。第二句。`, format: 'wav' }) });
+      const response = await fetch(`${service!.url}/api/synthesis`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: `第${i}个任务。第二句。`, format: 'wav' }),
+      });
       if (response.status === 202) accepted.push(((await response.json()) as { id: string }).id);
       else assert.equal(response.status, 503, 'a submission Redis could not take is refused as unavailable');
     } catch {

@@ -23,7 +23,7 @@ import { TtsError } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { createMetricsApp } from '../metrics/listener.js';
 import { ServiceMetrics } from '../metrics/metrics.js';
-import { LocalBlobStore } from '../storage/blob-store.js';
+import { createBlobStore } from '../storage/factory.js';
 import { Worker, workerSettings } from '../worker/worker.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
@@ -68,7 +68,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   }
   const opened = await openBackend(config, logger);
   const { backend } = opened;
-  const blobs = new LocalBlobStore(config.blobDir);
+  const blobs = createBlobStore(config);
   const processId = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   const metrics = new ServiceMetrics({
     backend,

@@ -58,6 +58,8 @@ export class TaskService {
         const upload = input.uploadPath === undefined ? '' : await fileHash(input.uploadPath);
         requestHash = createHash('sha256').update(JSON.stringify(parsed)).update(upload).digest('hex');
       }
+      // Stored where every worker reads it before the task exists to be worked on.
+      if (input.uploadPath !== undefined) await blobs.save(input.uploadPath);
       const outcome = await backend.createTask(request, { idempotencyKey: input.idempotencyKey, requestHash });
       // A repeated request reuses the first task and its upload.
       if (!outcome.created && input.uploadPath !== undefined) await blobs.remove(input.uploadPath);

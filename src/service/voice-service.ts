@@ -41,6 +41,9 @@ export class VoiceService {
       await this.blobs.prepareFor(originalPath);
       await rename(uploadPath, originalPath);
       const normalized = await normalizeReference(originalPath, { sampleRate, outPath: this.blobs.voiceReferencePath(id, sampleRate) });
+      // Both are read by whichever worker prepares a task with this voice.
+      await this.blobs.save(originalPath);
+      await this.blobs.save(normalized.path);
       const voice: VoiceRecord = {
         id,
         name,

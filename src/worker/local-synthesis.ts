@@ -19,7 +19,7 @@ import { schemaChecker } from '../http/schema-validation.js';
 import { SynthesisBody } from '../http/schemas.js';
 import { createLogger, type Logger } from '../service/logger.js';
 import { TaskService } from '../service/task-service.js';
-import { LocalBlobStore } from '../storage/blob-store.js';
+import { LocalBlobStore } from '../storage/local/local-blob-store.js';
 import { Worker, workerSettings } from './worker.js';
 
 /** The fields of POST /api/synthesis, checked by the API's own schema. */

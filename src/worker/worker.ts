@@ -9,7 +9,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { access, copyFile, rename, rm } from 'node:fs/promises';
+import { copyFile } from 'node:fs/promises';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
@@ -25,6 +25,9 @@ import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors
 import type { Logger } from '../service/logger.js';
 import type { ServiceConfig } from '../config/config.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+
+/** Segment files made present at once before assembly. */
+const LOAD_CONCURRENCY = 16;
 
 export interface WorkerOptions {
   backend: TaskBackend;
@@ -184,7 +187,8 @@ export class Worker {
       // Work stopped because its task ended or its lease went elsewhere has nothing to record.
       if (!this.stopping && !controller.signal.aborted) {
         try {
-          const spareAttempt = failure.code === 'E_STORAGE_FULL';
+          // Storage that is full or unreachable is no fault of the task: it waits for the storage.
+          const spareAttempt = failure.code === 'E_STORAGE_FULL' || failure.code === 'E_STORAGE_UNAVAILABLE';
           const outcome = await backend.failWork(unit, { code: failure.code, message: failure.message, retryable: failure.retryable }, this.options.maxAttempts, { spareAttempt });
           this.options.metrics?.workFailed(unit.kind, failure.code, outcome);
           if (outcome === 'failed') this.options.metrics?.taskFinished(unit.task, 'failed');
@@ -207,7 +211,7 @@ export class Worker {
    */
   private async classify(error: unknown): Promise<TtsError> {
     const failure = toTtsError(error);
-    if (failure.code === 'E_STORAGE_FULL' || failure.code === 'E_CANCELED') return failure;
+    if (failure.code === 'E_STORAGE_FULL' || failure.code === 'E_STORAGE_UNAVAILABLE' || failure.code === 'E_CANCELED') return failure;
     if (isStorageFull(failure) || (!failure.retryable && (await this.options.blobs.isFull().catch(() => false)))) return storageFullError(error);
     return failure;
   }
@@ -225,28 +229,37 @@ export class Worker {
       const voice = await backend.getVoice(request.voiceId);
       if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${request.voiceId} was deleted before the task started.`);
       // The task keeps its own copy, so deleting the voice later does not break it.
-      const audioPath = blobs.referencePath(unit.task.id);
+      const audioPath = blobs.referencePath(unit.task.id, sampleRate);
       await blobs.prepareFor(audioPath);
       let sha256 = voice.sha256;
       if (voice.sampleRate === sampleRate) {
-        await copyFile(voice.audioPath, audioPath);
+        await copyFile(await blobs.load(voice.audioPath), audioPath);
       } else {
         // Stored for another engine's rate: normalise the original again.
-        sha256 = (await normalizeReference(voice.originalPath, { sampleRate, outPath: audioPath, signal })).sha256;
+        sha256 = (await normalizeReference(await blobs.load(voice.originalPath), { sampleRate, outPath: audioPath, signal })).sha256;
       }
+      await blobs.save(audioPath);
       reference = { audioPath, sha256, promptText: request.promptText ?? voice.promptText };
     } else if (unit.task.reference !== undefined) {
       // Prepared before and routed again (its engine is gone): the upload was removed then, but
-      // its normalised copy was kept. Normalise that copy for this engine.
-      const audioPath = blobs.referencePath(unit.task.id);
-      const previous = `${audioPath}.previous.wav`;
-      await rename(audioPath, previous);
-      const normalized = await normalizeReference(previous, { sampleRate, outPath: audioPath, signal });
-      await rm(previous, { force: true });
-      reference = { ...unit.task.reference, audioPath: normalized.path, sha256: normalized.sha256 };
+      // its normalised copy was kept. Normalise that copy for this engine's rate (its own file:
+      // a stored file never changes, so no node keeps a stale copy).
+      const previous = await blobs.load(unit.task.reference.audioPath);
+      const audioPath = blobs.referencePath(unit.task.id, sampleRate);
+      if (previous === audioPath) {
+        reference = unit.task.reference; // already at this rate
+      } else {
+        await blobs.prepareFor(audioPath);
+        const normalized = await normalizeReference(previous, { sampleRate, outPath: audioPath, signal });
+        await blobs.save(audioPath);
+        reference = { ...unit.task.reference, audioPath: normalized.path, sha256: normalized.sha256 };
+      }
     } else if (request.uploadPath !== undefined || request.audioUrl !== undefined) {
-      let source = request.uploadPath;
-      if (source === undefined) {
+      let source: string;
+      if (request.uploadPath !== undefined) {
+        source = await blobs.load(request.uploadPath); // uploaded through any API node
+      } else {
+        // Fetched and read here only: not saved.
         source = blobs.uploadPath(unit.task.id);
         await blobs.prepareFor(source);
         await fetchAudioUrl(request.audioUrl!, source, {
@@ -256,9 +269,10 @@ export class Worker {
           cancel: signal,
         });
       }
-      const outPath = blobs.referencePath(unit.task.id);
+      const outPath = blobs.referencePath(unit.task.id, sampleRate);
       await blobs.prepareFor(outPath);
       const normalized = await normalizeReference(source, { sampleRate, outPath, signal });
+      await blobs.save(outPath);
       reference = { audioPath: normalized.path, sha256: normalized.sha256, promptText: request.promptText ?? '' };
     }
 
@@ -277,11 +291,13 @@ export class Worker {
     const { task, segment } = unit;
     const outPath = blobs.segmentPath(task.id, segment.index);
     await blobs.prepareFor(outPath);
+    // The reference was prepared on whichever node prepared the task.
+    const voice = task.reference === undefined ? undefined : { ...task.reference, audioPath: await blobs.load(task.reference.audioPath) };
     const done = await pool.synthesize(
       {
         text: segment.text,
         outPath,
-        voice: task.reference,
+        voice,
         sampleRate: task.request.sampleRate,
         seed: task.request.seed,
         pronunciations: task.request.pronunciations.length > 0 ? task.request.pronunciations : undefined,
@@ -289,6 +305,8 @@ export class Worker {
       },
       { signal },
     );
+    // Saved before it counts as done: another node may assemble the task.
+    await blobs.save(outPath);
     await backend.completeSegment(unit, { audioPath: outPath, durationMs: done.durationMs });
   }
 
@@ -297,17 +315,19 @@ export class Worker {
     const { task } = unit;
     // A finished segment whose file is gone (scratch cleaned by hand, a disk replaced) is made
     // again rather than failing the task; all segments are done here, so position = index.
-    if (await this.reopenMissing(unit)) return;
+    const segmentPaths = await this.loadSegments(unit);
+    if (segmentPaths === undefined) return;
     const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
     await blobs.prepareFor(resultPath);
     let encoded: Awaited<ReturnType<typeof writeSegments>>;
     try {
-      encoded = await writeSegments(unit.segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
+      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
     } catch (error) {
-      if (!signal.aborted && (await this.reopenMissing(unit))) return; // deleted while being joined
+      if (!signal.aborted && (await this.loadSegments(unit)) === undefined) return; // deleted while being joined
       throw error;
     }
     signal.throwIfAborted();
+    await blobs.save(encoded.path);
     await backend.completeAssemble(
       unit,
       { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate },
@@ -317,20 +337,29 @@ export class Worker {
     await blobs.removeTaskScratch(task.id);
   }
 
-  /** Puts back the segments whose files are missing; true when there were any. */
-  private async reopenMissing(unit: WorkUnit & { kind: 'assemble' }): Promise<boolean> {
-    const present = await Promise.all(
-      unit.segmentPaths.map((path) =>
-        access(path).then(
-          () => true,
-          () => false,
-        ),
-      ),
-    );
-    const missing = present.flatMap((exists, index) => (exists ? [] : [index]));
-    if (missing.length === 0) return false;
+  /**
+   * The segments' files on this machine, in order; undefined when some are missing from the
+   * store, after putting those back to be synthesised again.
+   */
+  private async loadSegments(unit: WorkUnit & { kind: 'assemble' }): Promise<string[] | undefined> {
+    const { blobs } = this.options;
+    const paths: Array<string | undefined> = [];
+    // A few at a time: from an object store, each may be a download.
+    for (let i = 0; i < unit.segmentPaths.length; i += LOAD_CONCURRENCY) {
+      const batch = unit.segmentPaths.slice(i, i + LOAD_CONCURRENCY).map(async (path) => {
+        try {
+          return await blobs.load(path);
+        } catch (error) {
+          if (error instanceof TtsError && error.code === 'E_STORED_FILE_MISSING') return undefined;
+          throw error;
+        }
+      });
+      paths.push(...(await Promise.all(batch)));
+    }
+    const missing = paths.flatMap((path, index) => (path === undefined ? [index] : []));
+    if (missing.length === 0) return paths as string[];
     this.options.logger.warn({ task: unit.task.id, segments: missing }, 'finished segments are missing their audio; synthesising them again');
     await this.options.backend.reopenSegments(unit, missing);
-    return true;
+    return undefined;
   }
 }

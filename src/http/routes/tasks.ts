@@ -61,7 +61,7 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
       }
       if (task.expired) throw new TtsError('E_RESULT_EXPIRED', 'The audio was deleted after the retention period; submit the task again.');
       const { contentType, extension } = OUTPUT_FORMATS[task.result.format];
-      return await sendDownload(request, reply, task.result.path, {
+      return await sendDownload(request, reply, await deps.blobs.openForDownload(task.result.path), {
         contentType,
         fileName: `${id}.${extension}`,
         missing: () => new TtsError('E_RESULT_EXPIRED', 'The audio is no longer stored; submit the task again.'),
