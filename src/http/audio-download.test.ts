@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { rawRequest, type RawResponse } from './testing/raw-request.js';
 import { copyFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jsonPost, startTestService, waitForTask } from '../service/testing/test-service.js';
@@ -9,17 +9,8 @@ const service = await startTestService({ BENCH_SLEEP_COST_MS: '5' });
 test.after(() => service.stop());
 
 /** A raw HTTP request (not fetch, which adds `cache-control: no-cache` to conditional requests). */
-async function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
-  return await new Promise((resolve, reject) => {
-    const req = httpRequest(`${service.url}${path}`, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res
-        .on('data', (chunk: Buffer) => chunks.push(chunk))
-        .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
-        .on('error', reject);
-    });
-    req.on('error', reject).end();
-  });
+async function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
+  return await rawRequest(`${service.url}${path}`, headers, method);
 }
 
 async function completed(text: string, format: string): Promise<{ id: string; url: string }> {

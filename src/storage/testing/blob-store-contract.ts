@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { rawRequest, type RawResponse } from '../../http/testing/raw-request.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -68,17 +68,8 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreNod
       await nodes?.close();
     });
 
-    async function download(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
-      return await new Promise((resolve, reject) => {
-        const req = httpRequest(`${url}/download?path=${encodeURIComponent(path)}`, { method, headers, agent: false }, (res) => {
-          const chunks: Buffer[] = [];
-          res
-            .on('data', (chunk: Buffer) => chunks.push(chunk))
-            .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
-            .on('error', reject);
-        });
-        req.on('error', reject).end();
-      });
+    async function download(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
+      return await rawRequest(`${url}/download?path=${encodeURIComponent(path)}`, headers, method);
     }
 
     test('every kind of file written and saved on one node is loaded, whole, on the other', async () => {
