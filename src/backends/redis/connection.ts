@@ -51,8 +51,9 @@ export class RedisConnection {
     url: string,
     readonly prefix: string,
   ) {
-    // Commands fail fast while Redis is away (the caller retries or answers 503) instead of queueing without bound.
-    this.redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: true, enableOfflineQueue: true });
+    // Commands fail at once while Redis is away (the caller retries, or answers 503) instead of
+    // waiting in an offline queue: a client is not kept hanging for a reconnect.
+    this.redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, enableOfflineQueue: false });
     this.reader = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true });
     for (const [name, lua] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { numberOfKeys: 0, lua });
     this.redis.on('error', () => undefined);

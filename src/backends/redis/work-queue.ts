@@ -195,6 +195,9 @@ export class RedisWorkQueue {
       if (job === undefined || job === null) return undefined;
       const unit = await this.bind(job, kind, owner, token, leaseMs);
       if (unit === undefined) {
+        // Its task moved on, perhaps without what follows (its worker died between the two):
+        // make sure of that before the job goes.
+        await this.followUp(job.data.taskId);
         await job.moveToCompleted(null, token, false).catch(() => undefined);
         continue;
       }
@@ -218,11 +221,6 @@ export class RedisWorkQueue {
       return outcome === 'ok' ? { kind, task: toTask(fields), segmentPaths: paths, lease } : undefined;
     }
     const reply = (await this.connection.script('claimSegment', taskId, epoch, job.data.index!, job.data.gen!, token, now)) as [string, ...unknown[]];
-    if (reply[0] === 'done') {
-      // Finished by a worker that died before it moved on: do what it would have done next.
-      await this.followUp(taskId);
-      return undefined;
-    }
     if (reply[0] !== 'ok') return undefined;
     const [, text, attempts, fields] = reply as [string, string, number, string[]];
     return { kind, task: toTask(fields), segment: { index: job.data.index!, text, attempt: attempts }, lease };
