@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_REDIS_URL, dropPrefix, testPrefix } from '../../backends/redis/testing/redis-test-prefix.js';
 import { loadConfig } from '../../config/config.js';
 import { createLogger } from '../logger.js';
 import { startService, type RunningService, type StartServiceOptions } from '../service.js';
@@ -14,9 +15,18 @@ export interface TestService extends RunningService {
   stop(): Promise<void>;
 }
 
+/**
+ * The backend tests run the service on: SQLite, or with TEST_BACKEND=redis the development
+ * Redis under a prefix of the service's own (npm test runs the HTTP tests on both).
+ */
+function testBackendEnv(): Record<string, string> {
+  if (process.env.TEST_BACKEND !== 'redis') return {};
+  return { BACKEND: 'redis', REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: testPrefix() };
+}
+
 export async function startTestService(env: Record<string, string> = {}, options: Partial<StartServiceOptions> = {}): Promise<TestService> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tts-service-test-'));
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '1', LEASE_MS: '5000', ...env });
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '1', LEASE_MS: '5000', ...testBackendEnv(), ...env });
   // Engine hosts of a real deployment inherit BENCH_SLEEP_* and GLMTTS_* from the environment; here they come from `env`.
   const engineEnv = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('BENCH_SLEEP_') || key.startsWith('GLMTTS_')));
   const service = await startService(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), engineEnv, ...options });
@@ -33,6 +43,7 @@ export async function startTestService(env: Record<string, string> = {}, options
     },
     async stop() {
       await service.close();
+      if (config.backend === 'redis') await dropPrefix(config.redis.prefix, config.redis.url);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
