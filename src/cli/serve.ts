@@ -4,12 +4,17 @@
  * SIGTERM or SIGINT (no new work; work in flight finishes or goes back to the queue).
  */
 
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type ServiceConfig } from '../config/config.js';
 import { createLogger } from '../service/logger.js';
 import { startService, type ServiceRole } from '../service/service.js';
 
-/** Shutdown waits this long for work in flight before handing the rest back. */
-const SHUTDOWN_GRACE_MS = 30_000;
+/** After the drain, room for the hosts and the backend to close before the process gives up. */
+const CLOSE_MARGIN_MS = 20_000;
+
+/** When a stopping process exits at the latest: its orchestrator's grace period must cover this. */
+export function shutdownDeadlineMs(config: ServiceConfig): number {
+  return config.shutdownGraceMs + CLOSE_MARGIN_MS;
+}
 
 export async function runServe(role: ServiceRole = 'serve'): Promise<void> {
   const config = loadConfig(process.env);
@@ -29,7 +34,7 @@ export async function runServe(role: ServiceRole = 'serve'): Promise<void> {
   const force = setTimeout(() => {
     logger.error('shutdown took too long; exiting');
     process.exit(1);
-  }, SHUTDOWN_GRACE_MS);
+  }, shutdownDeadlineMs(config));
   force.unref();
   await service.close().catch((error: unknown) => logger.error({ err: error }, 'shutdown failed'));
 }

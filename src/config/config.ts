@@ -43,6 +43,7 @@ export const ENVIRONMENT_VARIABLES = [
   'AUDIO_URL_TIMEOUT_MS',
   'LOG_LEVEL',
   'SQLITE_SYNCHRONOUS',
+  'SHUTDOWN_GRACE_SECONDS',
 ] as const;
 
 export interface ServiceConfig {
@@ -82,6 +83,8 @@ export interface ServiceConfig {
   /** Longest wait for an audio_url download. */
   audioUrlTimeoutMs: number;
   logLevel: string;
+  /** On SIGTERM, how long work in flight may finish before it is handed back (a GLM-TTS segment can take minutes). */
+  shutdownGraceMs: number;
   /** SQLite `synchronous`: NORMAL survives process crashes; FULL also survives power loss. */
   sqliteSynchronous: 'NORMAL' | 'FULL';
 }
@@ -172,6 +175,7 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     audioUrlAllowPrivate: flag(env, 'AUDIO_URL_ALLOW_PRIVATE'),
     audioUrlTimeoutMs: integer(env, 'AUDIO_URL_TIMEOUT_MS', 15_000, 100),
     logLevel: env.LOG_LEVEL || 'info',
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 3_600) * 1000,
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
   };
 }

@@ -15,7 +15,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { SEGMENTS_QUEUED_METRIC } from '../metrics/metrics.js';
-import { ENVIRONMENT_VARIABLES } from '../config/config.js';
+import { shutdownDeadlineMs } from '../cli/serve.js';
+import { ENVIRONMENT_VARIABLES, loadConfig } from '../config/config.js';
 
 /** This file runs from dist/src/deploy/. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -284,7 +285,7 @@ test('Kubernetes: the API has a Service on 3000, a CPU HPA, a PDB, and a preStop
 
   const sleep = container.lifecycle?.preStop?.exec?.command;
   assert.equal(sleep?.[0], 'sleep', 'preStop sleeps so the endpoint is removed before the drain');
-  assert.ok(podOf(workload).terminationGracePeriodSeconds >= Number(sleep[1]) + processDrainSeconds(), 'the grace period covers the preStop sleep and the process drain');
+  assert.ok(podOf(workload).terminationGracePeriodSeconds >= Number(sleep[1]) + processDrainSeconds(container), 'the grace period covers the preStop sleep and the process drain');
 });
 
 test('Kubernetes: GPU workers request nvidia.com/gpu, every tts-queue Deployment has a PDB and a grace period that covers the drain', () => {
@@ -299,13 +300,14 @@ test('Kubernetes: GPU workers request nvidia.com/gpu, every tts-queue Deployment
   assert.ok(weights?.readOnly, 'the weights are mounted read-only at GLMTTS_REPO/ckpt');
   assert.ok(podOf(workload).terminationGracePeriodSeconds >= 120, 'a GLM-TTS segment (up to ~2 minutes) can finish');
 
-  for (const { workload: deployment } of ttsQueueContainers) {
+  assert.ok(processDrainSeconds(container) >= 120, 'the GPU worker lets a GLM-TTS segment finish (SHUTDOWN_GRACE_SECONDS)');
+  for (const { workload: deployment, container: each } of ttsQueueContainers) {
     const labels = deployment.spec.template.metadata.labels;
     assert.ok(
       ofKind('PodDisruptionBudget').some((pdb) => matches(pdb.spec.selector.matchLabels, labels)),
       `${deployment.metadata.name}: a PodDisruptionBudget`,
     );
-    assert.ok(podOf(deployment).terminationGracePeriodSeconds >= processDrainSeconds(), `${deployment.metadata.name}: grace period`);
+    assert.ok(podOf(deployment).terminationGracePeriodSeconds >= processDrainSeconds(each), `${deployment.metadata.name}: grace period covers the process's drain`);
   }
 });
 
@@ -385,13 +387,10 @@ function dockerfileEnvironment(file: string): Map<string, string> {
   return environment;
 }
 
-/** How long the process itself drains on SIGTERM (src/cli), in seconds; 0 when not found. */
-function processDrainSeconds(): number {
-  for (const file of filesUnder(join(ROOT, 'src/cli'), (name) => name.endsWith('.ts') && !name.endsWith('.test.ts'))) {
-    const found = /SHUTDOWN_GRACE_MS\s*=\s*([\d_]+)/u.exec(read(file));
-    if (found) return Number(found[1]!.replaceAll('_', '')) / 1000;
-  }
-  return 0;
+/** When the process in this container exits at the latest on SIGTERM (its drain, then closing), in seconds. */
+function processDrainSeconds(container: any): number {
+  const environment = Object.fromEntries(Object.entries(containerEnvironment(container)).filter(([name]) => (ENVIRONMENT_VARIABLES as readonly string[]).includes(name)));
+  return shutdownDeadlineMs(loadConfig(environment)) / 1000;
 }
 
 test('Dockerfiles: Node 20, production dependencies, non-root, a HEALTHCHECK, ports 3000 and 9464, the tts-queue entry point', () => {

@@ -205,7 +205,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       await app.close();
       // Stop claiming first; closing the pool then lets segments on a host finish and turns
       // away the one waiting for a host (its lease lapses and it runs after the restart).
-      const workerStopped = worker?.stop();
+      const workerStopped = worker?.stop(config.shutdownGraceMs);
       await engines?.close();
       await workerStopped;
       // Other nodes stop counting this process's hosts at once, not when its report lapses.
