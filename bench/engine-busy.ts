@@ -15,16 +15,17 @@ import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/service/logger.js';
 import { startService } from '../src/service/service.js';
 
-interface BusyFigures {
+export interface BusyFigures {
   busyFraction: number;
   gapsMs: number[];
   totalMs: number;
 }
 
-async function measureOurs(tasks: number, costMs: number): Promise<BusyFigures> {
+/** Our service in this process (`env`: e.g. BACKEND=redis and its prefix). */
+export async function measureOurs(tasks: number, costMs: number, env: Record<string, string> = {}): Promise<BusyFigures> {
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-busy-'));
   const intervals: Array<{ start: number; end: number }> = [];
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '1' });
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ENGINE: 'bench-sleep', ENGINE_HOSTS: '1', ...env });
   const service = await startService(config, {
     logger: createLogger('warn'),
     engineEnv: { BENCH_SLEEP_COST_MS: String(costMs) },

@@ -110,8 +110,8 @@ export async function startBaselineServer(costMs = COST_MS): Promise<ServerProce
   return await startServer('baseline (article design)', [BASELINE_SERVER], env, '/debug/engine-timeline');
 }
 
-/** Our service, `tts-queue serve`, on a fresh data folder with one bench-sleep host. */
-export async function startOurService(costMs = COST_MS): Promise<ServerProcess> {
+/** Our service, `tts-queue serve`, on a fresh data folder with one bench-sleep host (`env`: e.g. BACKEND=redis). */
+export async function startOurService(costMs = COST_MS, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-http-ours-'));
   const env = {
     HOST,
@@ -121,6 +121,7 @@ export async function startOurService(costMs = COST_MS): Promise<ServerProcess> 
     ENGINE_HOSTS: '1',
     BENCH_SLEEP_COST_MS: String(costMs),
     LOG_LEVEL: 'warn',
+    ...extraEnv,
   };
   try {
     return await startServer('tts-queue serve', [OUR_CLI, 'serve'], env, '/healthz', dir);
@@ -197,7 +198,7 @@ function readingStatus(url: string, ids: readonly string[], seconds: number): Pr
   });
 }
 
-type Scenario = 'accepting' | 'reading';
+export type Scenario = 'accepting' | 'reading';
 
 /** GET /api/task/:id over `ids` at 50 connections for `seconds` (wrk when installed, else autocannon). */
 export async function measureStatusReads(url: string, ids: readonly string[], seconds: number): Promise<RunFigures> {
@@ -214,7 +215,7 @@ export interface RunFigures {
 }
 
 /** One measured run on a fresh server: set-up, 2 s warm-up, 10 s measured, stop. */
-async function measureRun(start: () => Promise<ServerProcess>, scenario: Scenario): Promise<RunFigures> {
+export async function measureRun(start: () => Promise<ServerProcess>, scenario: Scenario): Promise<RunFigures> {
   const server = await start();
   try {
     if (HAS_WRK) {
@@ -235,14 +236,14 @@ async function measureRun(start: () => Promise<ServerProcess>, scenario: Scenari
   }
 }
 
-interface Summary {
+export interface Summary {
   rps: number;
   p99: number;
   non2xx: number;
   errors: number;
 }
 
-function summarise(runs: readonly RunFigures[]): Summary {
+export function summarise(runs: readonly RunFigures[]): Summary {
   return {
     rps: median(runs.map((r) => r.rps)),
     p99: median(runs.map((r) => r.p99)),
@@ -251,7 +252,7 @@ function summarise(runs: readonly RunFigures[]): Summary {
   };
 }
 
-function describe(s: Summary): string {
+export function describe(s: Summary): string {
   const failures = s.errors === 0 ? '' : `, ${s.errors} connection errors`;
   return `${s.rps.toFixed(0)} req/s, p99 ${s.p99.toFixed(1)} ms, ${s.non2xx} non-2xx${failures}`;
 }

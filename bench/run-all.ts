@@ -1,6 +1,7 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
- * (names: reference, protocol, espeak, say, http, busy, scale, glm). Each prints its figures beside a
+ * (names: reference, protocol, espeak, say, http, busy, scale, glm, redis-scale-out,
+ * redis-accept, redis-busy, redis-tasks; the redis ones use the Redis at REDIS_URL). Each prints its figures beside a
  * baseline measured in the same run.
  */
 
@@ -12,6 +13,7 @@ import { benchHttpThroughput } from './http-throughput.js';
 import { benchProtocolThroughput } from './protocol-throughput.js';
 import { benchReferenceNormalize } from './reference-normalize.js';
 import { benchSayCli } from './say-cli.js';
+import { benchAccepting, benchBusy, benchManyTasks, benchScaleOut } from './redis.js';
 import { benchScale } from './scale.js';
 
 const BENCHMARKS: Record<string, () => Promise<void>> = {
@@ -23,6 +25,10 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   busy: () => benchEngineBusy(),
   scale: () => benchScale(),
   glm: () => benchGlmTtsHost(),
+  'redis-scale-out': () => benchScaleOut(),
+  'redis-accept': () => benchAccepting(),
+  'redis-busy': () => benchBusy(),
+  'redis-tasks': () => benchManyTasks(),
 };
 
 const wanted = process.argv.slice(2);

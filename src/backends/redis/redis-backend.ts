@@ -30,7 +30,7 @@ import {
 } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
 import { RedisConnection } from './connection.js';
-import { toTask } from './task-records.js';
+import { epochOf, toTask } from './task-records.js';
 import { RedisWorkQueue, type RedisWorkOptions } from './work-queue.js';
 
 export interface RedisBackendOptions extends RedisWorkOptions {
@@ -96,16 +96,16 @@ export class RedisBackend implements TaskBackend {
   async createTask(request: TaskRequest, options: CreateTaskOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
     return await this.call(async () => {
       const id = randomUUID();
-      const reply = (await this.connection.script('createTask', id, Date.now(), request.priority, JSON.stringify(request), options.idempotencyKey ?? '', options.requestHash ?? '')) as string[];
-      if (reply[0] === 'conflict') throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
-      const task = (await this.getTask(reply[1]!))!;
+      const [outcome, fields] = (await this.connection.script('createTask', id, Date.now(), request.priority, JSON.stringify(request), options.idempotencyKey ?? '', options.requestHash ?? '')) as [
+        string,
+        string[],
+      ];
+      if (outcome === 'conflict') throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
+      const task = toTask(fields);
       // The job is added after the record; a repeated request adds it again in case its first
       // maker died in between (BullMQ ignores an id it has).
-      if (reply[0] === 'created' || task.status === 'queued') {
-        const epoch = Number(await this.connection.redis.hget(this.connection.taskKey(task.id), 'epoch'));
-        await this.work.addPrepare({ id: task.id, priority: request.priority, epoch });
-      }
-      return { task, created: reply[0] === 'created' };
+      if (outcome === 'created' || task.status === 'queued') await this.work.addPrepare({ id: task.id, priority: task.request.priority, epoch: epochOf(fields) });
+      return { task, created: outcome === 'created' };
     });
   }
 

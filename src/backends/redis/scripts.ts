@@ -66,14 +66,14 @@ local function failTask(errorJson, now)
 end
 `;
 
-/** ARGV: prefix, id, now, priority, request, idempotency key or '', request hash or ''. */
+/** ARGV: prefix, id, now, priority, request, idempotency key or '', request hash or ''. Returns the outcome and the record. */
 export const CREATE_TASK = `${HELPERS}
 local now, priority, request, idem, hash = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 if idem ~= '' then
   local existing = rcall('GET', K .. 'idem:' .. idem)
   if existing then
     if rcall('HGET', K .. 'task:' .. existing, 'hash') ~= hash then return { 'conflict' } end
-    return { 'existing', existing }
+    return { 'existing', rcall('HGETALL', K .. 'task:' .. existing) }
   end
 end
 local seq = rcall('INCR', K .. 'seq')
@@ -83,7 +83,7 @@ rcall('ZADD', K .. 'tasks', seq, id)
 rcall('ZADD', K .. 'status:queued', seq, id)
 if idem ~= '' then rcall('SET', K .. 'idem:' .. idem, id) end
 event('status', now)
-return { 'created', id }
+return { 'created', rcall('HGETALL', tkey) }
 `;
 
 /** ARGV: prefix, id, epoch, token, now. A prepare job's claim: the task is queued (or its last preparer died). */

@@ -2,9 +2,20 @@
 
 import type { PreparedReference, TaskRecord, TaskRequest, TaskResult, TaskStatus } from '../backend.js';
 
-/** Takes HGETALL's reply: an object (ioredis) or the flat field, value list a script returns. */
-export function toTask(reply: Record<string, string> | string[]): TaskRecord {
-  const f: Record<string, string> = Array.isArray(reply) ? Object.fromEntries(Array.from({ length: reply.length / 2 }, (_, i) => [reply[2 * i], reply[2 * i + 1]])) : reply;
+type HashReply = Record<string, string> | string[];
+
+/** HGETALL's reply as an object: ioredis gives one, a script gives a flat field, value list. */
+function fieldsOf(reply: HashReply): Record<string, string> {
+  return Array.isArray(reply) ? Object.fromEntries(Array.from({ length: reply.length / 2 }, (_, i) => [reply[2 * i], reply[2 * i + 1]])) : reply;
+}
+
+/** The task's epoch: bumped each time it is routed again; its jobs carry it. */
+export function epochOf(reply: HashReply): number {
+  return Number(fieldsOf(reply).epoch);
+}
+
+export function toTask(reply: HashReply): TaskRecord {
+  const f = fieldsOf(reply);
   const task: TaskRecord = {
     id: f.id!,
     status: f.status as TaskStatus,
