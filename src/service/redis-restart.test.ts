@@ -3,47 +3,20 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { freePort, redisAnswers, startRedisServer } from '../backends/redis/testing/redis-server.js';
 import { killServiceGroup, startServiceProcess, type ServiceProcess } from './testing/service-process.js';
 import { waitUntil } from './testing/test-service.js';
 
 const TASKS = 200;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function startRedis(dir: string, port: number): ChildProcess {
-  return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
 test('Redis killed with SIGKILL and restarted mid-run: every accepted task completes', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'tts-redis-restart-'));
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
-  let redis = startRedis(root, port);
+  let redis = startRedisServer(port, ['--dir', root, '--appendonly', 'yes', '--appendfsync', 'always']);
   let service: ServiceProcess | undefined;
   t.after(async () => {
     if (service !== undefined) killServiceGroup(service);
@@ -97,7 +70,7 @@ test('Redis killed with SIGKILL and restarted mid-run: every accepted task compl
   redis.kill('SIGKILL');
   await new Promise((resolve) => redis.once('exit', resolve));
   for (let i = TASKS / 2; i < TASKS / 2 + 10; i++) await submit(i);
-  redis = startRedis(root, port);
+  redis = startRedisServer(port, ['--dir', root, '--appendonly', 'yes', '--appendfsync', 'always']);
   await waitUntil(() => redisAnswers(url), 'redis-server answers again');
   for (let i = TASKS / 2 + 10; i < TASKS; i++) await submitRetrying(i);
 

@@ -41,9 +41,11 @@ export interface RedisBackendOptions extends RedisWorkOptions {
   repairIntervalMs?: number;
 }
 
-/** Redis errors that mean "not reachable right now" rather than a bug. */
+/** Redis errors that mean "not reachable right now" or "full" rather than a bug. */
 function unavailable(error: unknown): TtsError | undefined {
   const message = error instanceof Error ? error.message : String(error);
+  // Redis at its maxmemory (with noeviction, as BullMQ needs): full, as a disk can be.
+  if (/^OOM /u.test(message)) return new TtsError('E_STORAGE_FULL', 'Redis is out of memory (maxmemory); the service takes no new work until there is room; try again later.', { cause: error });
   if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|max retries|LOADING|READONLY|MISCONF|Stream isn't writeable|enableOfflineQueue/iu.test(message)) {
     return new TtsError('E_BACKEND_UNAVAILABLE', `Redis cannot be reached or written right now (${message.slice(0, 200)}); try again shortly.`);
   }
