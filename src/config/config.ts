@@ -134,6 +134,20 @@ function engines(env: Env): ServiceConfig['engines'] {
   return parsed;
 }
 
+function redisUrl(env: Env): string {
+  const raw = env.REDIS_URL || 'redis://127.0.0.1:6379';
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new TtsError('E_INVALID_ARGUMENT', `Expected REDIS_URL to be a redis:// or rediss:// URL with a host, such as redis://127.0.0.1:6379, got "${raw.replace(/\/\/[^@/]*@/u, '//…@')}".`);
+  }
+  return raw;
+}
+
 function redisPrefix(env: Env): string {
   const prefix = env.REDIS_PREFIX || 'ttsq';
   // BullMQ builds keys as prefix:queue:...; a colon or a brace in the prefix would change their shape.
@@ -151,7 +165,7 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     port: integer(env, 'PORT', 3000, 0, 65_535),
     dataDir,
     backend: oneOf(env, 'BACKEND', BACKEND_NAMES, 'sqlite'),
-    redis: { url: env.REDIS_URL || 'redis://127.0.0.1:6379', prefix: redisPrefix(env) },
+    redis: { url: redisUrl(env), prefix: redisPrefix(env) },
     blobStore,
     blobDir: resolve(env.BLOB_DIR || `${dataDir}/blobs`),
     s3: {

@@ -79,7 +79,10 @@ export class RedisBackend implements TaskBackend {
     } catch (error) {
       bullConnection.disconnect();
       await connection.close().catch(() => undefined);
-      throw unavailable(error) ?? error;
+      const where = options.url.replace(/\/\/[^@/]*@/u, '//…@'); // no password in messages
+      throw new TtsError('E_BACKEND_UNAVAILABLE', `Redis at ${where} cannot be reached (${error instanceof Error ? error.message : String(error)}); check REDIS_URL and that Redis runs.`, {
+        cause: error,
+      });
     }
     return new RedisBackend(connection, bullConnection, options);
   }
