@@ -41,13 +41,16 @@ test('the scaled-out settings: redis, its prefix, the blob store', () => {
   assert.equal(config.s3.forcePathStyle, true);
   const refused = (pattern: RegExp) => (error: TtsError) => error.code === 'E_INVALID_ARGUMENT' && pattern.test(error.message);
   assert.throws(() => loadConfig({ REDIS_PREFIX: 'a:b' }), refused(/REDIS_PREFIX/u));
-  for (const url of ['notaurl', 'redis://[::1', 'http://cache:6379', 'redis://']) assert.throws(() => loadConfig({ REDIS_URL: url }), refused(/REDIS_URL to be a redis:\/\/ or rediss:\/\/ URL/u), url);
+  for (const url of ['notaurl', 'redis://[::1', 'http://cache:6379', 'redis://'])
+    assert.throws(() => loadConfig({ REDIS_URL: url }), refused(/REDIS_URL to be a redis:\/\/ or rediss:\/\/ URL with a host/u), url);
   // A password in the URL is not repeated in the message.
   assert.throws(
     () => loadConfig({ REDIS_URL: 'http://user:secret@cache' }),
     (error: TtsError) => !error.message.includes('secret'),
   );
   assert.equal(loadConfig({ REDIS_URL: 'rediss://:pw@[::1]:6380/2' }).redis.url, 'rediss://:pw@[::1]:6380/2');
+  for (const url of ['notaurl', 'http://[::1', 'ftp://store']) assert.throws(() => loadConfig({ S3_ENDPOINT: url }), refused(/S3_ENDPOINT to be a http:\/\/ or https:\/\/ URL with a host/u), url);
+  assert.equal(loadConfig({ S3_ENDPOINT: 'http://[::1]:9000' }).s3.endpoint, 'http://[::1]:9000');
   assert.throws(() => loadConfig({ BLOB_STORE: 's3' }), refused(/S3_BUCKET/u));
   assert.throws(() => loadConfig({ BACKEND: 'postgres' }), refused(/sqlite, redis/u));
 });

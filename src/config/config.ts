@@ -134,16 +134,19 @@ function engines(env: Env): ServiceConfig['engines'] {
   return parsed;
 }
 
-function redisUrl(env: Env): string {
-  const raw = env.REDIS_URL || 'redis://127.0.0.1:6379';
+/** A URL setting: parsed, of one of `protocols`, with a host; a password in it is not repeated in the message. */
+function urlSetting(env: Env, name: string, protocols: readonly string[], example: string): string | undefined {
+  const raw = env[name] || undefined;
+  if (raw === undefined) return undefined;
   let url: URL | undefined;
   try {
     url = new URL(raw);
   } catch {
     url = undefined;
   }
-  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
-    throw new TtsError('E_INVALID_ARGUMENT', `Expected REDIS_URL to be a redis:// or rediss:// URL with a host, such as redis://127.0.0.1:6379, got "${raw.replace(/\/\/[^@/]*@/u, '//…@')}".`);
+  if (url === undefined || !protocols.includes(url.protocol) || url.hostname === '') {
+    const schemes = protocols.map((p) => `${p}//`).join(' or ');
+    throw new TtsError('E_INVALID_ARGUMENT', `Expected ${name} to be a ${schemes} URL with a host, such as ${example}, got "${raw.replace(/\/\/[^@/]*@/u, '//…@')}".`);
   }
   return raw;
 }
@@ -165,13 +168,13 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     port: integer(env, 'PORT', 3000, 0, 65_535),
     dataDir,
     backend: oneOf(env, 'BACKEND', BACKEND_NAMES, 'sqlite'),
-    redis: { url: redisUrl(env), prefix: redisPrefix(env) },
+    redis: { url: urlSetting(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379') ?? 'redis://127.0.0.1:6379', prefix: redisPrefix(env) },
     blobStore,
     blobDir: resolve(env.BLOB_DIR || `${dataDir}/blobs`),
     s3: {
       bucket,
       prefix: env.S3_PREFIX || '',
-      endpoint: env.S3_ENDPOINT || undefined,
+      endpoint: urlSetting(env, 'S3_ENDPOINT', ['http:', 'https:'], 'http://minio:9000'),
       region: env.S3_REGION || 'us-east-1',
       forcePathStyle: flag(env, 'S3_FORCE_PATH_STYLE'),
     },
