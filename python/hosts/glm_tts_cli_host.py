@@ -33,6 +33,7 @@ from ttsq_wav import floats_to_pcm16, read_mono_floats, write_pcm16
 STOP_GRACE_SECONDS = 5.0
 # After the first segment, how long to wait for more to share the run (a run costs minutes).
 GATHER_SECONDS = 0.5
+CPU_LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "glmtts_cpu_launch.py")
 
 
 @dataclass
@@ -64,10 +65,14 @@ class OfficialScript:
         with open(self.jsonl, "w", encoding="utf-8") as handle:
             for item in items:
                 handle.write(json.dumps(item.__dict__, ensure_ascii=False) + "\n")
-        command = [self.settings.python, "glmtts_inference.py", f"--data={self.name}", f"--exp_name=_{self.name}",
+        # CPU mode runs the script through a launcher that maps its CUDA calls to the CPU.
+        launcher = [CPU_LAUNCHER] if self.settings.device == "cpu" else []
+        command = [self.settings.python, *launcher, "glmtts_inference.py", f"--data={self.name}", f"--exp_name=_{self.name}",
                    f"--sample_rate={self.settings.sample_rate}"] + (["--use_phoneme"] if self.use_phoneme else [])
         env = dict(os.environ)
-        if self.settings.visible_gpu is not None:
+        if self.settings.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        elif self.settings.visible_gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.settings.visible_gpu
         with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as output:
             process = subprocess.Popen(command, cwd=self.settings.repo, env=env, stdin=subprocess.DEVNULL,
@@ -186,7 +191,7 @@ class GlmTtsCliEngine:
                     answer(job, error)
 
     def _run_script(self, jobs: list[Job], use_phoneme: bool, answer: protocol.Answer) -> None:
-        items = [ScriptItem(uttid=f"seg{i}", prompt_text=job.voice["promptText"], prompt_speech=job.voice["audioPath"], syn_text=job.text)
+        items = [ScriptItem(uttid=f"seg{i}", prompt_text=job.voice.get("promptText", ""), prompt_speech=job.voice["audioPath"], syn_text=job.text)
                  for i, job in enumerate(jobs)]
 
         def all_canceled() -> bool:

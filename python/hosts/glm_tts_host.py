@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import gc
 import os
 import sys
 import time
@@ -24,10 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import ttsq_protocol as protocol
+from glmtts_device import enter_cpu_mode, load_llm_in, release_cached_memory, sample_in_float32
 from glmtts_setup import OPTION_NAMES, GlmttsSettings, SettingsError, enter_repo, job_options, repo_version, run_check
 from ttsq_phonemes import PronunciationError, load_inventory, reading_tokens
 from ttsq_protocol import HostError, Job
 from ttsq_wav import write_pcm16
+
+# What GLM-TTS's normaliser ends a text with (ensure_proper_ending), stripped from a forced
+# reading's key before it is looked for inside a sentence.
+TRAILING_PUNCTUATION = "。.!?！？，,;；:：、 "
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class GlmTtsEngine:
     def __init__(self, settings: GlmttsSettings):
         self.settings = settings
         import torch  # after enter_repo(): CUDA_VISIBLE_DEVICES must be set before torch starts
+
+        if settings.device == "cpu":
+            enter_cpu_mode()
         import glmtts_inference as glm
 
         self.torch = torch
@@ -53,11 +60,13 @@ class GlmTtsEngine:
             glm.DEVICE = torch.device(settings.device)
         self.device = glm.DEVICE
         started = time.monotonic()
-        self.frontend, self.text_frontend, _, self.llm, self.flow = glm.load_models(
-            use_phoneme=settings.use_phoneme, sample_rate=settings.sample_rate
-        )
+        with load_llm_in(glm, getattr(torch, settings.dtype)):
+            self.frontend, self.text_frontend, _, self.llm, self.flow = glm.load_models(
+                use_phoneme=settings.use_phoneme, sample_rate=settings.sample_rate
+            )
         if settings.dtype != "float32":
-            self.llm.llama.to(getattr(torch, settings.dtype))
+            sample_in_float32(self.llm.llama)
+            release_cached_memory(torch)  # what loading left in the allocator's cache
         protocol.log(f"GLM-TTS loaded in {time.monotonic() - started:.1f} s on {self.device} ({settings.dtype})")
         self.inventory = load_inventory(settings.repo) if settings.use_phoneme else frozenset()
         self.voices: "collections.OrderedDict[tuple, PromptFeatures]" = collections.OrderedDict()
@@ -88,48 +97,58 @@ class GlmTtsEngine:
             raise HostError("E_ENGINE_REJECTED", "GLM-TTS clones a voice: send a reference voice with the segment")
         if job.sample_rate is not None and job.sample_rate != rate:
             raise HostError("E_ENGINE_REJECTED", f"this host's model is loaded for {rate} Hz, not {job.sample_rate} Hz")
+        out_of_memory = None
+        try:
+            pcm = self._generate(job)
+        except HostError:
+            raise
+        except Exception as error:
+            if not self._is_oom(error):
+                raise
+            out_of_memory = f"GPU out of memory on a {len(job.text)}-character segment: {error}"
+        if out_of_memory is not None:
+            # Only now, outside the handler, are the traceback's frames (and the KV cache and
+            # activations they hold) gone, so that emptying the cache gives their memory back.
+            self.free_gpu_memory()
+            raise HostError("E_ENGINE_OOM", out_of_memory, True)
+        duration_ms = write_pcm16(job.out_path, rate, pcm)
+        return {"sampleRate": rate, "durationMs": duration_ms}
+
+    def _generate(self, job: Job) -> bytes:
+        """GLM-TTS's generate_long on one segment, fed as its demo feeds it; 16-bit PCM out."""
         use_cache, use_phoneme, sample_method = self._options(job)
         readings = self._readings(job)
         if readings:
             use_phoneme = True  # the replace dictionary is applied by GLM-TTS's phoneme pass
-        try:
-            features = self._prompt_features(job.voice)
-            norm_text = self.text_frontend.text_normalize(job.text)
-            job.check_canceled()
-            cache = {  # fresh for every job: generate_long appends each chunk's tokens to it
-                "cache_text": [features.prompt_text],
-                "cache_text_token": [features.text_token],
-                "cache_speech_token": [list(features.speech_token)],
-                "use_cache": use_cache,
-            }
-            flow_prompt_token = self.torch.tensor([list(features.speech_token)], dtype=self.torch.int32).to(self.device)
-            with self._forced_readings(readings):
-                speech, _, _, _ = self.glm.generate_long(
-                    frontend=self.frontend,
-                    text_frontend=self.text_frontend,
-                    llm=self.llm,
-                    flow=self.flow,
-                    text_info=[job.id, norm_text],
-                    cache=cache,
-                    device=self.device,
-                    embedding=features.embedding,
-                    seed=job.seed if job.seed is not None else 0,
-                    sample_method=sample_method,
-                    flow_prompt_token=flow_prompt_token,
-                    speech_feat=features.speech_feat,
-                    local_llm_forward=self._llm_forward(job),
-                    use_phoneme=use_phoneme,
-                )
-            pcm = (speech.squeeze(0).clamp(-1.0, 1.0) * 32767.0).to(self.torch.int16).cpu().numpy().tobytes()
-        except HostError:
-            raise
-        except Exception as error:
-            if self._is_oom(error):
-                self.free_gpu_memory()
-                raise HostError("E_ENGINE_OOM", f"GPU out of memory on a {len(job.text)}-character segment: {error}", True) from None
-            raise
-        duration_ms = write_pcm16(job.out_path, rate, pcm)
-        return {"sampleRate": rate, "durationMs": duration_ms}
+        features = self._prompt_features(job.voice)
+        norm_text = self.text_frontend.text_normalize(job.text)
+        readings = self._applicable_readings(readings, norm_text)
+        job.check_canceled()
+        cache = {  # fresh for every job: generate_long appends each chunk's tokens to it
+            "cache_text": [features.prompt_text],
+            "cache_text_token": [features.text_token],
+            "cache_speech_token": [list(features.speech_token)],
+            "use_cache": use_cache,
+        }
+        flow_prompt_token = self.torch.tensor([list(features.speech_token)], dtype=self.torch.int32).to(self.device)
+        with self._forced_readings(readings):
+            speech, _, _, _ = self.glm.generate_long(
+                frontend=self.frontend,
+                text_frontend=self.text_frontend,
+                llm=self.llm,
+                flow=self.flow,
+                text_info=[job.id, norm_text],
+                cache=cache,
+                device=self.device,
+                embedding=features.embedding,
+                seed=job.seed if job.seed is not None else 0,
+                sample_method=sample_method,
+                flow_prompt_token=flow_prompt_token,
+                speech_feat=features.speech_feat,
+                local_llm_forward=self._llm_forward(job),
+                use_phoneme=use_phoneme,
+            )
+        return (speech.squeeze(0).clamp(-1.0, 1.0) * 32767.0).to(self.torch.int16).cpu().numpy().tobytes()
 
     def _options(self, job: Job) -> tuple[bool, bool, str]:
         try:
@@ -152,6 +171,30 @@ class GlmTtsEngine:
             except PronunciationError as error:
                 raise HostError("E_PRONUNCIATION_INVALID", f'{entry["text"]}: {error}') from None
         return readings
+
+    def _applicable_readings(self, readings: dict[str, str], norm_text: str) -> dict[str, str]:
+        """GLM-TTS matches forced readings against each of its text chunks after normalising the
+        chunk again (generate_long: split_by_len, then text_normalize): the same chunks are made
+        here to see what each key has become. A key rewritten by normalisation (digits, Latin,
+        full-width characters) is matched in its normalised form; one that no chunk contains
+        (it straddles two chunks, or normalisation changed it beyond recognition) is refused
+        rather than silently ignored."""
+        if not readings:
+            return readings
+        chunks = [self.text_frontend.text_normalize(chunk) for chunk in self.text_frontend.split_by_len(norm_text)]
+        applicable = {}
+        for key, tokens in readings.items():
+            normalised = self.text_frontend.text_normalize(key).strip().rstrip(TRAILING_PUNCTUATION)
+            match = next((form for form in (key, normalised, normalised.lower()) if form and any(form in chunk for chunk in chunks)), None)
+            if match is None:
+                raise HostError(
+                    "E_PRONUNCIATION_INVALID",
+                    f'the forced reading for "{key}" cannot be applied: GLM-TTS reads this text as {chunks!r}, in which '
+                    f'"{key}" (normalised: "{normalised}") does not occur whole. Give readings for words in Chinese characters as '
+                    "they stand in the text (GLM-TTS rewrites digits, Latin letters and full-width characters), within one sentence.",
+                )
+            applicable[match] = tokens
+        return applicable
 
     @contextlib.contextmanager
     def _forced_readings(self, readings: dict[str, str]):
@@ -182,15 +225,17 @@ class GlmTtsEngine:
         if not prompt_text:
             protocol.log("warning: no transcript for this reference voice; GLM-TTS clones better with one")
         path = voice["audioPath"]
+        started = time.monotonic()
         norm_prompt = self.text_frontend.text_normalize(prompt_text) + " "
         features = PromptFeatures(
             prompt_text=norm_prompt,
             text_token=self.frontend._extract_text_token(norm_prompt),
-            speech_token=self.frontend._extract_speech_token([path]).squeeze().tolist(),
+            speech_token=self.frontend._extract_speech_token([path]).reshape(-1).tolist(),  # a list even for one token
             speech_feat=self.frontend._extract_speech_feat(path, sample_rate=self.settings.sample_rate),
             embedding=self.frontend._extract_spk_embedding(path),
         )
         self.voices[key] = features
+        protocol.log(f"prompt features extracted for voice {voice['sha256'][:12]} ({len(features.speech_token)} speech tokens, {time.monotonic() - started:.2f} s)")
         while len(self.voices) > self.settings.voice_cache_size:
             self.voices.popitem(last=False)
         return features
@@ -212,8 +257,7 @@ class GlmTtsEngine:
 
     def free_gpu_memory(self) -> None:
         """Returns cached CUDA blocks to the driver (after an OOM, and when idle)."""
-        gc.collect()
-        self.torch.cuda.empty_cache()
+        release_cached_memory(self.torch)
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,7 @@ Settings come from the environment, all read here:
     GLMTTS_REPO                the GLM-TTS checkout (its code uses paths relative to it)
     GLMTTS_SAMPLE_RATE         24000 (HiFT vocoder) or 32000 (Vocos); one per loaded model
     GLMTTS_USE_PHONEME         1 (default) loads the phoneme front end: forced readings work
-    GLMTTS_DEVICE              cuda (default when present), cuda:N, or cpu
+    GLMTTS_DEVICE              cuda (default when present), cuda:N, or cpu (CPU mode: slow, no GPU needed)
     GLMTTS_GPUS                e.g. 0,1,2,3: host slot i (TTSQ_HOST_SLOT) uses GPU i mod 4
     GLMTTS_DTYPE               float32 (as GLM-TTS ships), bfloat16 or float16 for the LLM
     GLMTTS_VOICE_CACHE         voices whose prompt features are kept (64)
@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Mapping, Optional
+
+from glmtts_device import hide_gpus
+from glmtts_drift import USED_API
+from glmtts_drift import check as drift_problems
 
 SAMPLE_RATES = (24000, 32000)
 DTYPES = ("float32", "bfloat16", "float16")
@@ -138,7 +145,9 @@ class GlmttsSettings:
 
 def enter_repo(settings: GlmttsSettings) -> None:
     """Makes GLM-TTS importable and its relative paths (ckpt/, configs/) valid."""
-    if settings.visible_gpu is not None:
+    if settings.device == "cpu":
+        hide_gpus()  # CPU mode: GLM-TTS must not find a GPU to put part of itself on
+    elif settings.visible_gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = settings.visible_gpu
     if settings.repo not in sys.path:
         sys.path.insert(1, settings.repo)
@@ -201,20 +210,46 @@ def _imports(path: str) -> tuple[set[str], set[str]]:
     return required, optional - required
 
 
-def python_packages(repo: str, entry: str = "glmtts_inference.py") -> tuple[list[str], list[str]]:
-    """Third-party modules the entry script reaches through the checkout's own modules:
-    (required, optional), top-level names, found by reading the code (nothing is imported)."""
+# HyperPyYAML tags name what loading builds: `!new:flow.flow.Flow` imports flow.flow.
+_YAML_TAG = re.compile(r"!(?:new|name|apply|module):([A-Za-z_][\w.]*)")
+FLOW_CONFIG = "ckpt/flow/config.yaml"
+
+
+def yaml_modules(repo: str) -> list[str]:
+    """Modules the flow config's HyperPyYAML tags import when the model is loaded ([] without
+    the config). `!new:a.b.C` names class C of module a.b; `!module:a.b` the module itself."""
+    try:
+        with open(os.path.join(repo, FLOW_CONFIG), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return []
+    modules = set()
+    for match in _YAML_TAG.finditer(text):
+        dotted = match.group(1)
+        is_module = text[match.start() + 1 : match.start() + 8] == "module:"
+        modules.add(dotted if is_module or "." not in dotted else dotted.rsplit(".", 1)[0])
+    return sorted(modules)
+
+
+def python_packages(repo: str, entry: str = "glmtts_inference.py", extra_modules: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Third-party modules the entry script (and `extra_modules`, e.g. what the flow config's
+    tags build) reach through the checkout's own modules: (required, optional), top-level
+    names, found by reading the code (nothing is imported)."""
     seen: set[str] = set()
     todo = [os.path.join(repo, entry)]
     required: set[str] = set()
     optional: set[str] = set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        needed, maybe = _imports(path)
-        for name, bucket in [(n, required) for n in needed] + [(n, optional) for n in maybe]:
+    pending: list[tuple[str, set[str]]] = [(name, required) for name in extra_modules]
+    while todo or pending:
+        if todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            needed, maybe = _imports(path)
+            pending += [(n, required) for n in needed] + [(n, optional) for n in maybe]
+        named, pending = pending, []
+        for name, bucket in named:
             parts = name.split(".")
             local = None
             for depth in range(len(parts), 0, -1):
@@ -234,9 +269,53 @@ def python_packages(repo: str, entry: str = "glmtts_inference.py") -> tuple[list
     return sorted(required), sorted(optional - required)
 
 
+# Run by `--check` in GLMTTS_PYTHON, from the checkout: imports what loading the model imports
+# (glmtts_inference, then the modules the flow config's tags build) and, where it is there,
+# loads the text tokenizer, which may carry code of its own. One JSON line per failure.
+_IMPORT_PROBE = """
+import importlib, json, os, sys, traceback
+sys.path.insert(0, os.getcwd())
+def fail(what, error):
+    print(json.dumps({"what": what, "error": f"{type(error).__name__}: {error}", "module": getattr(error, "name", None)}), flush=True)
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except BaseException as error:
+        fail(f"import {name}", error)
+tokenizer = os.path.join("ckpt", "vq32k-phoneme-tokenizer")
+if os.path.isdir(tokenizer):
+    try:
+        from transformers import AutoTokenizer
+        AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=True)
+    except BaseException as error:
+        fail("the text tokenizer in " + tokenizer, error)
+"""
+
+
+def import_problems(settings: "GlmttsSettings", modules: list[str]) -> list[dict]:
+    """What fails when GLM-TTS's own imports run in its interpreter, with no GPU touched."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    try:
+        done = subprocess.run([settings.python, "-c", _IMPORT_PROBE, *modules], cwd=settings.repo, env=env,
+                              capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [{"what": f"running {settings.python}", "error": str(error), "module": None}]
+    problems = []
+    for line in done.stdout.splitlines():
+        try:
+            problems.append(json.loads(line))
+        except ValueError:
+            continue  # GLM-TTS prints as it imports
+    if done.returncode != 0 and not problems:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])
+        problems.append({"what": "importing GLM-TTS", "error": f"the interpreter exited with status {done.returncode}: {tail}", "module": None})
+    return problems
+
+
 def run_check(env: Mapping[str, str]) -> int:
     """Prints what is present and what is missing; exit status 0 only if nothing is missing.
-    Loads no model; imports torch only to ask about CUDA."""
+    Loads no model: reads the checkout's code, imports what loading imports in a subprocess,
+    compares what the hosts use with the checkout (glmtts_drift) and asks torch about CUDA."""
     missing: list[str] = []
 
     def report(ok: bool, what: str, fix: str = "") -> None:
@@ -259,16 +338,33 @@ def run_check(env: Mapping[str, str]) -> int:
         report(present, relative, fix)
     if settings.repo not in sys.path:
         sys.path.insert(0, settings.repo)  # as when serving: modules in the checkout are importable
-    required, optional = python_packages(settings.repo)
+    built = yaml_modules(settings.repo)
+    if not built:
+        print(f"note     {FLOW_CONFIG} is absent: the modules its tags build (flow/, x_transformers, einops) are not checked")
+    required, optional = python_packages(settings.repo, extra_modules=tuple(built))
     absent = [name for name in required if importlib.util.find_spec(name) is None]
     for name in absent:
-        report(False, f"Python package {name}", f"pip install -r requirements.txt (package {PIP_NAMES.get(name, name)})")
+        report(False, f"Python package {name}", f"pip install -r python/requirements-glmtts.txt (package {PIP_NAMES.get(name, name)})")
     if not absent:
-        report(True, f"Python packages: all {len(required)} that glmtts_inference.py needs")
+        report(True, f"Python packages: all {len(required)} that glmtts_inference.py and the flow config import")
     for name in optional:
         if importlib.util.find_spec(name) is None:
             print(f"note     optional package {name} is absent; GLM-TTS falls back to another")
-    if importlib.util.find_spec("torch") is None:
+    if not absent:  # with a package missing, the import would only repeat the same finding
+        problems = import_problems(settings, ["glmtts_inference", *built])
+        for problem in problems:
+            package = PIP_NAMES.get(problem["module"] or "", problem["module"])
+            report(False, f"{problem['what']}: {problem['error']}", f"pip install {package}" if package else "")
+        if not problems:
+            report(True, f"GLM-TTS's imports run in {settings.python}" + (" and its text tokenizer loads" if os.path.isdir(os.path.join(settings.repo, "ckpt", "vq32k-phoneme-tokenizer")) else ""))
+    drift = drift_problems(settings.repo)
+    for problem in drift:
+        report(False, f"drift: {problem}", "use the GLM-TTS commit docs/glm-tts.md names, or update the hosts")
+    if not drift:
+        report(True, f"the hosts' use of GLM-TTS matches this checkout ({len(USED_API)} functions, attributes and options compared)")
+    if settings.device == "cpu":
+        report(True, "CPU mode (GLMTTS_DEVICE=cpu): no GPU needed; expect minutes per segment with the real weights")
+    elif importlib.util.find_spec("torch") is None:
         report(False, "CUDA (not checked: torch is missing)", "install torch with CUDA support")
     else:
         if settings.visible_gpu is not None:
@@ -280,6 +376,6 @@ def run_check(env: Mapping[str, str]) -> int:
             report(True, f"CUDA: {', '.join(names)}")
         else:
             driver = "an NVIDIA driver is present (nvidia-smi)" if shutil.which("nvidia-smi") else "no NVIDIA driver (nvidia-smi) either"
-            report(False, f"CUDA: torch sees no GPU; {driver}", "GLM-TTS's speech tokenizer needs a CUDA GPU")
+            report(False, f"CUDA: torch sees no GPU; {driver}", "install torch with CUDA support, or run on the CPU with GLMTTS_DEVICE=cpu")
     print(f"\n{len(missing)} missing." if missing else "\nEverything GLM-TTS needs is here.")
     return 1 if missing else 0

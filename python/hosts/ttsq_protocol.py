@@ -101,6 +101,17 @@ def _optional_int(message: dict, key: str) -> Optional[int]:
     return value
 
 
+# Seeds are what numpy.random.seed takes (GLM-TTS seeds numpy, random and torch from one).
+SEED_MAX = 2**32 - 1
+
+
+def _seed(message: dict) -> Optional[int]:
+    seed = _optional_int(message, "seed")
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise ValueError(f'"seed" must be between 0 and {SEED_MAX}, got {seed}')
+    return seed
+
+
 def parse_job(message: dict) -> Job:
     """Checks a `synthesize` request's fields; raises ValueError naming the first bad one."""
     for key in ("id", "text", "outPath"):
@@ -126,7 +137,7 @@ def parse_job(message: dict) -> Job:
         out_path=message["outPath"],
         voice=voice,
         sample_rate=_optional_int(message, "sampleRate"),
-        seed=_optional_int(message, "seed"),
+        seed=_seed(message),
         pronunciations=pronunciations,
         options=options,
     )

@@ -156,7 +156,7 @@ test('say and the service give byte-identical audio for the same text, seed and 
 });
 
 const apiRefusals: Array<{ name: string; fields: Record<string, unknown>; args: string[] }> = [
-  { name: 'a seed out of range', fields: { seed: 2 ** 31 }, args: ['--seed', String(2 ** 31)] },
+  { name: 'a seed out of range', fields: { seed: 2 ** 32 }, args: ['--seed', String(2 ** 32)] },
   { name: 'a transcript over 1,000 characters', fields: { prompt_text: '字'.repeat(1_001) }, args: ['--prompt-text', '字'.repeat(1_001)] },
 ];
 

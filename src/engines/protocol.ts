@@ -169,6 +169,15 @@ export function parseHostMessage(line: string): HostMessage {
   }
 }
 
+/** Largest seed: what numpy.random.seed takes, as GLM-TTS seeds numpy, random and torch from one. */
+export const SEED_MAX = 2 ** 32 - 1;
+
+function seed(m: Json): number {
+  const value = num(m, 'seed');
+  if (!Number.isInteger(value) || value < 0 || value > SEED_MAX) throw new ProtocolViolation(`"seed" must be an integer from 0 to ${SEED_MAX}, got ${value}`);
+  return value;
+}
+
 function pronunciations(value: unknown): Pronunciation[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) throw new ProtocolViolation('"pronunciations" must be a list');
@@ -191,7 +200,7 @@ export function parseWorkerMessage(line: string): WorkerMessage {
         request.voice = { audioPath: str(v, 'audioPath'), sha256: str(v, 'sha256'), promptText: typeof v.promptText === 'string' ? v.promptText : '' };
       }
       if (m.sampleRate !== undefined) request.sampleRate = num(m, 'sampleRate');
-      if (m.seed !== undefined) request.seed = num(m, 'seed');
+      if (m.seed !== undefined) request.seed = seed(m);
       const forced = pronunciations(m.pronunciations);
       if (forced !== undefined) request.pronunciations = forced;
       if (m.options !== undefined) request.options = m.options as SynthesizeRequest['options'];

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
 import { TASK_STATUSES } from '../backends/backend.js';
+import { SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -38,7 +39,7 @@ export const SynthesisBody = Type.Object(
       Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The audio format of the result; default wav.' }),
     ),
     sample_rate: Type.Optional(Type.Integer({ minimum: 8_000, maximum: 48_000, description: 'One of the rates GET /api/engines lists.' })),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: 'Seed for engines that sample: the same seed, text and voice give the same audio.' })),
     priority: Type.Optional(Type.Integer({ minimum: -10, maximum: 10, description: 'Higher goes first; default 0.' })),
     pronunciations: Type.Optional(
       Type.Array(Type.Object({ text: Type.String({ minLength: 1, maxLength: 64 }), pinyin: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }), {
