@@ -32,11 +32,17 @@ test.after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * `count` sentences that GLM-TTS reads as `count` text chunks: it joins sentences until a chunk
+ * has at least 30 characters (split_by_len), and so does the double.
+ */
+const chunkText = (count: number): string => Array.from({ length: count }, (_, i) => `这是第${'一二三四五六七八九十'[i]}句，它足够长，所以会被当作单独的一块文字来合成，不会和别的句子合并。`).join('');
+
 runHostConformance('glm-tts', () => hostSpec('glm-tts', conformanceDouble.env), {
   sampleText: '你好，世界。Hello world.',
   // The double spends a second per GLM-TTS text chunk: cancel lands between chunks.
   slowEnv: { GLMTTS_DOUBLE_CHUNK_SECONDS: '1' },
-  slowText: '第一句。第二句。第三句。第四句。',
+  slowText: chunkText(4),
 });
 
 const calls = callsNamed;
@@ -50,7 +56,7 @@ const withPool = <T>(env: NodeJS.ProcessEnv, size: number, body: (pool: EnginePo
 test('glm-tts: loads the model once, extracts each voice once, and gives every job a fresh cache', async () => {
   await withPool({}, 1, async (pool, log) => {
     for (const voice of [voiceA, voiceB, voiceA, voiceB, voiceA, voiceA]) {
-      const done = await pool.synthesize({ text: '今天天气很好。我们出去走走吧。', outPath: outPath(), voice });
+      const done = await pool.synthesize({ text: chunkText(2), outPath: outPath(), voice });
       assert.equal(done.sampleRate, 24_000);
       const audio = decodeWav(await readFile(done.outPath));
       assert.equal(audio.sampleRate, 24_000);
@@ -131,7 +137,7 @@ test('glm-tts: a reading outside the phoneme inventory, a missing voice or anoth
 test('glm-tts: cancel stops between GLM-TTS text chunks', async () => {
   await withPool({ GLMTTS_DOUBLE_CHUNK_SECONDS: '0.4' }, 1, async (pool, log) => {
     const controller = new AbortController();
-    const job = pool.synthesize({ text: '一。二。三。四。五。六。', outPath: outPath(), voice: voiceA }, { signal: controller.signal });
+    const job = pool.synthesize({ text: chunkText(6), outPath: outPath(), voice: voiceA }, { signal: controller.signal });
     while (calls(await log(), 'gpu').length === 0 && calls(await log(), 'generate_long').length === 0) await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     await assert.rejects(job, { code: 'E_CANCELED' });
@@ -183,11 +189,11 @@ test('glm-tts: each host slot takes its own GPU from GLMTTS_GPUS and works from 
 test('glm-tts: a host killed mid-job is replaced, and the segment can run again', async () => {
   await withPool({ GLMTTS_DOUBLE_CHUNK_SECONDS: '0.3' }, 1, async (pool, log) => {
     const first = pool.pids[0]!;
-    const job = pool.synthesize({ text: '一。二。三。四。', outPath: outPath(), voice: voiceA });
+    const job = pool.synthesize({ text: chunkText(4), outPath: outPath(), voice: voiceA });
     while (calls(await log(), 'gpu').length === 0) await new Promise((r) => setTimeout(r, 20));
     process.kill(first, 'SIGKILL');
     await assert.rejects(job, (error: TtsError) => error.code === 'E_ENGINE_CRASHED' && error.retryable);
-    const done = await pool.synthesize({ text: '一。二。三。四。', outPath: outPath(), voice: voiceA });
+    const done = await pool.synthesize({ text: chunkText(4), outPath: outPath(), voice: voiceA });
     assert.ok(decodeWav(await readFile(done.outPath)).samples.length > 0);
     assert.notEqual(pool.pids[0], first);
     assert.equal(calls(await log(), 'load_models').length, 2, 'the replacement loaded the model once');

@@ -84,11 +84,20 @@ class Tensor:
     def __mul__(self, factor: float) -> "Tensor":
         return Tensor([v * factor for v in self.values], self.shape, self.dtype)
 
+    def __getitem__(self, index: int):
+        """Row `index` along the first dimension (a number, for a 1-D tensor)."""
+        if len(self.shape) <= 1:
+            return self.values[index]
+        width = len(self.values) // self.shape[0] if self.shape[0] else 0
+        index = range(self.shape[0])[index]  # negative indices, and IndexError past the end
+        return Tensor(self.values[index * width : (index + 1) * width], self.shape[1:], self.dtype)
+
     def tolist(self):
         if len(self.shape) <= 1:
             return list(self.values)
         width = self.shape[-1]
-        rows = [self.values[i : i + width] for i in range(0, len(self.values), width)]
+        count = len(self.values) // width if width else self.shape[-2]
+        rows = [self.values[i * width : (i + 1) * width] for i in range(count)]
         return rows if len(self.shape) == 2 else [rows]
 
     def numpy(self) -> array:

@@ -13,7 +13,7 @@ def is_available() -> bool:
 
 
 def empty_cache() -> None:
-    from glmtts_inference import record  # the GLM-TTS double's call log
+    from utils.double import record  # the GLM-TTS double's call log
 
     record("torch.cuda.empty_cache", at=time.time())
 
