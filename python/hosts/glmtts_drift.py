@@ -208,7 +208,9 @@ MANIFEST: tuple[Entry, ...] = (
     InFunction(INFERENCE, "generate_long", HOST, variable="cache",
                keys=("cache_text", "cache_text_token", "cache_speech_token", "use_cache")),
     Function("utils/seed_util.py", "set_seed", "generate_long", positional=1, called_by="generate_long"),
-    Attribute("llm/glmtts.py", "GLMTTS.llama", HOST),  # .to(dtype) for GLMTTS_DTYPE
+    Attribute("llm/glmtts.py", "GLMTTS.llama", HOST),  # its lm_head is kept in float32 for GLMTTS_DTYPE
+    # GLMTTS_DTYPE: the host swaps the module's LlamaForCausalLM during load_models() to load in that dtype
+    InFunction(INFERENCE, "load_models", HOST, code="LlamaForCausalLM.from_pretrained(llama_path, dtype=torch.float32)"),
     # cosyvoice/cli/frontend.py: the voice's prompt features and the text
     Function(FRONTEND, "TTSFrontEnd._extract_text_token", HOST, positional=1),
     Function(FRONTEND, "TTSFrontEnd._extract_speech_token", HOST, positional=1),

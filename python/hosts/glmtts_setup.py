@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from glmtts_device import hide_gpus
-from glmtts_drift import USED_API
+from glmtts_drift import MANIFEST
 from glmtts_drift import check as drift_problems
 
 SAMPLE_RATES = (24000, 32000)
@@ -361,7 +361,7 @@ def run_check(env: Mapping[str, str]) -> int:
     for problem in drift:
         report(False, f"drift: {problem}", "use the GLM-TTS commit docs/glm-tts.md names, or update the hosts")
     if not drift:
-        report(True, f"the hosts' use of GLM-TTS matches this checkout ({len(USED_API)} functions, attributes and options compared)")
+        report(True, f"the hosts' use of GLM-TTS matches this checkout ({len(MANIFEST)} functions, attributes and options compared)")
     if settings.device == "cpu":
         report(True, "CPU mode (GLMTTS_DEVICE=cpu): no GPU needed; expect minutes per segment with the real weights")
     elif importlib.util.find_spec("torch") is None:

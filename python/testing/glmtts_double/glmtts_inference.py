@@ -14,7 +14,7 @@ import time
 
 import torch
 from cosyvoice.cli.frontend import TextFrontEnd, TTSFrontEnd
-from llm.glmtts import GLMTTS
+from llm.glmtts import GLMTTS, LlamaForCausalLM  # the real one imports it from transformers
 from utils import seed_util
 from utils.double import record, seconds
 from utils.tts_model_util import Token2Wav
@@ -104,7 +104,9 @@ def load_models(use_phoneme=False, sample_rate=24000):
     time.sleep(seconds("GLMTTS_DOUBLE_LOAD_SECONDS", "0"))
     record("load_models", use_phoneme=use_phoneme, sample_rate=sample_rate, start=start, end=time.time(),
            cwd=os.getcwd(), visible_gpus=os.environ.get("CUDA_VISIBLE_DEVICES"))
-    llm = GLMTTS(llama_cfg_path=os.path.join("ckpt", "llm", "config.json"), mode="PRETRAIN")
+    llama_path = os.path.join("ckpt", "llm")
+    llm = GLMTTS(llama_cfg_path=os.path.join(llama_path, "config.json"), mode="PRETRAIN")
+    llm.llama = LlamaForCausalLM.from_pretrained(llama_path, dtype=torch.float32)
     return TTSFrontEnd(device=DEVICE), TextFrontEnd(use_phoneme), object(), llm, Token2Wav(None, sample_rate=sample_rate, device=DEVICE)
 
 

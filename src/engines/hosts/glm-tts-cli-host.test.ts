@@ -63,6 +63,20 @@ test('glm-tts-cli: runs the official script from the checkout, turns its float W
   });
 });
 
+test('glm-tts-cli: a voice without a transcript is read with an empty prompt text, not a KeyError that fails the batch', async () => {
+  await withPool({}, async (pool, double) => {
+    // The protocol lets promptText out (it is optional): the host must not index it.
+    const untranscribed = { audioPath: voice.audioPath, sha256: voice.sha256 } as typeof voice;
+    const [plain, other] = await Promise.all([
+      pool.synthesize({ text: '没有参考文字。', outPath: outPath(), voice: untranscribed }),
+      pool.synthesize({ text: '有参考文字。', outPath: outPath(), voice }),
+    ]);
+    assert.equal(decodeWav(await readFile(plain.outPath)).sampleRate, 24_000);
+    assert.equal(decodeWav(await readFile(other.outPath)).sampleRate, 24_000);
+    assert.ok(calls(await double.calls(), 'generate_long').some((c) => c.text === '没有参考文字。'));
+  });
+});
+
 test('glm-tts-cli: an item the script failed on (exit status 0, no WAV) is an error, typed from its log', async () => {
   await withPool({ GLMTTS_DOUBLE_OOM_MARKER: '爆显存' }, async (pool) => {
     await assert.rejects(pool.synthesize({ text: '这一段会爆显存。', outPath: outPath(), voice }), (error: TtsError) => error.code === 'E_ENGINE_OOM' && error.retryable);

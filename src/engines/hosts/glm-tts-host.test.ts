@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -151,9 +151,62 @@ test('glm-tts: CUDA out of memory becomes a retryable E_ENGINE_OOM after the cac
   await withPool({ GLMTTS_DOUBLE_OOM_MARKER: '爆显存' }, 1, async (pool, log) => {
     const pid = pool.pids[0];
     await assert.rejects(pool.synthesize({ text: '这一段会爆显存。', outPath: outPath(), voice: voiceA }), (error: TtsError) => error.code === 'E_ENGINE_OOM' && error.retryable);
-    assert.equal(calls(await log(), 'torch.cuda.empty_cache').length, 1);
+    const frees = calls(await log(), 'torch.cuda.empty_cache');
+    assert.equal(frees.length, 1);
+    // Emptied once the failed call's frames (its KV cache and activations) were gone, not from
+    // inside the except block, where the traceback still holds them and nothing can be freed.
+    assert.equal(frees[0]!.frames_held, false);
     await pool.synthesize({ text: '这一段没问题。', outPath: outPath(), voice: voiceA });
     assert.deepEqual(pool.pids, [pid], 'same host');
+  });
+});
+
+test('glm-tts: a seed outside 0..2^32-1 is refused at the protocol edge, naming the range; the largest seed works', async () => {
+  await withPool({}, 1, async (pool, log) => {
+    const pid = pool.pids[0];
+    for (const seed of [2 ** 32, -1]) {
+      await assert.rejects(pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA, seed }), (error: TtsError) => {
+        assert.equal(error.code, 'E_ENGINE_PROTOCOL');
+        assert.match(error.message, /"seed" must be between 0 and 4294967295/u);
+        return !error.retryable;
+      });
+    }
+    await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA, seed: 2 ** 32 - 1 });
+    assert.deepEqual(
+      calls(await log(), 'generate_long').map((c) => c.seed),
+      [2 ** 32 - 1],
+      'only the valid seed reached GLM-TTS',
+    );
+    assert.deepEqual(pool.pids, [pid]);
+  });
+});
+
+test('glm-tts: a forced reading written with digits is matched in the form GLM-TTS normalises it to; one cut by a chunk boundary is refused, not ignored', async () => {
+  await withPool({}, 1, async (pool, log) => {
+    await pool.synthesize({ text: '坐2号线。', outPath: outPath(), voice: voiceA, pronunciations: [{ text: '2号线', pinyin: 'er4 hao4 xian4' }] });
+    assert.equal(calls(await log(), 'g2p_infer')[0]!.result, '坐<|ER4|><|H|><|AO4|><|X|><|IAN4|>。');
+    // GLM-TTS cuts an unpunctuated run after 60 characters: 重庆 straddles the cut.
+    const straddling = `${'天'.repeat(59)}重庆${'天'.repeat(10)}。`;
+    await assert.rejects(pool.synthesize({ text: straddling, outPath: outPath(), voice: voiceA, pronunciations: [{ text: '重庆', pinyin: 'chong2 qing4' }] }), (error: TtsError) => {
+      assert.equal(error.code, 'E_PRONUNCIATION_INVALID');
+      assert.match(error.message, /forced reading for "重庆" cannot be applied/u);
+      return !error.retryable;
+    });
+    assert.equal(calls(await log(), 'generate_long').length, 1, 'the refused segment never reached GLM-TTS');
+  });
+});
+
+test('glm-tts: GLMTTS_DTYPE=bfloat16 loads the LLM in bfloat16 (no float32 copy) and keeps its output layer in float32', async () => {
+  await withPool({ GLMTTS_DTYPE: 'bfloat16' }, 1, async (pool, log) => {
+    await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA });
+    const recorded = await log();
+    assert.deepEqual(
+      calls(recorded, 'LlamaForCausalLM.from_pretrained').map((c) => c.dtype),
+      ['torch.bfloat16'],
+    );
+    assert.equal(calls(recorded, 'llm.llama.to').length, 0, 'never loaded in float32 and cast');
+    assert.equal(calls(recorded, 'llm.llama.lm_head.float').length, 1);
+    assert.equal(calls(recorded, 'llm.llama.lm_head.register_forward_pre_hook').length, 1, 'its input is cast to float32 too');
   });
 });
 
@@ -234,11 +287,43 @@ test('glm-tts --check names exactly what is missing, without loading the model',
       'configs/G2P_replace_dict.jsonl',
       'CUDA: torch sees no GPU; no NVIDIA driver (nvidia-smi) either',
     ]);
-    assert.match(inDouble.out, /ok\s+Python packages: all \d+ that glmtts_inference\.py needs/u);
+    assert.match(inDouble.out, /ok\s+Python packages: all \d+ that glmtts_inference\.py and the flow config import/u);
+    assert.match(inDouble.out, /ok\s+GLM-TTS's imports run in /u);
+    assert.match(inDouble.out, /ok\s+the hosts' use of GLM-TTS matches this checkout/u);
     assert.equal(await readFile(join(dir, 'check-log.jsonl'), 'utf8').catch(() => ''), '', 'no model loaded');
     const unset = await check({ GLMTTS_REPO: '' });
     assert.equal(unset.code, 1);
     assert.deepEqual(missing(unset.out), ['GLMTTS_REPO is not set: point it at a GLM-TTS checkout (git clone of zai-org/GLM-TTS)']);
+  } finally {
+    await double.remove();
+  }
+});
+
+test("glm-tts --check follows what loading imports: the flow config's HyperPyYAML tags, and packages that fail inside their own imports", async () => {
+  const double = await makeGlmttsDouble();
+  try {
+    // As GLM-TTS's ckpt/flow/config.yaml builds flow.flow.Flow, whose module needs x_transformers.
+    await mkdir(join(double.repo, 'ckpt', 'flow'), { recursive: true });
+    await writeFile(join(double.repo, 'ckpt', 'flow', 'config.yaml'), 'flow: !new:flow.flow.Flow\n  mel_dim: 80\n');
+    await mkdir(join(double.repo, 'flow'));
+    await writeFile(join(double.repo, 'flow', '__init__.py'), '');
+    await writeFile(join(double.repo, 'flow', 'flow.py'), 'from x_transformers_ttsq_absent.x_transformers import RotaryEmbedding\n');
+    // As WeTextProcessing's tn imports pynini inside itself: present, but failing when imported.
+    const site = join(dir, 'site-packages');
+    await mkdir(join(site, 'tn_ttsq_probe'), { recursive: true });
+    await writeFile(join(site, 'tn_ttsq_probe', '__init__.py'), 'import pynini_ttsq_absent\n');
+    const entry = join(double.repo, 'glmtts_inference.py');
+    await writeFile(entry, `import tn_ttsq_probe\n${await readFile(entry, 'utf8')}`);
+    const { out, code } = await run('python3', [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...double.env, PYTHONPATH: site } }).then(
+      (r) => ({ code: 0, out: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+    );
+    assert.equal(code, 1);
+    assert.match(out, /MISSING\s+Python package x_transformers_ttsq_absent/u);
+    // With a package missing, the import is not tried; without it, the probe finds pynini.
+    await writeFile(join(double.repo, 'flow', 'flow.py'), '');
+    const again = await run('python3', [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...double.env, PYTHONPATH: site } }).catch((e: { stdout: string }) => e);
+    assert.match(again.stdout, /MISSING\s+import glmtts_inference: ModuleNotFoundError: No module named 'pynini_ttsq_absent'\s+-> pip install pynini_ttsq_absent/u);
   } finally {
     await double.remove();
   }

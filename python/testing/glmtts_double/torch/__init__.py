@@ -78,6 +78,11 @@ class Tensor:
             shape = tuple(s for i, s in enumerate(self.shape) if not (i == dim % max(1, len(self.shape)) and s == 1))
         return Tensor(self.values, shape, self.dtype)
 
+    def reshape(self, *shape: int) -> "Tensor":
+        if shape != (-1,):
+            raise NotImplementedError("the double reshapes to one dimension only")
+        return Tensor(self.values, (len(self.values),), self.dtype)
+
     def clamp(self, low: float, high: float) -> "Tensor":
         return Tensor([min(high, max(low, v)) for v in self.values], self.shape, self.dtype)
 

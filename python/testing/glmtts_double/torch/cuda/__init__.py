@@ -15,7 +15,11 @@ def is_available() -> bool:
 def empty_cache() -> None:
     from utils.double import record  # the GLM-TTS double's call log
 
-    record("torch.cuda.empty_cache", at=time.time())
+    import sys
+
+    failed = getattr(sys.modules.get("llm.glmtts"), "held_by_failed_call", None)
+    # Whether a failed call's frames (its KV cache) were still alive: then nothing could be freed.
+    record("torch.cuda.empty_cache", at=time.time(), frames_held=failed is not None and failed() is not None)
 
 
 def manual_seed(seed: int) -> None:
