@@ -32,6 +32,9 @@ from ttsq_wav import write_pcm16
 # What GLM-TTS's normaliser ends a text with (ensure_proper_ending), stripped from a forced
 # reading's key before it is looked for inside a sentence.
 TRAILING_PUNCTUATION = "。.!?！？，,;；:：、 "
+# A comma every this many words keeps a run far below the 60 GLM-TTS's splitter can take (an
+# English word counts about 0.7 per syllable there).
+WORDS_PER_BREAK = 8
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class GlmTtsEngine:
         if readings:
             use_phoneme = True  # the replace dictionary is applied by GLM-TTS's phoneme pass
         features = self._prompt_features(job.voice)
-        norm_text = self.text_frontend.text_normalize(job.text)
+        norm_text = self._splittable(self.text_frontend.text_normalize(job.text))
         readings = self._applicable_readings(readings, norm_text)
         job.check_canceled()
         cache = {  # fresh for every job: generate_long appends each chunk's tokens to it
@@ -171,6 +174,22 @@ class GlmTtsEngine:
             except PronunciationError as error:
                 raise HostError("E_PRONUNCIATION_INVALID", f'{entry["text"]}: {error}') from None
         return readings
+
+    def _splittable(self, norm_text: str) -> str:
+        """The text, with commas added where GLM-TTS could not split it. Its split_hard indexes
+        the 60th unit of any run that counts more than 60, and a run of long English words with
+        no punctuation counts that in fewer than 60 words: IndexError, for a text that is
+        perfectly readable. Such a run is broken with a comma every few words instead."""
+        try:
+            self.text_frontend.split_by_len(norm_text)
+            return norm_text
+        except IndexError:
+            pass
+        words = norm_text.split(" ")
+        groups = [" ".join(words[i : i + WORDS_PER_BREAK]) for i in range(0, len(words), WORDS_PER_BREAK)]
+        text = " ".join(group if group[-1:] in TRAILING_PUNCTUATION else group + "," for group in groups[:-1]) + " " + groups[-1]
+        protocol.log(f"a run of {len(words)} words without punctuation was broken with commas every {WORDS_PER_BREAK} words: GLM-TTS cannot split it")
+        return text.strip()
 
     def _applicable_readings(self, readings: dict[str, str], norm_text: str) -> dict[str, str]:
         """GLM-TTS matches forced readings against each of its text chunks after normalising the

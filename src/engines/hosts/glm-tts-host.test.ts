@@ -196,6 +196,16 @@ test('glm-tts: a forced reading written with digits is matched in the form GLM-T
   });
 });
 
+test('glm-tts: a long run of long English words without punctuation, which GLM-TTS cannot split, is read with commas added', async () => {
+  await withPool({}, 1, async (pool, log) => {
+    const run = `${Array.from({ length: 24 }, () => 'internationalization').join(' ')}.`;
+    const done = await pool.synthesize({ text: run, outPath: outPath(), voice: voiceA });
+    assert.ok(decodeWav(await readFile(done.outPath)).samples.length > 0);
+    const [job] = calls(await log(), 'generate_long');
+    assert.equal(String(job!.text).split(',').length, 3, 'a comma every 8 words');
+  });
+});
+
 test('glm-tts: GLMTTS_DTYPE=bfloat16 loads the LLM in bfloat16 (no float32 copy) and keeps its output layer in float32', async () => {
   await withPool({ GLMTTS_DTYPE: 'bfloat16' }, 1, async (pool, log) => {
     await pool.synthesize({ text: '你好。', outPath: outPath(), voice: voiceA });

@@ -21,8 +21,8 @@ split_by_len splits as GLM-TTS's does in outline: sentences (ending in punctuati
 until a chunk is at least 30 "characters" long, where a Chinese character or a mark counts 1
 and an English word 0.7 per syllable; a chunk over 60 is cut after 60 units (61 if the 61st is
 punctuation). GLM-TTS then indexes past the end of a chunk of fewer than 60 units that weighs
-more than 60 (a long English run of long words without punctuation: IndexError); the double
-stops cutting there instead.
+more than 60 (a long English run of long words without punctuation): IndexError, in the double
+too, so that the host's guard against it is tested.
 """
 
 import re
@@ -152,7 +152,9 @@ class TextFrontEnd:
             sentences.append(current)
         chunks = []
         for units in sentences:
-            while sum(map(_weight, units)) > max_text_len and len(units) > max_text_len:
+            while sum(map(_weight, units)) > max_text_len:
+                # As GLM-TTS's split_hard: IndexError when the run weighs more than max_text_len
+                # in fewer units (long English words without punctuation). The host guards it.
                 cut = max_text_len + (units[max_text_len].strip() in _PUNCTUATION)
                 chunks.append(units[:cut])
                 units = units[cut:]
