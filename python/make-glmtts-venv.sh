@@ -15,7 +15,7 @@ if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]];
 else
   echo "Building the GLM-TTS venv in $venv (about 7 GB: torch 2.3.1 brings its CUDA libraries)" >&2
   "${PYTHON:-python3}" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --upgrade pip wheel setuptools
+  "$venv/bin/pip" install --quiet --upgrade pip wheel
   "$venv/bin/pip" install --quiet -r "$requirements"
   # ttsfrd, if anything brought it, breaks GLM-TTS's start (its issue #50).
   "$venv/bin/pip" uninstall --quiet -y ttsfrd 2>/dev/null || true

@@ -25,6 +25,7 @@ from typing import Any
 import ttsq_protocol as protocol
 from glmtts_device import enter_cpu_mode, load_llm_in, release_cached_memory, sample_in_float32
 from glmtts_setup import OPTION_NAMES, GlmttsSettings, SettingsError, enter_repo, job_options, repo_version, run_check
+from glmtts_tn_cache import cached_zh_normalizer
 from ttsq_phonemes import PronunciationError, load_inventory, reading_tokens
 from ttsq_protocol import HostError, Job
 from ttsq_wav import write_pcm16
@@ -63,7 +64,8 @@ class GlmTtsEngine:
             glm.DEVICE = torch.device(settings.device)
         self.device = glm.DEVICE
         started = time.monotonic()
-        with load_llm_in(glm, getattr(torch, settings.dtype)):
+        text_normaliser = cached_zh_normalizer(settings.tn_cache) if settings.tn_cache else contextlib.nullcontext()
+        with load_llm_in(glm, getattr(torch, settings.dtype)), text_normaliser:
             self.frontend, self.text_frontend, _, self.llm, self.flow = glm.load_models(
                 use_phoneme=settings.use_phoneme, sample_rate=settings.sample_rate
             )

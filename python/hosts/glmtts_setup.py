@@ -9,6 +9,8 @@ Settings come from the environment, all read here:
     GLMTTS_GPUS                e.g. 0,1,2,3: host slot i (TTSQ_HOST_SLOT) uses GPU i mod 4
     GLMTTS_DTYPE               float32 (as GLM-TTS ships), bfloat16 or float16 for the LLM
     GLMTTS_VOICE_CACHE         voices whose prompt features are kept (64)
+    GLMTTS_TN_CACHE            folder keeping the Chinese text normaliser's FST between starts
+                               (~/.cache/tts-queue/glmtts-tn; off: rebuild it at every start, as GLM-TTS does)
     GLMTTS_IDLE_FREE_SECONDS   free the CUDA cache after this long idle (60; 0 = never)
     GLMTTS_MAX_SEGMENT_CHARS   longest segment taken (300; GLM-TTS splits it further itself)
     GLMTTS_PYTHON              interpreter for the official script (glm-tts-cli host)
@@ -79,6 +81,15 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return value
 
 
+def _tn_cache(env: Mapping[str, str]) -> Optional[str]:
+    raw = env.get("GLMTTS_TN_CACHE", "").strip()
+    if raw.lower() == "off":
+        return None
+    if not raw:
+        return os.path.join(os.path.expanduser("~"), ".cache", "tts-queue", "glmtts-tn")
+    return os.path.abspath(raw)
+
+
 @dataclass(frozen=True)
 class GlmttsSettings:
     repo: str
@@ -92,6 +103,7 @@ class GlmttsSettings:
     max_segment_chars: int
     python: str
     cli_batch: int
+    tn_cache: Optional[str]
 
     @staticmethod
     def from_env(env: Mapping[str, str]) -> "GlmttsSettings":
@@ -140,6 +152,7 @@ class GlmttsSettings:
             max_segment_chars=_integer(env, "GLMTTS_MAX_SEGMENT_CHARS", 300, 50, 2000),
             python=env.get("GLMTTS_PYTHON", "").strip() or sys.executable,
             cli_batch=_integer(env, "GLMTTS_CLI_BATCH", 8, 1, 64),
+            tn_cache=_tn_cache(env),
         )
 
 
@@ -227,7 +240,10 @@ def yaml_modules(repo: str) -> list[str]:
     for match in _YAML_TAG.finditer(text):
         dotted = match.group(1)
         is_module = text[match.start() + 1 : match.start() + 8] == "module:"
-        modules.add(dotted if is_module or "." not in dotted else dotted.rsplit(".", 1)[0])
+        if is_module:
+            modules.add(dotted)
+        elif "." in dotted:  # a bare name (`!apply:setattr`) is a builtin
+            modules.add(dotted.rsplit(".", 1)[0])
     return sorted(modules)
 
 

@@ -45,15 +45,24 @@ if (REAL_GLMTTS_SKIP) {
       return await body(pool, logs);
     } finally {
       await pool.close();
+      timings.push(...logs.filter((line) => line.includes('GLM-TTS loaded in')));
     }
   };
+  /** Synthesises one segment; its time and audio length go to the test's diagnostics (docs/glm-tts.md quotes them). */
   const samples = async (pool: EnginePool, request: Omit<SegmentRequest, 'outPath'>): Promise<Int16Array> => {
+    const started = performance.now();
     const done = await pool.synthesize({ ...request, outPath: outPath() });
+    const seconds = (performance.now() - started) / 1000;
     const audio = decodeWav(await readFile(done.outPath));
     assert.equal(audio.sampleRate, 24_000);
     assert.ok(audio.samples.length > 0);
+    timings.push(`${request.text.length} characters: ${seconds.toFixed(2)} s for ${(audio.samples.length / audio.sampleRate).toFixed(2)} s of audio`);
     return audio.samples;
   };
+  const timings: string[] = [];
+  test.after(() => {
+    for (const line of timings) process.stdout.write(`# segment: ${line}\n`);
+  });
   const check = (repo: string) =>
     run(real.python, [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...real.env, GLMTTS_REPO: repo } }).then(
       ({ stdout }) => ({ code: 0, out: stdout }),
@@ -117,7 +126,7 @@ if (REAL_GLMTTS_SKIP) {
     });
   });
 
-  test('glm-tts (real code): bfloat16 loads the LLM in bfloat16 and samples from float32 logits', async () => {
+  test('glm-tts (real code): bfloat16 loads the LLM in bfloat16 and samples from float32 logits', async (t) => {
     const probe = join(PYTHON_HOSTS_DIR, '..', 'testing', 'glmtts_engine_probe.py');
     const { stdout } = await run(real.python, [probe], { env: { ...process.env, ...real.env, GLMTTS_DTYPE: 'bfloat16' } });
     const seen = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { bodyDtypes: string[]; headDtype: string; logitsDtype: string; device: string };
@@ -125,9 +134,28 @@ if (REAL_GLMTTS_SKIP) {
     assert.equal(seen.headDtype, 'torch.float32');
     assert.equal(seen.logitsDtype, 'torch.float32');
     assert.equal(seen.device, 'cpu');
+    t.diagnostic(`bfloat16 host on the CPU: ${stdout.trim().split('\n').at(-1)}`);
     await withRealPool('glm-tts', { GLMTTS_DTYPE: 'bfloat16' }, async (pool) => {
       await samples(pool, { text: '你好。', voice: voiceA });
     });
+  });
+
+  test("glm-tts (real code): the Chinese text normaliser's FST is built by the first start and read by the next", async () => {
+    const cache = join(dir, 'tn-cache');
+    const starts: string[][] = [];
+    for (let start = 0; start < 2; start++) {
+      await withRealPool('glm-tts', { GLMTTS_TN_CACHE: cache }, async (_pool, logs) => {
+        starts.push(logs.filter((line) => /building fst for zh_normalizer|skip building fst for zh_normalizer/u.test(line)));
+      });
+    }
+    assert.ok(
+      starts[0]?.some((line) => line.includes('building fst for zh_normalizer') && !line.includes('skip')),
+      starts[0]?.join('\n'),
+    );
+    assert.ok(
+      starts[1]?.some((line) => line.includes('skip building fst for zh_normalizer')),
+      starts[1]?.join('\n'),
+    );
   });
 
   test('glm-tts-cli (real code): runs the official glmtts_inference.py on the CPU, a voice without a transcript included', async () => {

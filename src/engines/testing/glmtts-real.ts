@@ -114,6 +114,8 @@ export async function prepareRealGlmtts(): Promise<RealGlmtts> {
       GLMTTS_REPO: repo,
       GLMTTS_PYTHON: python,
       GLMTTS_DEVICE: 'cpu',
+      // Built by the first host of a run and read by the others (glmtts_tn_cache.py).
+      GLMTTS_TN_CACHE: join(base, 'tn-cache'),
       // Nothing is written into the checkout through the overlay's links, nothing is fetched.
       PYTHONDONTWRITEBYTECODE: '1',
       HF_HUB_OFFLINE: '1',
