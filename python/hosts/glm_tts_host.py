@@ -5,8 +5,11 @@ Each segment is fed to GLM-TTS the way its own demo (tools/gradio_app.py) feeds 
 normalised prompt text and text, the four prompt features of the voice, a fresh `cache` dict,
 the job's seed, `use_cache`, `use_phoneme` and `sample_method`, then `generate_long`. Unlike
 the demo, it keeps each voice's prompt features (bounded LRU), honours forced readings for one
-job at a time, stops between GLM-TTS's text chunks when canceled, and turns CUDA out-of-memory
-into a retryable error while it keeps serving. Settings come from the environment (Settings).
+job at a time (refusing one GLM-TTS would not match), stops between GLM-TTS's text chunks when
+canceled, turns CUDA out-of-memory into a retryable error while it keeps serving, breaks runs
+of words GLM-TTS's splitter fails on, keeps the text normaliser's FST between starts, and runs
+on the CPU with GLMTTS_DEVICE=cpu (glmtts_device.py). Settings come from the environment
+(glmtts_setup.GlmttsSettings).
 
     GLMTTS_REPO=/opt/GLM-TTS python3 glm_tts_host.py            # serve (stdin/stdout)
     GLMTTS_REPO=/opt/GLM-TTS python3 glm_tts_host.py --check    # what is missing, no model load
