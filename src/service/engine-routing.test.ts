@@ -96,7 +96,7 @@ test('after a restart without its engine, a half-done task is routed again and c
   const restartDouble = await makeGlmttsDouble({ GLMTTS_DOUBLE_CHUNK_SECONDS: '0.1' });
   const first = await startTestService({ ENGINE: 'glm-tts:1,bench-sleep:1', ...(restartDouble.env as Record<string, string>) });
   const dataDir = first.dataDir;
-  // Two segments of about 25 GLM-TTS chunks each: the service stops while the first runs.
+  // Two segments of several GLM-TTS chunks each (0.1 s apiece): the service stops while the first runs.
   const text = Array.from({ length: 50 }, (_, i) => `这是第${i}句话。`).join('');
   const form = withVoice({ text, prompt_text: '参考音频的文字' });
   const { body } = await first.request('/api/synthesis', form);
