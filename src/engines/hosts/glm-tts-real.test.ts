@@ -61,7 +61,7 @@ if (REAL_GLMTTS_SKIP) {
   };
   const timings: string[] = [];
   test.after(() => {
-    for (const line of timings) process.stdout.write(`# segment: ${line}\n`);
+    for (const line of timings) process.stdout.write(`timing: ${line}\n`);
   });
   const check = (repo: string) =>
     run(real.python, [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...real.env, GLMTTS_REPO: repo } }).then(
