@@ -29,8 +29,7 @@ const SCALE = Number(process.env.GLM_BENCH_SCALE ?? 1 / 60);
 
 // Each sentence is over 30 characters, so GLM-TTS (and its double) makes it one chunk of its own
 // on both paths: the script's joined text and the host's one-sentence segments.
-const taskText = (task: number): string[] =>
-  Array.from({ length: SEGMENTS_PER_TASK }, (_, i) => `第${task}个任务的第${i}句，这句话在测试里写得足够长，好让它自成一个文本块。`);
+const taskText = (task: number): string[] => Array.from({ length: SEGMENTS_PER_TASK }, (_, i) => `第${task}个任务的第${i}句，这句话在测试里写得足够长，好让它自成一个文本块。`);
 
 /** Wall time and the share of it the "GPU" (the double's model calls) was busy. */
 function busyFraction(calls: DoubleCall[], startedAt: number, endedAt: number): number {
