@@ -84,7 +84,9 @@ export async function runHost(createEngine: () => Promise<HostEngine>): Promise<
       message = parseWorkerMessage(line);
     } catch (error) {
       const why = error instanceof ProtocolViolation ? error.message : String(error);
-      send({ type: 'error', code: 'E_ENGINE_PROTOCOL', message: `bad request: ${why}`, retryable: false });
+      // A segment with a bad field is answered by its id, so that the worker is not left waiting for it.
+      const id = segmentId(line);
+      send({ type: 'error', ...(id === undefined ? {} : { id }), code: 'E_ENGINE_PROTOCOL', message: `bad request: ${why}`, retryable: false });
       return;
     }
     switch (message.type) {
@@ -121,4 +123,16 @@ export async function runHost(createEngine: () => Promise<HostEngine>): Promise<
     // stdin closed (the worker went away): finish what is running, then exit.
     shuttingDown = true;
   });
+}
+
+/** The id of a `synthesize` line that could not be parsed as a whole, if it has one. */
+function segmentId(line: string): string | undefined {
+  try {
+    const message: unknown = JSON.parse(line);
+    if (typeof message !== 'object' || message === null) return undefined;
+    const { type, id } = message as { type?: unknown; id?: unknown };
+    return type === 'synthesize' && typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -125,12 +125,18 @@ export function runHostConformance(name: string, spec: () => HostSpec, options: 
     host.kill();
   });
 
-  test(`${name}: answers ping with pong, and keeps serving after a malformed line`, async () => {
-    const { host } = await startHost(spec());
+  test(`${name}: answers ping with pong, and keeps serving after a malformed line and a seed out of range`, async () => {
+    const { host, capabilities } = await startHost(spec());
     host.send('{this is not json');
     const error = await host.next();
     assert.equal(error.type, 'error');
     assert.equal(error.id, undefined);
+    // Seeds are 0..2^32-1 (protocol.ts SEED_MAX): a segment with another is answered by its id.
+    const outPath = join(await dir, 'seed.wav');
+    host.send({ type: 'synthesize', id: 'seed-1', text: options.sampleText, outPath, seed: 2 ** 32, ...(await voiceFor(capabilities)) });
+    const refused = await host.next();
+    assert.ok(refused.type === 'error', JSON.stringify(refused));
+    assert.deepEqual([refused.id, refused.code], ['seed-1', 'E_ENGINE_PROTOCOL']);
     host.send({ type: 'ping', id: 'p-1' });
     assert.deepEqual(await host.next(), { type: 'pong', id: 'p-1' });
     host.kill();
