@@ -90,6 +90,7 @@ test('kill -9 of an engine host mid-run: its segment runs again and the output i
   assert.equal((await say([text, '--engines', '1', '--out', expected])).code, 0);
 
   const out = join(dir, 'survived.wav');
+  const before = new Set(await readdir(scratchRoot, { recursive: true }));
   let killed: number | undefined;
   const run = await say([text, '--engines', '1', '--out', out, '--json'], {
     onSpawn: async (cli) => {
@@ -98,8 +99,10 @@ test('kill -9 of an engine host mid-run: its segment runs again and the output i
         await new Promise((r) => setTimeout(r, 20));
         [host] = await childrenOf(cli);
       }
-      // Let the host say ready and get to work, then kill it.
-      await new Promise((r) => setTimeout(r, 800));
+      // Once the host has said ready and finished a segment (it wrote one), kill it: a state, not a delay.
+      while (!(await readdir(scratchRoot, { recursive: true })).some((path) => /segment-\d+\.wav$/u.test(path) && !before.has(path))) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       killed = host;
       process.kill(host, 'SIGKILL');
     },
