@@ -23,6 +23,7 @@ export interface HostSpec {
   /** The engine's own defaults, where they differ from the CPU hosts' (a GPU model loads for minutes). */
   startTimeoutMs?: number;
   segmentBaseTimeoutMs?: number;
+  segmentPerCharTimeoutMs?: number;
 }
 
 export interface EngineHostOptions {

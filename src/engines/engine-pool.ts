@@ -85,7 +85,12 @@ export class EnginePool {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new TtsError('E_INVALID_ARGUMENT', `Expected the number of engine hosts to be an integer from 1 and up, got ${String(options.size)}.`);
     }
-    this.options = { ...POOL_DEFAULTS, baseTimeoutMs: options.spec.segmentBaseTimeoutMs ?? POOL_DEFAULTS.baseTimeoutMs, ...options };
+    this.options = {
+      ...POOL_DEFAULTS,
+      baseTimeoutMs: options.spec.segmentBaseTimeoutMs ?? POOL_DEFAULTS.baseTimeoutMs,
+      perCharTimeoutMs: options.spec.segmentPerCharTimeoutMs ?? POOL_DEFAULTS.perCharTimeoutMs,
+      ...options,
+    };
     this.backoff = { ...DEFAULT_RESTART_BACKOFF, ...options.restartBackoff };
     this.slots = new Array<EngineHost | undefined>(options.size).fill(undefined);
     this.quickDeaths = new Array<number>(options.size).fill(0);

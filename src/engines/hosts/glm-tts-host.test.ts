@@ -263,6 +263,13 @@ test('glm-tts: a host killed mid-job is replaced, and the segment can run again'
   });
 });
 
+test('glm-tts: in CPU mode a segment is given far longer before it is declared hung', () => {
+  const gpu = hostSpec('glm-tts', { GLMTTS_DEVICE: 'cuda' });
+  const cpu = hostSpec('glm-tts', { GLMTTS_DEVICE: 'cpu' });
+  assert.deepEqual([gpu.segmentBaseTimeoutMs, gpu.segmentPerCharTimeoutMs], [60_000, undefined]);
+  assert.deepEqual([cpu.segmentBaseTimeoutMs, cpu.segmentPerCharTimeoutMs], [600_000, 15_000]);
+});
+
 test('glm-tts: a host that cannot start says why', async () => {
   const pool = new EnginePool({ spec: hostSpec('glm-tts', { GLMTTS_REPO: join(dir, 'nowhere') }), size: 1 });
   await assert.rejects(pool.start(), (error: TtsError) => error.code === 'E_ENGINE_START_FAILED' && /GLMTTS_REPO=.*nowhere has no glmtts_inference\.py/u.test(error.message));
