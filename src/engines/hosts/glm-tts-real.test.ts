@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -140,14 +140,30 @@ if (REAL_GLMTTS_SKIP) {
     });
   });
 
-  test("glm-tts (real code): the Chinese text normaliser's FST is built by the first start and read by the next", async () => {
+  test("glm-tts (real code): the Chinese text normaliser's FST is built by the first start and read by the next; a damaged or unusable cache is not fatal", async () => {
     const cache = join(dir, 'tn-cache');
     const starts: string[][] = [];
-    for (let start = 0; start < 2; start++) {
-      await withRealPool('glm-tts', { GLMTTS_TN_CACHE: cache }, async (_pool, logs) => {
-        starts.push(logs.filter((line) => /building fst for zh_normalizer|skip building fst for zh_normalizer/u.test(line)));
+    const start = (tnCache: string) =>
+      withRealPool('glm-tts', { GLMTTS_TN_CACHE: tnCache }, async (pool, logs) => {
+        await samples(pool, { text: '你好。', voice: voiceA });
+        starts.push(logs.filter((line) => /building fst for zh_normalizer|warning: the (cached FST|text normaliser cache)/u.test(line)));
       });
-    }
+    await start(cache);
+    await start(cache);
+    // A cached FST that no longer reads (a damaged disk, a killed write) is built again...
+    const [folder] = await readdir(cache);
+    await writeFile(join(cache, folder!, 'zh_tn_tagger.fst'), 'not an FST');
+    await start(cache);
+    assert.ok(
+      starts[2]?.some((line) => line.includes('could not be read; building it again')),
+      starts[2]?.join('\n'),
+    );
+    // ...and a cache folder that cannot be made leaves GLM-TTS to build it its own way.
+    await start(join(voiceA.audioPath, 'not-a-folder'));
+    assert.ok(
+      starts[3]?.some((line) => line.includes('cannot be used')),
+      starts[3]?.join('\n'),
+    );
     assert.ok(
       starts[0]?.some((line) => line.includes('building fst for zh_normalizer') && !line.includes('skip')),
       starts[0]?.join('\n'),
