@@ -131,6 +131,8 @@ class GlmttsSettings:
             # that GPU instead, so every part of the model lands on the same one.
             visible_gpu, device = device[5:], "cuda"
         gpus = [g.strip() for g in env.get("GLMTTS_GPUS", "").split(",") if g.strip()]
+        if gpus and (device == "cpu" or visible_gpu is not None):
+            raise SettingsError(f"GLMTTS_GPUS gives each host its GPU: it cannot be combined with GLMTTS_DEVICE={env['GLMTTS_DEVICE'].strip()}; set one of them")
         if gpus:
             slot = _integer(env, "TTSQ_HOST_SLOT", 0, 0, 10**6)
             visible_gpu, device = gpus[slot % len(gpus)], "cuda"

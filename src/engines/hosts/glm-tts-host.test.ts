@@ -274,6 +274,12 @@ test('glm-tts: a host that cannot start says why', async () => {
   const pool = new EnginePool({ spec: hostSpec('glm-tts', { GLMTTS_REPO: join(dir, 'nowhere') }), size: 1 });
   await assert.rejects(pool.start(), (error: TtsError) => error.code === 'E_ENGINE_START_FAILED' && /GLMTTS_REPO=.*nowhere has no glmtts_inference\.py/u.test(error.message));
   await pool.close();
+  // Settings that contradict each other are refused, not silently resolved one way.
+  const double = await makeGlmttsDouble({ GLMTTS_DEVICE: 'cpu', GLMTTS_GPUS: '0,1' });
+  const conflicting = new EnginePool({ spec: hostSpec('glm-tts', double.env), size: 1 });
+  await assert.rejects(conflicting.start(), (error: TtsError) => /GLMTTS_GPUS .* cannot be combined with GLMTTS_DEVICE=cpu/u.test(error.message));
+  await conflicting.close();
+  await double.remove();
 });
 
 test('glm-tts --check names exactly what is missing, without loading the model', async () => {
