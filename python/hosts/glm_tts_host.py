@@ -205,11 +205,15 @@ class GlmTtsEngine:
         rather than silently ignored."""
         if not readings:
             return readings
-        chunks = [self.text_frontend.text_normalize(chunk) for chunk in self.text_frontend.split_by_len(norm_text)]
+        pieces = self.text_frontend.split_by_len(norm_text)
+        chunks = [self.text_frontend.text_normalize(piece) for piece in pieces]
         applicable = {}
         for key, tokens in readings.items():
             normalised = self.text_frontend.text_normalize(key).strip().rstrip(TRAILING_PUNCTUATION)
             match = next((form for form in (key, normalised, normalised.lower()) if form and any(form in chunk for chunk in chunks)), None)
+            # Every occurrence must lie inside one chunk: one cut in two would be read without it.
+            if match is not None and sum(piece.count(match) for piece in pieces) < "".join(pieces).count(match):
+                match = None
             if match is None:
                 raise HostError(
                     "E_PRONUNCIATION_INVALID",

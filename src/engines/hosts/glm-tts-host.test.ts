@@ -192,7 +192,12 @@ test('glm-tts: a forced reading written with digits is matched in the form GLM-T
       assert.match(error.message, /forced reading for "重庆" cannot be applied/u);
       return !error.retryable;
     });
-    assert.equal(calls(await log(), 'generate_long').length, 1, 'the refused segment never reached GLM-TTS');
+    // The same when another occurrence of the key lies whole inside a chunk.
+    const onceWhole = `重庆${'天'.repeat(57)}重庆${'天'.repeat(10)}。`;
+    await assert.rejects(pool.synthesize({ text: onceWhole, outPath: outPath(), voice: voiceA, pronunciations: [{ text: '重庆', pinyin: 'chong2 qing4' }] }), {
+      code: 'E_PRONUNCIATION_INVALID',
+    });
+    assert.equal(calls(await log(), 'generate_long').length, 1, 'the refused segments never reached GLM-TTS');
   });
 });
 
