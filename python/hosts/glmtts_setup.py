@@ -291,7 +291,7 @@ def python_packages(repo: str, entry: str = "glmtts_inference.py", extra_modules
 # (glmtts_inference, then the modules the flow config's tags build) and, where it is there,
 # loads the text tokenizer, which may carry code of its own. One JSON line per failure.
 _IMPORT_PROBE = """
-import importlib, json, os, sys, traceback
+import importlib, json, os, sys
 sys.path.insert(0, os.getcwd())
 def fail(what, error):
     print(json.dumps({"what": what, "error": f"{type(error).__name__}: {error}", "module": getattr(error, "name", None)}), flush=True)
