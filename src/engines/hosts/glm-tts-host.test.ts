@@ -6,20 +6,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { runHostConformance } from '../testing/host-conformance.js';
-import { callsNamed, makeGlmttsDouble, withDoublePool, type DoubleCall } from '../testing/glmtts-double.js';
+import { callsNamed, makeGlmttsDouble, runGlmttsCheck, withDoublePool, type DoubleCall } from '../testing/glmtts-double.js';
 import { makeReferenceVoice } from '../testing/reference-voice.js';
 import { EnginePool } from '../engine-pool.js';
-import { hostSpec, PYTHON_HOSTS_DIR } from '../registry.js';
+import { hostSpec } from '../registry.js';
 import { decodeWav } from '../../audio/wav.js';
 import type { TtsError } from '../../errors.js';
 
-const run = promisify(execFile);
 const dir = await mkdtemp(join(tmpdir(), 'glm-tts-host-test-'));
 const conformanceDouble = await makeGlmttsDouble();
 
@@ -290,19 +287,9 @@ test('glm-tts: a host that cannot start says why', async () => {
 test('glm-tts --check names exactly what is missing, without loading the model', async () => {
   const double = await makeGlmttsDouble();
   try {
-    const check = async (env: NodeJS.ProcessEnv) =>
-      run('python3', [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...env } }).then(
-        (r) => ({ code: 0, out: r.stdout }),
-        (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-      );
-    const missing = (out: string) =>
-      out
-        .split('\n')
-        .filter((l) => l.startsWith('MISSING'))
-        .map((l) => l.replace(/^MISSING\s+/u, '').replace(/\s+->.*$/u, ''));
-    const inDouble = await check({ ...double.env, GLMTTS_DOUBLE_LOG: join(dir, 'check-log.jsonl') });
+    const inDouble = await runGlmttsCheck({ ...double.env, GLMTTS_DOUBLE_LOG: join(dir, 'check-log.jsonl') });
     assert.equal(inDouble.code, 1);
-    assert.deepEqual(missing(inDouble.out), [
+    assert.deepEqual(inDouble.missing, [
       'ckpt/speech_tokenizer/config.json',
       'ckpt/vq32k-phoneme-tokenizer',
       'ckpt/llm/config.json',
@@ -319,9 +306,9 @@ test('glm-tts --check names exactly what is missing, without loading the model',
     assert.match(inDouble.out, /ok\s+GLM-TTS's imports run in /u);
     assert.match(inDouble.out, /ok\s+the hosts' use of GLM-TTS matches this checkout/u);
     assert.equal(await readFile(join(dir, 'check-log.jsonl'), 'utf8').catch(() => ''), '', 'no model loaded');
-    const unset = await check({ GLMTTS_REPO: '' });
+    const unset = await runGlmttsCheck({ GLMTTS_REPO: '' });
     assert.equal(unset.code, 1);
-    assert.deepEqual(missing(unset.out), ['GLMTTS_REPO is not set: point it at a GLM-TTS checkout (git clone of zai-org/GLM-TTS)']);
+    assert.deepEqual(unset.missing, ['GLMTTS_REPO is not set: point it at a GLM-TTS checkout (git clone of zai-org/GLM-TTS)']);
   } finally {
     await double.remove();
   }
@@ -342,16 +329,14 @@ test("glm-tts --check follows what loading imports: the flow config's HyperPyYAM
     await writeFile(join(site, 'tn_ttsq_probe', '__init__.py'), 'import pynini_ttsq_absent\n');
     const entry = join(double.repo, 'glmtts_inference.py');
     await writeFile(entry, `import tn_ttsq_probe\n${await readFile(entry, 'utf8')}`);
-    const { out, code } = await run('python3', [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...double.env, PYTHONPATH: site } }).then(
-      (r) => ({ code: 0, out: r.stdout }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
-    );
+    const { out, code } = await runGlmttsCheck({ ...double.env, PYTHONPATH: site });
     assert.equal(code, 1);
     assert.match(out, /MISSING\s+Python package x_transformers_ttsq_absent/u);
     // With a package missing, the import is not tried; without it, the probe finds pynini.
     await writeFile(join(double.repo, 'flow', 'flow.py'), '');
-    const again = await run('python3', [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...double.env, PYTHONPATH: site } }).catch((e: { stdout: string }) => e);
-    assert.match(again.stdout, /MISSING\s+import glmtts_inference: ModuleNotFoundError: No module named 'pynini_ttsq_absent'\s+-> pip install pynini_ttsq_absent/u);
+    const again = await runGlmttsCheck({ ...double.env, PYTHONPATH: site });
+    assert.equal(again.code, 1);
+    assert.match(again.out, /MISSING\s+import glmtts_inference: ModuleNotFoundError: No module named 'pynini_ttsq_absent'\s+-> pip install pynini_ttsq_absent/u);
   } finally {
     await double.remove();
   }

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runHostConformance } from '../testing/host-conformance.js';
 import { prepareRealGlmtts, REAL_GLMTTS_SKIP, type RealGlmtts } from '../testing/glmtts-real.js';
+import { runGlmttsCheck } from '../testing/glmtts-double.js';
 import { makeReferenceVoice } from '../testing/reference-voice.js';
 import { EnginePool } from '../engine-pool.js';
 import { hostSpec, PYTHON_HOSTS_DIR } from '../registry.js';
@@ -63,11 +64,7 @@ if (REAL_GLMTTS_SKIP) {
   test.after(() => {
     for (const line of timings) process.stdout.write(`timing: ${line}\n`);
   });
-  const check = (repo: string) =>
-    run(real.python, [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...real.env, GLMTTS_REPO: repo } }).then(
-      ({ stdout }) => ({ code: 0, out: stdout }),
-      (error: { code: number; stdout: string }) => ({ code: error.code, out: error.stdout }),
-    );
+  const check = (repo: string) => runGlmttsCheck({ ...real.env, GLMTTS_REPO: repo }, real.python);
 
   test('glm-tts (real code): --check passes on the checkout with the tiny ckpt, and names each missing file without it', async () => {
     const ok = await check(real.repo);
@@ -77,10 +74,9 @@ if (REAL_GLMTTS_SKIP) {
     assert.match(ok.out, /ok\s+CPU mode \(GLMTTS_DEVICE=cpu\)/u);
     const bare = await check(real.bareRepo);
     assert.equal(bare.code, 1);
-    const missing = bare.out.split('\n').filter((line) => line.startsWith('MISSING'));
     for (const path of ['ckpt/speech_tokenizer/config.json', 'ckpt/vq32k-phoneme-tokenizer', 'ckpt/llm/config.json', 'ckpt/flow/flow.pt', 'ckpt/flow/config.yaml', 'ckpt/hift/hift.pt']) {
       assert.ok(
-        missing.some((line) => line.includes(path)),
+        bare.missing.some((line) => line.includes(path)),
         `${path} is named: ${bare.out}`,
       );
     }

@@ -5,12 +5,14 @@
  * its jsonl and outputs inside the checkout.
  */
 
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { EnginePool } from '../engine-pool.js';
-import { hostSpec } from '../registry.js';
+import { hostSpec, PYTHON_HOSTS_DIR } from '../registry.js';
 
 const DOUBLE_SOURCE = fileURLToPath(new URL('../../../../python/testing/glmtts_double/', import.meta.url));
 
@@ -67,4 +69,17 @@ export async function withDoublePool<T>(
     await pool.close();
     await double.remove();
   }
+}
+
+/** `glm_tts_host.py --check` in `python` with `env` added: its exit status, its output, and what its MISSING lines name. */
+export async function runGlmttsCheck(env: NodeJS.ProcessEnv, python = 'python3'): Promise<{ code: number; out: string; missing: string[] }> {
+  const { code, out } = await promisify(execFile)(python, [join(PYTHON_HOSTS_DIR, 'glm_tts_host.py'), '--check'], { env: { ...process.env, ...env } }).then(
+    (done) => ({ code: 0, out: done.stdout }),
+    (error: { code: number; stdout: string }) => ({ code: error.code, out: error.stdout }),
+  );
+  const missing = out
+    .split('\n')
+    .filter((line) => line.startsWith('MISSING'))
+    .map((line) => line.replace(/^MISSING\s+/u, '').replace(/\s+->.*$/u, ''));
+  return { code, out, missing };
 }
