@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
- * (names: reference, protocol, espeak, say, http, busy, scale, glm, redis-scale-out,
+ * (names: reference, split, protocol, espeak, say, http, busy, scale, glm, redis-scale-out,
  * redis-accept, redis-busy, redis-tasks; the redis ones use the Redis at REDIS_URL). Each prints its figures beside a
  * baseline measured in the same run.
  */
@@ -15,9 +15,11 @@ import { benchReferenceNormalize } from './reference-normalize.js';
 import { benchSayCli } from './say-cli.js';
 import { benchAccepting, benchBusy, benchManyTasks, benchScaleOut } from './redis.js';
 import { benchScale } from './scale.js';
+import { benchSplitLinear } from './split-linear.js';
 
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   reference: () => benchReferenceNormalize(),
+  split: () => benchSplitLinear(),
   protocol: () => benchProtocolThroughput(),
   espeak: () => benchEspeakScaling(),
   say: () => benchSayCli(),

@@ -1,41 +1,22 @@
 /**
  * Splitting must take time in proportion to the text's length, whatever the text: one request of
- * 100,000 characters without punctuation used to block the event loop for tens of seconds.
- * Each kind of long text is timed at 10,000 and 100,000 characters; linear time gives a ratio
- * near 10, quadratic near 100. Invariants are checked on long random mixes of the same kinds.
+ * 100,000 characters without punctuation used to block the event loop for tens of seconds,
+ * because Node's Intl.Segmenter spends time in proportion to the length of its string for every
+ * segment it yields. The test counts that work (string length × segments yielded, summed over
+ * every call) on 100,000 characters of each kind of long text, per character: bounded for a
+ * linear splitter, in the tens of thousands for the old one. Counting, not timing, keeps the test
+ * exact on a busy machine; `npm run bench -- split` times the same texts. Invariants are checked on
+ * long random mixes of the same kinds.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { splitText } from './segment.js';
+import { splitText, WINDOW } from './segment.js';
 import { charCount, isSpeakable, normalizeText } from './normalize.js';
+import { LONG_TEXT_KINDS } from './testing/long-texts.js';
 
 const MAX_CHARS = 200; // what the engines take today
-
-/** About `length` code units of text, built by repeating `unit`. */
-const repeat =
-  (unit: string) =>
-  (length: number): string =>
-    unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
-
-const kinds: Record<string, (length: number) => string> = {
-  'Latin words separated by spaces, no punctuation': repeat('speech queue model '),
-  'one word of Latin letters without spaces': repeat('abcdefghij'),
-  'one number of digits without spaces': repeat('1234567890'),
-  'Han characters without punctuation': repeat('我们今天学习语音合成模型非常重要'),
-  'Latin words separated by commas only': repeat('speech, queue, '),
-  'Han clauses separated by commas only': repeat('我们今天，学习语音，'),
-  'commas only between single letters': repeat('a,'),
-  'only spaces and line feeds between two words': (length) => `start${' \n'.repeat(length / 2)}end`,
-  'mixed scripts (Han, Latin, digits, Cyrillic, Arabic)': repeat('我们 GPU 2024 模型 speech привет мир مرحبا '),
-  'emoji and ZWJ sequences': repeat('👩‍👩‍👧‍👦🏳️‍🌈👍🏽'),
-  'letters with combining marks': repeat('e\u0301\u0323a\u0308\u0331'),
-  'one letter followed by combining marks only': (length) => `a${'\u0301'.repeat(length - 1)}`,
-  'long runs of spaces between words': repeat(`word${' '.repeat(200)}`),
-  'long runs of invisible characters between words': repeat(`word${'\u200b\u2060\ufeff'.repeat(60)}`),
-  'Thai without spaces': repeat('ภาษาไทยไม่มีการเว้นวรรคระหว่างคำ'),
-};
 
 /** What the prepare stage does with a text: normalise, split, keep what can be read aloud. */
 function prepare(raw: string): number {
@@ -43,34 +24,42 @@ function prepare(raw: string): number {
   return splitText(text, { maxChars: MAX_CHARS }).filter((s) => isSpeakable(s.text)).length;
 }
 
-function timeOnce(text: string): number {
-  const started = performance.now();
-  prepare(text);
-  return performance.now() - started;
+/** Segmenter work done by `run`: for every segment yielded, the length of the string it came from. */
+function segmenterWork(run: () => void): number {
+  const original = Intl.Segmenter.prototype.segment;
+  let work = 0;
+  Intl.Segmenter.prototype.segment = function (this: Intl.Segmenter, input: string) {
+    const segments = original.call(this, input);
+    return {
+      containing: (index?: number) => segments.containing(index),
+      *[Symbol.iterator]() {
+        for (const segment of segments) {
+          work += input.length;
+          yield segment;
+        }
+      },
+    } as Intl.Segments;
+  };
+  try {
+    run();
+  } finally {
+    Intl.Segmenter.prototype.segment = original;
+  }
+  return work;
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+// A linear splitter gives each character to the segmenter within a bounded number of windows, so
+// the work per character is bounded by a small multiple of the window (today at most about one
+// window); the old splitter's work per character grew with the length: about 50,000 at 100k.
+const MAX_WORK_PER_CHAR = 2 * WINDOW;
 
-// Linear growth gives about 10; the old quadratic splitter gave 100 to 1,000. Times under 2 ms
-// are too noisy to divide by, hence the floor.
-const MAX_RATIO = 30;
-const FLOOR_MS = 2;
-
-for (const [kind, make] of Object.entries(kinds)) {
+for (const [kind, make] of Object.entries(LONG_TEXT_KINDS)) {
   test(`splitting grows linearly: ${kind}`, () => {
-    prepare(make(1_000)); // warm up the compiler
-    const small = make(10_000);
-    const large = make(100_000);
-    const smallMs = median([timeOnce(small), timeOnce(small), timeOnce(small)]);
-    const budgetMs = MAX_RATIO * Math.max(smallMs, FLOOR_MS);
-    // Stop at the first run over budget: the old code took minutes for three runs.
-    const largeRuns: number[] = [];
-    for (let run = 0; run < 3; run++) {
-      largeRuns.push(timeOnce(large));
-      if (largeRuns.at(-1)! > budgetMs) break;
-    }
-    const largeMs = largeRuns.length === 3 ? median(largeRuns) : largeRuns.at(-1)!;
-    assert.ok(largeMs <= budgetMs, `10k chars: ${smallMs.toFixed(1)} ms, 100k chars: ${largeMs.toFixed(1)} ms (over ${MAX_RATIO}× the 10k time)`);
+    const text = make(100_000);
+    const work = segmenterWork(() => prepare(text));
+    assert.ok(work > 0, 'the splitter no longer uses Intl.Segmenter: count its work another way');
+    const perChar = work / text.length;
+    assert.ok(perChar <= MAX_WORK_PER_CHAR, `segmenter work per character at 100k chars: ${perChar.toFixed(0)}, over ${MAX_WORK_PER_CHAR}`);
   });
 }
 

@@ -33,7 +33,7 @@ const graphemeSegmenter = new Intl.Segmenter('zh', { granularity: 'grapheme' });
 // seconds). It is only ever given windows of WINDOW code units; a boundary closer than MARGIN to
 // a window's cut end is not trusted (the segmenter saw no text after it), and the next window
 // starts at the last trusted boundary. Work is linear in the length of the text.
-const WINDOW = 512;
+export const WINDOW = 512;
 const MARGIN = 64;
 
 /** Offsets (ascending, after 0 and before `text.length`) where `segmenter` starts a segment. */
