@@ -253,3 +253,92 @@ export interface TaskBackend {
   workCounts(): Promise<WorkCounts>;
   close(): Promise<void>;
 }
+
+// ---- access: API keys, usage, audit ------------------------------------------------------------
+
+export const KEY_ROLES = ['admin', 'user'] as const;
+export type KeyRole = (typeof KEY_ROLES)[number];
+
+/** Limits of one key; absent: the service's default for that limit (0 in a default: unlimited). */
+export interface KeyQuotas {
+  /** Requests per second. */
+  requestsPerSecond?: number;
+  /** Characters of text accepted per UTC day. */
+  charsPerDay?: number;
+  /** Tasks not yet completed, failed or canceled. */
+  openTasks?: number;
+  /** Stored voices. */
+  voices?: number;
+}
+
+/** An API key as stored: never the key itself, only its SHA-256. */
+export interface ApiKeyRecord {
+  /** The lookup part of the key (`ttsq_<id>_<secret>`), also the owner of what the key makes. */
+  id: string;
+  name: string;
+  role: KeyRole;
+  /** Hex SHA-256 of the whole key. */
+  hash: string;
+  quotas: KeyQuotas;
+  createdAt: number;
+  lastUsedAt?: number;
+  revokedAt?: number;
+}
+
+export interface KeyStore {
+  /** Refused with E_KEY_NAME_TAKEN when a key that is not revoked has the same name. */
+  create(key: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Every key, revoked ones included, oldest first. */
+  list(): Promise<ApiKeyRecord[]>;
+  /** Marks a key revoked (once); returns it as it is now, or undefined if unknown. */
+  revoke(id: string, at: number): Promise<ApiKeyRecord | undefined>;
+  touch(id: string, at: number): Promise<void>;
+  /** Whether any key is not revoked. */
+  hasActiveKeys(): Promise<boolean>;
+  /**
+   * Adds `chars` to the owner's count for `day` (YYYY-MM-DD) unless that would pass `limit`
+   * (0: no limit); returns whether it was added. Negative `chars` gives back a reservation.
+   */
+  addUsage(owner: string, day: string, chars: number, limit: number): Promise<boolean>;
+}
+
+export const AUDIT_ACTIONS = ['task.create', 'task.cancel', 'task.download', 'voice.create', 'voice.use', 'voice.delete', 'key.create', 'key.revoke'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** One entry of the append-only audit log: who did what to which task, voice or key. */
+export interface AuditEntry {
+  /** Increasing; the cursor of a listing. */
+  id: string;
+  at: number;
+  action: AuditAction;
+  /** The key that acted; null when the request was anonymous (no keys configured, loopback, or AUTH=off). */
+  keyId: string | null;
+  /** The client's address (behind TRUST_PROXY: the forwarded one). */
+  address: string;
+  /** The task, voice or key acted on. */
+  subject: string;
+  /** A little context (a task's voice, a key's name), never text or secrets. */
+  detail?: Record<string, string | number | boolean>;
+}
+
+export interface AuditQuery {
+  keyId?: string;
+  action?: AuditAction;
+  subject?: string;
+  /** Entries at or after this time (ms). */
+  since?: number;
+  /** Entries before this time (ms). */
+  until?: number;
+  limit: number;
+  /** Opaque: the `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface AuditLog {
+  append(entry: Omit<AuditEntry, 'id'>): Promise<void>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<{ entries: AuditEntry[]; nextCursor?: string }>;
+  /** Deletes entries older than `before`; returns how many. */
+  prune(before: number): Promise<number>;
+}
