@@ -28,7 +28,7 @@
 
 import type { OutputFormat } from '../audio/output.js';
 import type { EngineCapabilities, Pronunciation } from '../engines/protocol.js';
-import type { WireError } from '../errors.js';
+import { TtsError, type WireError } from '../errors.js';
 
 export const TASK_STATUSES = ['queued', 'preparing', 'synthesizing', 'encoding', 'completed', 'failed', 'canceled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -80,6 +80,8 @@ export interface TaskResult {
 export interface TaskRecord {
   id: string;
   status: TaskStatus;
+  /** The API key that made the task (its id); absent for a task made without a key. */
+  owner?: string;
   request: TaskRequest;
   segmentsTotal: number;
   segmentsDone: number;
@@ -125,6 +127,10 @@ export interface TaskEvent {
 export interface VoiceRecord {
   id: string;
   name: string;
+  /** The API key that made the voice (its id); absent for a voice made without a key. */
+  owner?: string;
+  /** Who said the recording may be cloned, and whose voice it is (absent where consent is not asked). */
+  consent?: VoiceConsent;
   promptText: string;
   /** The normalised reference. */
   audioPath: string;
@@ -136,8 +142,39 @@ export interface VoiceRecord {
   createdAt: number;
 }
 
+/** What the maker of a voice stated about it. */
+export interface VoiceConsent {
+  /** Whose voice the recording is, in the maker's words. */
+  speakerName: string;
+  /** When consent was given (ms). */
+  at: number;
+}
+
+/**
+ * Within a priority, tasks are prepared in the order of their **fair rank**: how many
+ * unfinished tasks their owner already had when each was submitted, up to this cap. One owner's
+ * thousand queued tasks rank 0, 1, 2, ... 64, 64, ...; another owner's single task ranks 0 and
+ * goes ahead of all but the first: owners take turns. (Segments: see each backend's claim.)
+ */
+export const FAIR_RANK_CAP = 64;
+
+/** Idempotency keys are scoped by owner: a line break cannot occur in a header value, so the two never collide. */
+export function scopedIdempotencyKey(options: CreateTaskOptions): string | undefined {
+  if (options.idempotencyKey === undefined) return undefined;
+  return options.owner === undefined ? options.idempotencyKey : `${options.owner}\n${options.idempotencyKey}`;
+}
+
+export function openTasksQuotaError(open: number): TtsError {
+  return new TtsError('E_QUOTA_TASKS', `This key has ${open} unfinished tasks, as many as it may have at once; submit more when some have finished.`);
+}
+
 export interface CreateTaskOptions {
+  /** Scoped by owner: the same key from two owners names two tasks. */
   idempotencyKey?: string;
+  /** The key making the task (absent: made without a key). */
+  owner?: string;
+  /** Refuse with E_QUOTA_TASKS when the owner already has this many unfinished tasks (0 or absent: no limit). */
+  maxOpenTasks?: number;
   /** Hash of the request that came with the key: the same key with another body is refused. */
   requestHash?: string;
 }
@@ -181,6 +218,8 @@ export interface WorkCounts {
 
 export interface ListTasksOptions {
   status?: TaskStatus;
+  /** Only this owner's tasks ('' : tasks made without a key); absent: every task. */
+  owner?: string;
   limit: number;
   /** Opaque: the `nextCursor` of the previous page. */
   cursor?: string;
@@ -223,9 +262,11 @@ export interface TaskBackend {
   /** Calls `listener` when new work of a kind may be claimable (a wake-up; claim to find out). */
   onWork(listener: (kind: WorkKind) => void): () => void;
 
-  createVoice(voice: VoiceRecord): Promise<void>;
+  /** Refused with E_QUOTA_VOICES when the voice's owner already has `maxVoices` voices (0 or absent: no limit). */
+  createVoice(voice: VoiceRecord, options?: { maxVoices?: number }): Promise<void>;
   getVoice(id: string): Promise<VoiceRecord | undefined>;
-  listVoices(): Promise<VoiceRecord[]>;
+  /** Oldest first; only `owner`'s when given ('' : voices made without a key). */
+  listVoices(owner?: string): Promise<VoiceRecord[]>;
   deleteVoice(id: string): Promise<boolean>;
 
   /**
@@ -251,6 +292,8 @@ export interface TaskBackend {
   countByStatus(): Promise<Record<TaskStatus, number>>;
   /** Tasks by status and unfinished segments by engine and priority, for metrics (see WorkCounts). */
   workCounts(): Promise<WorkCounts>;
+  /** API keys and their daily usage, shared by every node. */
+  readonly keys: KeyStore;
   close(): Promise<void>;
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TtsError } from '../../errors.js';
 import { runBackendContract } from '../testing/backend-contract.js';
+import { runAccessContract } from '../testing/access-contract.js';
 import { RedisBackend } from './redis-backend.js';
 import { TEST_REDIS_URL, dropPrefix, testPrefix } from './testing/redis-test-prefix.js';
 import { freePort } from './testing/redis-server.js';
@@ -26,6 +27,17 @@ runBackendContract(
   },
   { clock: 'real', leaseMs: LEASE_MS, leaseLapseMs: LEASE_MS + 3 * STALLED_INTERVAL_MS + 500, backoffWaitMs: BACKOFF_MS + 500 },
 );
+
+runAccessContract('redis', async () => {
+  const prefix = testPrefix();
+  const backend = await RedisBackend.open({ url: TEST_REDIS_URL, prefix, repairIntervalMs: 0 });
+  const close = backend.close.bind(backend);
+  backend.close = async () => {
+    await close();
+    await dropPrefix(prefix);
+  };
+  return backend;
+});
 
 test('a Redis that cannot be reached at start is E_BACKEND_UNAVAILABLE naming it, without its password', async () => {
   const port = await freePort(); // nothing listens there

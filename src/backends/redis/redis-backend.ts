@@ -10,7 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { KNOWN_ENGINE_MS, sumEngineReports, type StoredReports } from '../engine-reports.js';
 import {
+  FAIR_RANK_CAP,
   TASK_STATUSES,
+  openTasksQuotaError,
+  scopedIdempotencyKey,
   type ClaimOptions,
   type EngineReport,
   type CreateTaskOptions,
@@ -30,7 +33,8 @@ import {
 } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
 import { RedisConnection } from './connection.js';
-import { epochOf, toTask } from './task-records.js';
+import { RedisKeyStore } from './keys.js';
+import { epochOf, rankOf, toTask } from './task-records.js';
 import { RedisWorkQueue, type RedisWorkOptions } from './work-queue.js';
 
 export interface RedisBackendOptions extends RedisWorkOptions {
@@ -52,8 +56,37 @@ function unavailable(error: unknown): TtsError | undefined {
   return undefined;
 }
 
+/**
+ * ARGV: prefix, id, voice JSON, created at, owner or '', most voices of the owner (0: no limit).
+ * Voices: K voice:ID (JSON), K voices and K owner:O:voices (ids by creation time). Returns -1
+ * when stored, else the owner's count of voices (at its limit).
+ */
+const CREATE_VOICE = `
+local K = ARGV[1] .. ':'
+local owned = K .. 'owner:' .. ARGV[5] .. ':voices'
+local count = redis.call('ZCARD', owned)
+if tonumber(ARGV[6]) > 0 and count >= tonumber(ARGV[6]) then return count end
+redis.call('SET', K .. 'voice:' .. ARGV[2], ARGV[3])
+redis.call('ZADD', K .. 'voices', ARGV[4], ARGV[2])
+redis.call('ZADD', owned, ARGV[4], ARGV[2])
+return -1
+`;
+
+/** ARGV: prefix, id. Returns 1 when the voice existed. */
+const DELETE_VOICE = `
+local K = ARGV[1] .. ':'
+local json = redis.call('GET', K .. 'voice:' .. ARGV[2])
+if not json then return 0 end
+local owner = cjson.decode(json).owner or ''
+redis.call('DEL', K .. 'voice:' .. ARGV[2])
+redis.call('ZREM', K .. 'voices', ARGV[2])
+redis.call('ZREM', K .. 'owner:' .. owner .. ':voices', ARGV[2])
+return 1
+`;
+
 export class RedisBackend implements TaskBackend {
   private readonly work: RedisWorkQueue;
+  readonly keys: RedisKeyStore;
   private readonly repairTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -62,6 +95,7 @@ export class RedisBackend implements TaskBackend {
     options: RedisBackendOptions,
   ) {
     this.work = new RedisWorkQueue(connection, bullConnection, options);
+    this.keys = new RedisKeyStore(connection, (body) => this.call(body));
     const repairMs = options.repairIntervalMs ?? 60_000;
     if (repairMs > 0) {
       this.repairTimer = setInterval(() => void this.work.repairQueued().catch(() => undefined), repairMs);
@@ -101,15 +135,24 @@ export class RedisBackend implements TaskBackend {
   async createTask(request: TaskRequest, options: CreateTaskOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
     return await this.call(async () => {
       const id = randomUUID();
-      const [outcome, fields] = (await this.connection.script('createTask', id, Date.now(), request.priority, JSON.stringify(request), options.idempotencyKey ?? '', options.requestHash ?? '')) as [
-        string,
-        string[],
-      ];
+      const [outcome, fields] = (await this.connection.script(
+        'createTask',
+        id,
+        Date.now(),
+        request.priority,
+        JSON.stringify(request),
+        scopedIdempotencyKey(options) ?? '',
+        options.requestHash ?? '',
+        options.owner ?? '',
+        options.maxOpenTasks ?? 0,
+        FAIR_RANK_CAP,
+      )) as [string, string[] | number];
+      if (outcome === 'quota') throw openTasksQuotaError(fields as number);
       if (outcome === 'conflict') throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
-      const task = toTask(fields);
+      const task = toTask(fields as string[]);
       // The job is added after the record; a repeated request adds it again in case its first
       // maker died in between (BullMQ ignores an id it has).
-      if (outcome === 'created' || task.status === 'queued') await this.work.addPrepare({ id: task.id, priority: task.request.priority, epoch: epochOf(fields) });
+      if (outcome === 'created' || task.status === 'queued') await this.work.addPrepare({ id: task.id, priority: task.request.priority, rank: rankOf(fields as string[]), epoch: epochOf(fields as string[]) });
       return { task, created: outcome === 'created' };
     });
   }
@@ -127,7 +170,8 @@ export class RedisBackend implements TaskBackend {
       throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${options.cursor}".`);
     }
     return await this.call(async () => {
-      const index = this.connection.key(options.status === undefined ? 'tasks' : `status:${options.status}`);
+      const scope = options.owner === undefined || options.owner === '' ? '' : `owner:${options.owner}:`;
+      const index = this.connection.key(options.status === undefined ? `${scope}tasks` : `${scope}status:${options.status}`);
       const flat = await this.connection.redis.zrevrangebyscore(index, before === undefined ? '+inf' : `(${before}`, '-inf', 'WITHSCORES', 'LIMIT', 0, options.limit + 1);
       const rows = Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i]!, seq: flat[2 * i + 1]! }));
       const page = rows.slice(0, options.limit);
@@ -201,14 +245,11 @@ export class RedisBackend implements TaskBackend {
 
   // ---- voices ------------------------------------------------------------------------------
 
-  async createVoice(voice: VoiceRecord): Promise<void> {
-    await this.call(async () => {
-      await this.connection.redis
-        .multi()
-        .set(this.connection.key(`voice:${voice.id}`), JSON.stringify(voice))
-        .zadd(this.connection.key('voices'), voice.createdAt, voice.id)
-        .exec();
-    });
+  async createVoice(voice: VoiceRecord, options: { maxVoices?: number } = {}): Promise<void> {
+    const count = (await this.call(() =>
+      this.connection.redis.eval(CREATE_VOICE, 0, this.connection.prefix, voice.id, JSON.stringify(voice), voice.createdAt, voice.owner ?? '', options.maxVoices ?? 0),
+    )) as number;
+    if (count >= 0) throw new TtsError('E_QUOTA_VOICES', `This key has ${count} stored voices, its limit; delete one (DELETE /api/voices/ID) before adding another.`);
   }
 
   async getVoice(id: string): Promise<VoiceRecord | undefined> {
@@ -218,9 +259,10 @@ export class RedisBackend implements TaskBackend {
     });
   }
 
-  async listVoices(): Promise<VoiceRecord[]> {
+  async listVoices(owner?: string): Promise<VoiceRecord[]> {
     return await this.call(async () => {
-      const ids = await this.connection.redis.zrevrange(this.connection.key('voices'), 0, -1);
+      const index = owner === undefined ? 'voices' : `owner:${owner}:voices`;
+      const ids = await this.connection.redis.zrevrange(this.connection.key(index), 0, -1);
       if (ids.length === 0) return [];
       const values = await this.connection.redis.mget(ids.map((id) => this.connection.key(`voice:${id}`)));
       return values.filter((json): json is string => json !== null).map((json) => JSON.parse(json) as VoiceRecord);
@@ -228,15 +270,9 @@ export class RedisBackend implements TaskBackend {
   }
 
   async deleteVoice(id: string): Promise<boolean> {
-    return await this.call(async () => {
-      const reply = await this.connection.redis
-        .multi()
-        .del(this.connection.key(`voice:${id}`))
-        .zrem(this.connection.key('voices'), id)
-        .exec();
-      return reply?.[0]?.[1] === 1;
-    });
+    return (await this.call(() => this.connection.redis.eval(DELETE_VOICE, 0, this.connection.prefix, id))) === 1;
   }
+
 
   // ---- housekeeping ------------------------------------------------------------------------
 

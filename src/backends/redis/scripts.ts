@@ -12,7 +12,9 @@
  *   K task:ID:ev     list of the task's events (JSON)
  *   K tasks, K status:S   sorted sets of ids by creation order; K expiry: by expiry time
  *   K seq, K eseq    counters (tasks, events); K events: stream of every event, for subscribers
- *   K idem:KEY       task id of an idempotency key
+ *   K idem:KEY       task id of an idempotency key (scoped by owner by the caller)
+ *   K open:OWNER     set of the owner's unfinished task ids ('' : tasks made without a key)
+ *   K owner:O:tasks, K owner:O:status:S   an owner's tasks, as K tasks and K status:S (keyed tasks only)
  * Timestamps travel as decimal strings and are stored as given (no float round trip).
  */
 
@@ -24,11 +26,17 @@ local tkey = K .. 'task:' .. id
 local skey = tkey .. ':seg'
 
 local function setStatus(new)
-  local f = rcall('HMGET', tkey, 'status', 'seq')
+  local f = rcall('HMGET', tkey, 'status', 'seq', 'owner')
   if f[1] ~= new then
     rcall('ZREM', K .. 'status:' .. f[1], id)
     rcall('ZADD', K .. 'status:' .. new, f[2], id)
     rcall('HSET', tkey, 'status', new)
+    local owner = f[3] or ''
+    if owner ~= '' then
+      rcall('ZREM', K .. 'owner:' .. owner .. ':status:' .. f[1], id)
+      rcall('ZADD', K .. 'owner:' .. owner .. ':status:' .. new, f[2], id)
+    end
+    if new == 'completed' or new == 'failed' or new == 'canceled' then rcall('SREM', K .. 'open:' .. owner, id) end
   end
 end
 
@@ -66,9 +74,13 @@ local function failTask(errorJson, now)
 end
 `;
 
-/** ARGV: prefix, id, now, priority, request, idempotency key or '', request hash or ''. Returns the outcome and the record. */
+/**
+ * ARGV: prefix, id, now, priority, request, idempotency key or '', request hash or '', owner or
+ * '', most unfinished tasks of the owner or 0, fair rank cap. Returns the outcome and the record
+ * ('quota' and the count when the owner has as many unfinished tasks as it may).
+ */
 export const CREATE_TASK = `${HELPERS}
-local now, priority, request, idem, hash = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local now, priority, request, idem, hash, owner, maxOpen, rankCap = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 if idem ~= '' then
   local existing = rcall('GET', K .. 'idem:' .. idem)
   if existing then
@@ -76,11 +88,19 @@ if idem ~= '' then
     return { 'existing', rcall('HGETALL', K .. 'task:' .. existing) }
   end
 end
+local open = rcall('SCARD', K .. 'open:' .. owner)
+if maxOpen > 0 and open >= maxOpen then return { 'quota', open } end
 local seq = rcall('INCR', K .. 'seq')
 rcall('HSET', tkey, 'id', id, 'seq', seq, 'status', 'queued', 'priority', priority, 'request', request, 'total', 0, 'done', 0,
-  'retries', 0, 'expired', 0, 'createdAt', now, 'updatedAt', now, 'hash', hash, 'epoch', 0, 'agen', 0, 'next', 0, 'inflight', 0, 'lease', '')
+  'retries', 0, 'expired', 0, 'createdAt', now, 'updatedAt', now, 'hash', hash, 'epoch', 0, 'agen', 0, 'next', 0, 'inflight', 0, 'lease', '',
+  'owner', owner, 'rank', math.min(open, rankCap))
 rcall('ZADD', K .. 'tasks', seq, id)
 rcall('ZADD', K .. 'status:queued', seq, id)
+rcall('SADD', K .. 'open:' .. owner, id)
+if owner ~= '' then
+  rcall('ZADD', K .. 'owner:' .. owner .. ':tasks', seq, id)
+  rcall('ZADD', K .. 'owner:' .. owner .. ':status:queued', seq, id)
+end
 if idem ~= '' then rcall('SET', K .. 'idem:' .. idem, id) end
 event('status', now)
 return { 'created', rcall('HGETALL', tkey) }

@@ -14,6 +14,11 @@ export function epochOf(reply: HashReply): number {
   return Number(fieldsOf(reply).epoch);
 }
 
+/** The task's fair rank (backend.ts): 0 for a task stored before ranks existed. */
+export function rankOf(reply: HashReply): number {
+  return Number(fieldsOf(reply).rank ?? 0);
+}
+
 export function toTask(reply: HashReply): TaskRecord {
   const f = fieldsOf(reply);
   const task: TaskRecord = {
@@ -31,6 +36,7 @@ export function toTask(reply: HashReply): TaskRecord {
   if (f.result !== undefined) task.result = JSON.parse(f.result) as TaskResult;
   if (f.reference !== undefined) task.reference = JSON.parse(f.reference) as PreparedReference;
   if (f.engine !== undefined) task.engine = f.engine;
+  if (f.owner !== undefined && f.owner !== '') task.owner = f.owner;
   if (f.startedAt !== undefined) task.startedAt = Number(f.startedAt);
   if (f.finishedAt !== undefined) task.finishedAt = Number(f.finishedAt);
   if (f.expiresAt !== undefined) task.expiresAt = Number(f.expiresAt);

@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ClaimOptions, FailOptions, PreparedTask, TaskResult, WorkKind, WorkUnit } from '../backend.js';
+import { FAIR_RANK_CAP, type ClaimOptions, type FailOptions, PreparedTask, TaskResult, WorkKind, WorkUnit } from '../backend.js';
 import type { WireError } from '../../errors.js';
 import type { RedisConnection } from './connection.js';
 import { toTask } from './task-records.js';
@@ -52,7 +52,11 @@ const defaultBackoff = (attempt: number): number => Math.min(30_000, 500 * 2 ** 
 /** Finished jobs are removed at once: the record keeps what matters, and an id can be used again. */
 const JOB_DEFAULTS: JobsOptions = { removeOnComplete: true, removeOnFail: true };
 
-const segmentPriority = (taskPriority: number, index: number): number => (MAX_TASK_PRIORITY - taskPriority) * (FAIR_INDEXES + 1) + Math.min(index, FAIR_INDEXES) + 1;
+// A task's fair rank (backend.ts: its owner's unfinished tasks when it was submitted) moves its
+// work back as a segment index does: owners take turns, and within one owner a task submitted
+// later still overtakes the later segments of a long one.
+const segmentPriority = (taskPriority: number, rank: number, index: number): number => (MAX_TASK_PRIORITY - taskPriority) * (FAIR_INDEXES + 1) + Math.min(rank + index, FAIR_INDEXES) + 1;
+const preparePriority = (taskPriority: number, rank: number): number => (MAX_TASK_PRIORITY - taskPriority) * (FAIR_RANK_CAP + 1) + Math.min(rank, FAIR_RANK_CAP) + 1;
 const taskPriority = (taskPriority: number): number => MAX_TASK_PRIORITY - taskPriority + 1;
 
 const prepareJobId = (taskId: string, epoch: number): string => `${taskId}.e${epoch}.p`;
@@ -120,8 +124,12 @@ export class RedisWorkQueue {
 
   // ---- adding work ----------------------------------------------------------------------
 
-  async addPrepare(task: { id: string; priority: number; epoch: number }): Promise<void> {
-    await this.queue(this.queueName('prepare')).add('prepare', { taskId: task.id, epoch: task.epoch }, { jobId: prepareJobId(task.id, task.epoch), priority: taskPriority(task.priority) });
+  async addPrepare(task: { id: string; priority: number; rank: number; epoch: number }): Promise<void> {
+    await this.queue(this.queueName('prepare')).add(
+      'prepare',
+      { taskId: task.id, epoch: task.epoch },
+      { jobId: prepareJobId(task.id, task.epoch), priority: preparePriority(task.priority, task.rank) },
+    );
     this.connection.wake('prepare');
   }
 
@@ -136,8 +144,8 @@ export class RedisWorkQueue {
 
   /** Enqueues the task's next segments, up to the window. */
   private async fillWindow(taskId: string): Promise<void> {
-    const f = await this.connection.redis.hmget(this.connection.taskKey(taskId), 'status', 'total', 'next', 'inflight', 'epoch', 'engine', 'priority');
-    const [status, total, next, inflight, epoch, engine, priority] = [f[0], Number(f[1]), Number(f[2]), Number(f[3]), Number(f[4]), f[5] ?? undefined, Number(f[6])];
+    const f = await this.connection.redis.hmget(this.connection.taskKey(taskId), 'status', 'total', 'next', 'inflight', 'epoch', 'engine', 'priority', 'rank');
+    const [status, total, next, inflight, epoch, engine, priority, rank] = [f[0], Number(f[1]), Number(f[2]), Number(f[3]), Number(f[4]), f[5] ?? undefined, Number(f[6]), Number(f[7] ?? 0)];
     if (status !== 'synthesizing') return;
     const last = Math.min(total, next + Math.max(0, this.window - inflight));
     if (last <= next) return;
@@ -145,7 +153,7 @@ export class RedisWorkQueue {
     await this.connection.redis.sadd(this.connection.key('segment-queues'), queueName);
     const jobs = [];
     for (let index = next; index < last; index++) {
-      jobs.push({ name: 'segment', data: { taskId, epoch, index, gen: 0 }, opts: { ...JOB_DEFAULTS, jobId: segmentJobId(taskId, epoch, index, 0), priority: segmentPriority(priority, index) } });
+      jobs.push({ name: 'segment', data: { taskId, epoch, index, gen: 0 }, opts: { ...JOB_DEFAULTS, jobId: segmentJobId(taskId, epoch, index, 0), priority: segmentPriority(priority, rank, index) } });
     }
     // One MULTI: either every job of the window is added or none, which the claim relies on.
     await this.queue(queueName).addBulk(jobs);
@@ -315,7 +323,7 @@ export class RedisWorkQueue {
 
   async reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean> {
     const key = this.connection.taskKey(unit.task.id);
-    const [epoch, priority, engine] = await this.connection.redis.hmget(key, 'epoch', 'priority', 'engine');
+    const [epoch, priority, engine, rank] = await this.connection.redis.hmget(key, 'epoch', 'priority', 'engine', 'rank');
     const unique = [...new Set(indexes)];
     const gens = unique.length === 0 ? [] : await this.connection.redis.hmget(`${key}:seg`, ...unique.map((i) => `g${i}`));
     const queueName = this.queueName('segment', engine ?? undefined);
@@ -328,7 +336,7 @@ export class RedisWorkQueue {
             {
               name: 'segment',
               data: { taskId: unit.task.id, epoch: Number(epoch), index, gen: Number(gens[n]) + 1 },
-              opts: { ...JOB_DEFAULTS, jobId: segmentJobId(unit.task.id, Number(epoch), index, Number(gens[n]) + 1), priority: segmentPriority(Number(priority), index) },
+              opts: { ...JOB_DEFAULTS, jobId: segmentJobId(unit.task.id, Number(epoch), index, Number(gens[n]) + 1), priority: segmentPriority(Number(priority), Number(rank ?? 0), index) },
             },
           ],
     );
@@ -344,11 +352,11 @@ export class RedisWorkQueue {
     const ids = await this.connection.redis.zrange(this.connection.key('status:synthesizing'), '0', '-1');
     let count = 0;
     for (const id of ids) {
-      const [engine, priority] = await this.connection.redis.hmget(this.connection.taskKey(id), 'engine', 'priority');
+      const [engine, priority, rank] = await this.connection.redis.hmget(this.connection.taskKey(id), 'engine', 'priority', 'rank');
       if (engine === null || engine === undefined || runningEngines.includes(engine)) continue;
       const epoch = (await this.connection.script('rerouteTask', id, Date.now(), engine)) as number;
       if (epoch === 0) continue;
-      await this.addPrepare({ id, priority: Number(priority), epoch });
+      await this.addPrepare({ id, priority: Number(priority), rank: Number(rank ?? 0), epoch });
       count++;
     }
     return count;
@@ -363,11 +371,11 @@ export class RedisWorkQueue {
     const queue = this.queue(this.queueName('prepare'));
     let repaired = 0;
     for (const id of ids) {
-      const [epoch, priority, updatedAt] = await this.connection.redis.hmget(this.connection.taskKey(id), 'epoch', 'priority', 'updatedAt');
+      const [epoch, priority, updatedAt, rank] = await this.connection.redis.hmget(this.connection.taskKey(id), 'epoch', 'priority', 'updatedAt', 'rank');
       // Give the creator time to add the job itself.
       if (Date.now() - Number(updatedAt) < 10_000) continue;
       if ((await queue.getJobState(prepareJobId(id, Number(epoch)))) !== 'unknown') continue;
-      await this.addPrepare({ id, priority: Number(priority), epoch: Number(epoch) });
+      await this.addPrepare({ id, priority: Number(priority), rank: Number(rank ?? 0), epoch: Number(epoch) });
       repaired++;
     }
     return repaired;

@@ -4,13 +4,19 @@ import { TASK_STATUSES } from '../backend.js';
 
 const statusList = TASK_STATUSES.map((s) => `'${s}'`).join(', ');
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Steps from an older schema to this one, by the version they start from. */
 export const MIGRATIONS: Record<number, string> = {
   // 2: tasks remember the engine they were routed to; segment claims filter on it.
   1: `ALTER TABLE tasks ADD COLUMN engine TEXT;
       DROP INDEX IF EXISTS tasks_segment_queue;`,
+  // 3: tasks and voices belong to the API key that made them; tasks are prepared in fair-rank order.
+  2: `ALTER TABLE tasks ADD COLUMN owner TEXT;
+      ALTER TABLE tasks ADD COLUMN fair_rank INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE voices ADD COLUMN owner TEXT;
+      ALTER TABLE voices ADD COLUMN consent TEXT;
+      DROP INDEX IF EXISTS tasks_prepare_queue;`,
 };
 
 export const SCHEMA = `
@@ -36,6 +42,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   result TEXT,
   reference TEXT,
   engine TEXT,
+  owner TEXT,
+  fair_rank INTEGER NOT NULL DEFAULT 0,
   expired INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   started_at INTEGER,
@@ -43,7 +51,9 @@ CREATE TABLE IF NOT EXISTS tasks (
   expires_at INTEGER,
   updated_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tasks_prepare_queue ON tasks (status, priority DESC, seq);
+CREATE INDEX IF NOT EXISTS tasks_prepare_queue_fair ON tasks (status, priority DESC, fair_rank, seq);
+CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, seq);
+CREATE INDEX IF NOT EXISTS tasks_by_owner_status ON tasks (owner, status, seq);
 CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks (status, engine, priority DESC, last_served_at, seq) WHERE segments_pending > 0;
 CREATE INDEX IF NOT EXISTS tasks_expiry ON tasks (expires_at) WHERE expired = 0 AND expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_leases ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
@@ -86,6 +96,28 @@ CREATE TABLE IF NOT EXISTS voices (
   sample_rate INTEGER NOT NULL,
   duration_ms REAL NOT NULL,
   original_path TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  owner TEXT,
+  consent TEXT
 );
+CREATE INDEX IF NOT EXISTS voices_by_owner ON voices (owner, created_at);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+  hash TEXT NOT NULL,
+  quotas TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS usage (
+  owner TEXT NOT NULL,
+  day TEXT NOT NULL,
+  chars INTEGER NOT NULL,
+  PRIMARY KEY (owner, day)
+) WITHOUT ROWID;
 `;

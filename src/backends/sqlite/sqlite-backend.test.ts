@@ -9,9 +9,11 @@ import { SqliteBackend } from './sqlite-backend.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import type { WorkUnit } from '../backend.js';
 import { runBackendContract } from '../testing/backend-contract.js';
+import { runAccessContract } from '../testing/access-contract.js';
 import { TtsError } from '../../errors.js';
 
 runBackendContract('sqlite', async (clock) => new SqliteBackend({ path: ':memory:', now: clock.now }));
+runAccessContract('sqlite', async () => new SqliteBackend({ path: ':memory:' }));
 
 test('sqlite: tasks and finished segments survive reopening the file; leases are released at start-up', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sqlite-backend-'));

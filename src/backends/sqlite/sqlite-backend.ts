@@ -10,6 +10,7 @@ import { SqliteConnection } from './connection.js';
 import { EventLog } from './events.js';
 import { TaskStore } from './task-store.js';
 import { VoiceStore } from './voices.js';
+import { SqliteKeyStore } from './keys.js';
 import { WorkQueue } from './work-queue.js';
 import { sumEngineReports, type StoredReports } from '../engine-reports.js';
 import type {
@@ -50,6 +51,7 @@ export class SqliteBackend implements TaskBackend {
   private readonly tasks: TaskStore;
   private readonly work: WorkQueue;
   private readonly voices: VoiceStore;
+  readonly keys: SqliteKeyStore;
   private readonly now: () => number;
   private readonly reports = { workers: new Map<string, StoredReports['workers'][number]>(), known: new Map<string, StoredReports['known'][number]>() };
 
@@ -60,6 +62,7 @@ export class SqliteBackend implements TaskBackend {
     this.tasks = new TaskStore(this.connection, this.events);
     this.work = new WorkQueue(this.connection, this.tasks, this.events, options);
     this.voices = new VoiceStore(this.connection);
+    this.keys = new SqliteKeyStore(this.connection);
   }
 
   // ---- tasks ------------------------------------------------------------------------------
@@ -139,16 +142,16 @@ export class SqliteBackend implements TaskBackend {
 
   // ---- voices ------------------------------------------------------------------------------
 
-  async createVoice(voice: VoiceRecord): Promise<void> {
-    this.voices.create(voice);
+  async createVoice(voice: VoiceRecord, options: { maxVoices?: number } = {}): Promise<void> {
+    this.voices.create(voice, options.maxVoices);
   }
 
   async getVoice(id: string): Promise<VoiceRecord | undefined> {
     return this.voices.get(id);
   }
 
-  async listVoices(): Promise<VoiceRecord[]> {
-    return this.voices.list();
+  async listVoices(owner?: string): Promise<VoiceRecord[]> {
+    return this.voices.list(owner);
   }
 
   async deleteVoice(id: string): Promise<boolean> {

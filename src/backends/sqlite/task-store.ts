@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
-import { TASK_STATUSES, isFinal, type CreateTaskOptions, type ListTasksOptions, type PreparedReference, type TaskRecord, type TaskRequest, type TaskResult, type TaskStatus } from '../backend.js';
+import { FAIR_RANK_CAP, TASK_STATUSES, isFinal, openTasksQuotaError, scopedIdempotencyKey, type CreateTaskOptions, type ListTasksOptions, type PreparedReference, type TaskRecord, type TaskRequest, type TaskResult, type TaskStatus } from '../backend.js';
 import { TtsError, storageFullError } from '../../errors.js';
 
 export interface TaskRow {
@@ -35,6 +35,7 @@ export interface TaskRow {
   updated_at: number;
   idempotency_key: string | null;
   request_hash: string | null;
+  owner: string | null;
 }
 
 /** Task records kept for status reads (emptied by every write). */
@@ -56,6 +57,7 @@ export function toTask(row: TaskRow): TaskRecord {
   if (row.result !== null) task.result = JSON.parse(row.result) as TaskResult;
   if (row.reference !== null) task.reference = JSON.parse(row.reference) as PreparedReference;
   if (row.engine !== null) task.engine = row.engine;
+  if (row.owner !== null) task.owner = row.owner;
   if (row.started_at !== null) task.startedAt = row.started_at;
   if (row.finished_at !== null) task.finishedAt = row.finished_at;
   if (row.expires_at !== null) task.expiresAt = row.expires_at;
@@ -92,8 +94,12 @@ export class TaskStore {
       taskById: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
       taskByKey: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE idempotency_key = ?'),
       insertTask: db.prepare(
-        `INSERT INTO tasks (id, seq, status, priority, request, idempotency_key, request_hash, created_at, updated_at)
-         VALUES (@id, @seq, 'queued', @priority, @request, @key, @hash, @now, @now)`,
+        `INSERT INTO tasks (id, seq, status, priority, request, idempotency_key, request_hash, owner, fair_rank, created_at, updated_at)
+         VALUES (@id, @seq, 'queued', @priority, @request, @key, @hash, @owner, @rank, @now, @now)`,
+      ),
+      // The owner's unfinished tasks, counted up to a limit (the fair rank's cap, or the quota).
+      openTasksOf: db.prepare<[string | null, number], { n: number }>(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE owner IS ? AND status IN ('queued', 'preparing', 'synthesizing', 'encoding') LIMIT ?)",
       ),
     };
     // All writes go through this connection, so emptying the cache on each keeps it exact.
@@ -151,8 +157,9 @@ export class TaskStore {
   }
 
   private insert(request: TaskRequest, options: CreateTaskOptions): { task: TaskRecord; created: boolean } {
-    if (options.idempotencyKey !== undefined) {
-      const existing = this.statements.taskByKey.get(options.idempotencyKey);
+    const key = scopedIdempotencyKey(options);
+    if (key !== undefined) {
+      const existing = this.statements.taskByKey.get(key);
       if (existing !== undefined) {
         if (existing.request_hash !== (options.requestHash ?? null)) {
           throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');
@@ -160,6 +167,9 @@ export class TaskStore {
         return { task: toTask(existing), created: false };
       }
     }
+    const maxOpen = options.maxOpenTasks ?? 0;
+    const open = this.statements.openTasksOf.get(options.owner ?? null, Math.max(FAIR_RANK_CAP, maxOpen))!.n;
+    if (maxOpen > 0 && open >= maxOpen) throw openTasksQuotaError(open);
     const now = this.connection.now();
     const id = randomUUID();
     this.statements.insertTask.run({
@@ -167,12 +177,15 @@ export class TaskStore {
       seq: this.seq + 1,
       priority: request.priority,
       request: JSON.stringify(request),
-      key: options.idempotencyKey ?? null,
+      key: key ?? null,
       hash: options.requestHash ?? null,
+      owner: options.owner ?? null,
+      rank: Math.min(open, FAIR_RANK_CAP),
       now,
     });
     this.seq++;
     const task: TaskRecord = { id, status: 'queued', request, segmentsTotal: 0, segmentsDone: 0, attempts: 1, expired: false, createdAt: now, updatedAt: now };
+    if (options.owner !== undefined) task.owner = options.owner;
     this.events.append(task, 'status');
     return { task, created: true };
   }
@@ -199,10 +212,17 @@ export class TaskStore {
   list(options: ListTasksOptions): { tasks: TaskRecord[]; nextCursor?: string } {
     const before = options.cursor === undefined ? Number.MAX_SAFE_INTEGER : Number(options.cursor);
     if (!Number.isSafeInteger(before) || before < 0) throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${options.cursor}".`);
+    const owner = options.owner === '' ? null : options.owner;
     const rows =
-      options.status === undefined
-        ? this.connection.sql<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
-        : this.connection.sql<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1);
+      options.owner === undefined
+        ? options.status === undefined
+          ? this.connection.sql<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?').all(before, options.limit + 1)
+          : this.connection.sql<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(options.status, before, options.limit + 1)
+        : options.status === undefined
+          ? this.connection.sql<[string | null, number, number], TaskRow>('SELECT * FROM tasks WHERE owner IS ? AND seq < ? ORDER BY seq DESC LIMIT ?').all(owner ?? null, before, options.limit + 1)
+          : this.connection
+              .sql<[string | null, string, number, number], TaskRow>('SELECT * FROM tasks WHERE owner IS ? AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+              .all(owner ?? null, options.status, before, options.limit + 1);
     const page = rows.slice(0, options.limit);
     return {
       tasks: page.map(toTask),
@@ -238,3 +258,4 @@ export class TaskStore {
     return counts;
   }
 }
+

@@ -1,7 +1,8 @@
 /** Stored voices: one row each; their files are the blob store's. */
 
 import type { SqliteConnection } from './connection.js';
-import type { VoiceRecord } from '../backend.js';
+import type { VoiceConsent, VoiceRecord } from '../backend.js';
+import { TtsError } from '../../errors.js';
 
 interface VoiceRow {
   id: string;
@@ -13,10 +14,12 @@ interface VoiceRow {
   duration_ms: number;
   original_path: string;
   created_at: number;
+  owner: string | null;
+  consent: string | null;
 }
 
 function toVoice(row: VoiceRow): VoiceRecord {
-  return {
+  const voice: VoiceRecord = {
     id: row.id,
     name: row.name,
     promptText: row.prompt_text,
@@ -27,20 +30,39 @@ function toVoice(row: VoiceRow): VoiceRecord {
     originalPath: row.original_path,
     createdAt: row.created_at,
   };
+  if (row.owner !== null) voice.owner = row.owner;
+  if (row.consent !== null) voice.consent = JSON.parse(row.consent) as VoiceConsent;
+  return voice;
 }
 
 export class VoiceStore {
   constructor(private readonly connection: SqliteConnection) {}
 
-  create(voice: VoiceRecord): void {
-    this.connection.write(() =>
+  create(voice: VoiceRecord, maxVoices = 0): void {
+    this.connection.transaction(() => {
+      if (maxVoices > 0) {
+        const count = this.connection.sql<[string | null], { n: number }>('SELECT COUNT(*) AS n FROM voices WHERE owner IS ?').get(voice.owner ?? null)!.n;
+        if (count >= maxVoices) throw new TtsError('E_QUOTA_VOICES', `This key has ${count} stored voices, its limit; delete one (DELETE /api/voices/ID) before adding another.`);
+      }
       this.connection
         .sql(
-          `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at, owner, consent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(voice.id, voice.name, voice.promptText, voice.audioPath, voice.sha256, voice.sampleRate, voice.durationMs, voice.originalPath, voice.createdAt),
-    );
+        .run(
+          voice.id,
+          voice.name,
+          voice.promptText,
+          voice.audioPath,
+          voice.sha256,
+          voice.sampleRate,
+          voice.durationMs,
+          voice.originalPath,
+          voice.createdAt,
+          voice.owner ?? null,
+          voice.consent === undefined ? null : JSON.stringify(voice.consent),
+        );
+    });
   }
 
   get(id: string): VoiceRecord | undefined {
@@ -48,8 +70,12 @@ export class VoiceStore {
     return row && toVoice(row);
   }
 
-  list(): VoiceRecord[] {
-    return this.connection.sql<[], VoiceRow>('SELECT * FROM voices ORDER BY created_at DESC, id').all().map(toVoice);
+  list(owner?: string): VoiceRecord[] {
+    if (owner === undefined) return this.connection.sql<[], VoiceRow>('SELECT * FROM voices ORDER BY created_at DESC, id').all().map(toVoice);
+    return this.connection
+      .sql<[string | null], VoiceRow>('SELECT * FROM voices WHERE owner IS ? ORDER BY created_at DESC, id')
+      .all(owner === '' ? null : owner)
+      .map(toVoice);
   }
 
   delete(id: string): boolean {

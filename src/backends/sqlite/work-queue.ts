@@ -18,8 +18,17 @@ export interface WorkQueueOptions {
   recoveryIntervalMs?: number;
 }
 
-/** Candidate tasks looked at per segment claim (those whose pending segments are all backing off are skipped). */
-const SEGMENT_CANDIDATES = 16;
+/**
+ * Candidate tasks looked at per segment claim (those whose pending segments are all backing off
+ * are skipped). Preparing stays only a little ahead of the engines, so few tasks synthesize at once.
+ */
+const SEGMENT_CANDIDATES = 64;
+
+interface Candidate {
+  id: string;
+  owner: string | null;
+  priority: number;
+}
 /** How often expired leases are looked for (by a timer, and by claims). */
 const RECOVERY_INTERVAL_MS = 1_000;
 
@@ -31,6 +40,11 @@ export class WorkQueue {
   private readonly recoveryTimer: NodeJS.Timeout | undefined;
   /** Strictly increasing "last served" stamps give round-robin order between tasks. */
   private serveCounter: number;
+  /**
+   * When each owner was last served (a serve stamp), for round-robin between owners before
+   * tasks. Kept in memory: after a restart every owner starts even, which is fair too.
+   */
+  private readonly ownerServedAt = new Map<string | null, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly statements;
 
@@ -44,13 +58,13 @@ export class WorkQueue {
     this.serveCounter = (connection.sql('SELECT IFNULL(MAX(last_served_at), 0) AS v FROM tasks').get() as { v: number }).v;
     const { db } = connection;
     this.statements = {
-      nextPrepare: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'queued' AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1"),
-      segmentCandidates: db.prepare<[], { id: string }>(
-        `SELECT id FROM tasks WHERE status = 'synthesizing' AND segments_pending > 0
+      nextPrepare: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'queued' AND available_at <= ? ORDER BY priority DESC, fair_rank ASC, seq ASC LIMIT 1"),
+      segmentCandidates: db.prepare<[], Candidate>(
+        `SELECT id, owner, priority FROM tasks WHERE status = 'synthesizing' AND segments_pending > 0
          ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
       ),
-      segmentCandidatesFor: db.prepare<[string], { id: string }>(
-        `SELECT id FROM tasks WHERE status = 'synthesizing' AND engine = ? AND segments_pending > 0
+      segmentCandidatesFor: db.prepare<[string], Candidate>(
+        `SELECT id, owner, priority FROM tasks WHERE status = 'synthesizing' AND engine = ? AND segments_pending > 0
          ORDER BY priority DESC, last_served_at ASC, seq ASC LIMIT ${SEGMENT_CANDIDATES}`,
       ),
       nextSegmentOf: db.prepare<[string, number], { idx: number; text: string; attempts: number }>(
@@ -116,6 +130,9 @@ export class WorkQueue {
 
   private claimSegment(owner: string, now: number, leaseMs: number, engine: string | undefined): WorkUnit | undefined {
     const candidates = engine === undefined ? this.statements.segmentCandidates.all() : this.statements.segmentCandidatesFor.all(engine);
+    // Within a priority, the owner served least recently goes first, then (SQL order) its task served least recently.
+    const turn = (candidate: Candidate): number => this.ownerServedAt.get(candidate.owner) ?? 0;
+    candidates.sort((a, b) => b.priority - a.priority || turn(a) - turn(b));
     for (const candidate of candidates) {
       const segment = this.statements.nextSegmentOf.get(candidate.id, now);
       if (segment === undefined) continue;
@@ -124,6 +141,7 @@ export class WorkQueue {
         .sql("UPDATE segments SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE task_id = ? AND idx = ?")
         .run(owner, lease.token, lease.expiresAt, candidate.id, segment.idx);
       this.connection.sql('UPDATE tasks SET segments_pending = segments_pending - 1, last_served_at = ?, updated_at = ? WHERE id = ?').run(++this.serveCounter, now, candidate.id);
+      this.ownerServedAt.set(candidate.owner, this.serveCounter);
       return { kind: 'segment', task: this.tasks.read(candidate.id)!, segment: { index: segment.idx, text: segment.text, attempt: segment.attempts + 1 }, lease };
     }
     return undefined;
