@@ -147,13 +147,16 @@ export class TtsError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly retryable: boolean;
+  /** Seconds after which a retry may succeed (a limit that resets): sent as `Retry-After`. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; retryAfterS?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TtsError';
     this.code = code;
     this.status = ERROR_CATALOGUE[code].status;
     this.retryable = options.retryable ?? ERROR_CATALOGUE[code].retryable;
+    this.retryAfterS = options.retryAfterS;
   }
 
   toWire(): WireError {

@@ -54,6 +54,8 @@ export interface TaskRequest {
   uploadPath?: string;
   /** A reference to download when the task is prepared (checked again then). */
   audioUrl?: string;
+  /** With a one-off reference (upload or URL): whose voice it is, as the submitter stated with their consent. */
+  speakerName?: string;
   /** An engine asked for by name. */
   engine?: string;
   /** Only an engine that clones the reference's timbre may take the task. */

@@ -4,9 +4,12 @@
  */
 
 import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { TtsError } from '../errors.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/registry.js';
+import { AUTH_MODES, type AuthMode } from '../access/authenticator.js';
+import type { KeyQuotas } from '../backends/backend.js';
 
 export const BACKEND_NAMES = ['sqlite', 'redis'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -41,6 +44,15 @@ export const ENVIRONMENT_VARIABLES = [
   'ASSEMBLE_CONCURRENCY',
   'AUDIO_URL_ALLOW_PRIVATE',
   'AUDIO_URL_TIMEOUT_MS',
+  'AUTH',
+  'METRICS_TOKEN',
+  'RATE_LIMIT_RPS',
+  'QUOTA_CHARS_PER_DAY',
+  'QUOTA_OPEN_TASKS',
+  'QUOTA_VOICES',
+  'VOICE_CONSENT',
+  'CORS_ORIGINS',
+  'TRUST_PROXY',
   'LOG_LEVEL',
   'SQLITE_SYNCHRONOUS',
   'SHUTDOWN_GRACE_SECONDS',
@@ -82,6 +94,18 @@ export interface ServiceConfig {
   audioUrlAllowPrivate: boolean;
   /** Longest wait for an audio_url download. */
   audioUrlTimeoutMs: number;
+  /** Who must send an API key (src/access/authenticator.ts). */
+  auth: AuthMode;
+  /** When set, /metrics wants `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** Limits of a key that sets none of its own (0: no limit); requestsPerSecond also applies per address to anonymous requests under AUTH=off. */
+  defaultQuotas: Required<KeyQuotas>;
+  /** Whether making a voice from a recording needs `consent` and `speaker_name`. */
+  voiceConsent: 'required' | 'off';
+  /** Origins allowed to call the API from a browser (CORS); none by default. */
+  corsOrigins: string[];
+  /** Fastify's trustProxy: false, true, a hop count, or addresses/CIDRs of the proxies. */
+  trustProxy: boolean | number | string[];
   logLevel: string;
   /** On SIGTERM, how long work in flight may finish before it is handed back (a GLM-TTS segment can take minutes). */
   shutdownGraceMs: number;
@@ -151,6 +175,42 @@ function urlSetting(env: Env, name: string, protocols: readonly string[], exampl
   return raw;
 }
 
+/** CORS_ORIGINS: a comma-separated list of origins such as https://app.example.com. */
+function corsOrigins(env: Env): string[] {
+  const list = (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  for (const origin of list) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.origin !== origin) {
+      throw new TtsError('E_INVALID_ARGUMENT', `Expected CORS_ORIGINS to list origins such as https://app.example.com (scheme, host, optional port, no path), got "${origin}".`);
+    }
+  }
+  return list;
+}
+
+/** TRUST_PROXY: 0/false, 1/true (trust every proxy), a hop count such as `hops:2`, or addresses and CIDRs of the proxies. */
+function trustProxy(env: Env): ServiceConfig['trustProxy'] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  const hops = /^hops:(\d{1,2})$/u.exec(raw);
+  if (hops !== null) return Number(hops[1]);
+  const list = raw.split(',').map((item) => item.trim());
+  for (const item of list) {
+    const [address = '', bits, extra] = item.split('/');
+    const valid = extra === undefined && isIP(address) !== 0 && (bits === undefined || (/^\d{1,3}$/u.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)));
+    if (!valid) throw new TtsError('E_INVALID_ARGUMENT', `Expected TRUST_PROXY to be 0, 1, hops:N, or addresses/CIDRs of your proxies (e.g. 10.0.0.0/8,127.0.0.1), got "${item}".`);
+  }
+  return list;
+}
+
 function redisPrefix(env: Env): string {
   const prefix = env.REDIS_PREFIX || 'ttsq';
   // BullMQ builds keys as prefix:queue:...; a colon or a brace in the prefix would change their shape.
@@ -191,6 +251,17 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     assembleConcurrency: integer(env, 'ASSEMBLE_CONCURRENCY', 1, 1, 64),
     audioUrlAllowPrivate: flag(env, 'AUDIO_URL_ALLOW_PRIVATE'),
     audioUrlTimeoutMs: integer(env, 'AUDIO_URL_TIMEOUT_MS', 15_000, 100),
+    auth: oneOf(env, 'AUTH', AUTH_MODES, 'auto'),
+    metricsToken: env.METRICS_TOKEN || undefined,
+    defaultQuotas: {
+      requestsPerSecond: integer(env, 'RATE_LIMIT_RPS', 50, 0, 1_000_000),
+      charsPerDay: integer(env, 'QUOTA_CHARS_PER_DAY', 0, 0),
+      openTasks: integer(env, 'QUOTA_OPEN_TASKS', 1_000, 0),
+      voices: integer(env, 'QUOTA_VOICES', 100, 0),
+    },
+    voiceConsent: oneOf(env, 'VOICE_CONSENT', ['required', 'off'] as const, 'required'),
+    corsOrigins: corsOrigins(env),
+    trustProxy: trustProxy(env),
     logLevel: env.LOG_LEVEL || 'info',
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 3_600) * 1000,
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),

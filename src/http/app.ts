@@ -18,6 +18,13 @@ import { healthRoutes } from './routes/health.js';
 import { synthesisRoutes } from './routes/synthesis.js';
 import { taskRoutes } from './routes/tasks.js';
 import { voiceRoutes } from './routes/voices.js';
+import { keyRoutes } from './routes/keys.js';
+import helmet from '@fastify/helmet';
+import cors from '@fastify/cors';
+import { registerAccess, type AccessSettings } from './access.js';
+import type { Authenticator } from '../access/authenticator.js';
+import type { AuditTrail } from '../access/audit-trail.js';
+import type { KeyService } from '../access/key-service.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import type { Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
@@ -28,6 +35,17 @@ import type { ServiceMetrics } from '../metrics/metrics.js';
 export interface AppDependencies {
   tasks: TaskService;
   voices: VoiceService;
+  keys: KeyService;
+  authenticator: Authenticator;
+  /** Records who did what (src/access/audit-trail.ts). */
+  auditTrail: AuditTrail;
+  access: AccessSettings;
+  /** Origins allowed to call from a browser (CORS); empty: none. */
+  corsOrigins: string[];
+  /** Fastify's trustProxy (TRUST_PROXY). */
+  trustProxy: boolean | number | string[];
+  /** When set, /metrics wants it as a bearer token. */
+  metricsToken?: string;
   blobs: BlobStore;
   logger: Logger;
   /** The configured engines, in order of preference, with their hosts, how many are up and how many busy. */
@@ -47,6 +65,8 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     bodyLimit: Math.max(deps.limits.maxTextChars * 4 + 64 * 1024, 1024 * 1024),
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
     routerOptions: { maxParamLength: 200 },
+    // Behind a proxy the client's address (for rate limits and the audit log) is the forwarded one.
+    trustProxy: deps.trustProxy,
     // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
@@ -83,12 +103,32 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   app.addSchema(TaskBody);
   app.addSchema(VoiceBody);
 
+  // Headers for an API that also serves its documentation (and, later, a page): helmet's defaults.
+  await app.register(helmet, { global: true });
+  if (deps.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: deps.corsOrigins,
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID', 'Range', 'If-None-Match'],
+      exposedHeaders: ['Location', 'Retry-After', 'ETag', 'Content-Range', 'Content-Disposition', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+      maxAge: 600,
+    });
+  }
+  await registerAccess(app, deps.access);
+
   await app.register(swagger, {
     openapi: {
-      info: { title: 'tts-queue', version: '0.1.0', description: 'Asynchronous speech synthesis: submit text, follow progress, fetch the audio. Errors are {"error": {"code", "message"}}.' },
+      info: {
+        title: 'tts-queue',
+        version: '0.1.0',
+        description:
+          'Asynchronous speech synthesis: submit text, follow progress, fetch the audio. Errors are {"error": {"code", "message"}}. Send an API key as `Authorization: Bearer <key>` or `X-API-Key` (not needed on loopback before any key exists, or with AUTH=off).',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(multipart, {
     limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 20, fieldSize: deps.limits.maxTextChars * 4 + 1024, parts: 25 },
   });
@@ -98,6 +138,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   taskRoutes(app, deps);
   eventRoutes(app, deps);
   voiceRoutes(app, deps);
+  keyRoutes(app, deps);
   healthRoutes(app, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

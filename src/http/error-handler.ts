@@ -44,7 +44,8 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
 }
 
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
-  if (error.code === 'E_STORAGE_FULL') reply.header('retry-after', String(STORAGE_FULL_RETRY_AFTER_S));
+  const retryAfterS = error.retryAfterS ?? (error.code === 'E_STORAGE_FULL' ? STORAGE_FULL_RETRY_AFTER_S : undefined);
+  if (retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterS))));
   return reply
     .code(error.status)
     .header('content-type', 'application/json; charset=utf-8')

@@ -1,6 +1,6 @@
 /** Records as the API shows them: snake_case fields, ISO times, links. */
 
-import type { TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
+import type { ApiKeyRecord, TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
 import type { TaskJson } from './schemas.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -13,6 +13,7 @@ export function presentTask(task: TaskRecord): TaskJson {
   return {
     id: task.id,
     status: task.status,
+    owner: task.owner ?? null,
     format: task.request.format,
     priority: task.request.priority,
     engine: task.engine ?? null,
@@ -58,6 +59,21 @@ export function presentVoice(voice: VoiceRecord): Record<string, unknown> {
     prompt_text: voice.promptText,
     duration_ms: voice.durationMs,
     sample_rate: voice.sampleRate,
+    speaker_name: voice.consent?.speakerName ?? null,
+    owner: voice.owner ?? null,
     created_at: new Date(voice.createdAt).toISOString(),
+  };
+}
+
+export function presentKey(key: ApiKeyRecord): Record<string, unknown> {
+  const { requestsPerSecond, charsPerDay, openTasks, voices } = key.quotas;
+  return {
+    id: key.id,
+    name: key.name,
+    role: key.role,
+    quotas: { requests_per_second: requestsPerSecond, chars_per_day: charsPerDay, open_tasks: openTasks, voices },
+    created_at: iso(key.createdAt)!,
+    last_used_at: iso(key.lastUsedAt),
+    revoked_at: iso(key.revokedAt),
   };
 }

@@ -5,7 +5,7 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
-import { TASK_STATUSES } from '../backends/backend.js';
+import { KEY_ROLES, TASK_STATUSES } from '../backends/backend.js';
 import { SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 
@@ -35,6 +35,10 @@ export const SynthesisBody = Type.Object(
     voice_id: Type.Optional(Type.String({ maxLength: 100, description: 'A stored voice (POST /api/voices).' })),
     audio_url: Type.Optional(Type.String({ maxLength: 2048, description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
     prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording (at most 1,000 characters once normalised).' })),
+    consent: Type.Optional(
+      Type.Boolean({ description: 'With an uploaded `audio` or `audio_url`: true states that the speaker agreed to have their voice cloned (required unless VOICE_CONSENT=off).' }),
+    ),
+    speaker_name: Type.Optional(Type.String({ maxLength: 100, description: 'With an uploaded `audio` or `audio_url`: whose voice the recording is.' })),
     format: Type.Optional(
       Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The audio format of the result; default wav.' }),
     ),
@@ -80,6 +84,7 @@ export const TaskBody = Type.Object(
   {
     id: Type.String(),
     status: literals(TASK_STATUSES),
+    owner: Type.Union([Type.String({ description: 'The id of the API key that made the task (null: made without a key).' }), Type.Null()]),
     format: Type.String(),
     priority: Type.Integer(),
     engine: Type.Union([Type.String({ description: 'The engine the task was routed to (null until it is prepared).' }), Type.Null()]),
@@ -109,7 +114,16 @@ export const AcceptedBody = Type.Object({ id: Type.String(), status: literals(TA
 export const TaskListBody = Type.Object({ tasks: Type.Array(Type.Ref('Task')), next_cursor: nullable(Type.String()) });
 
 export const VoiceBody = Type.Object(
-  { id: Type.String(), name: Type.String(), prompt_text: Type.String(), duration_ms: Type.Integer(), sample_rate: Type.Integer(), created_at: Type.String() },
+  {
+    id: Type.String(),
+    name: Type.String(),
+    prompt_text: Type.String(),
+    duration_ms: Type.Integer(),
+    sample_rate: Type.Integer(),
+    speaker_name: Type.Union([Type.String({ description: 'Whose voice it is, as stated with the consent to clone it.' }), Type.Null()]),
+    owner: Type.Union([Type.String({ description: 'The id of the API key that made the voice (null: made without a key).' }), Type.Null()]),
+    created_at: Type.String(),
+  },
   { $id: 'Voice' },
 );
 
@@ -136,4 +150,39 @@ export const ListQuery = Type.Object({
   status: Type.Optional(literals(TASK_STATUSES)),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
   cursor: Type.Optional(Type.String({ maxLength: 32 })),
+});
+
+const QuotaFields = {
+  requests_per_second: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Requests a second (0: no limit); default RATE_LIMIT_RPS.' })),
+  chars_per_day: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Characters of text a UTC day (0: no limit); default QUOTA_CHARS_PER_DAY.' })),
+  open_tasks: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Tasks not yet finished at once (0: no limit); default QUOTA_OPEN_TASKS.' })),
+  voices: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Stored voices (0: no limit); default QUOTA_VOICES.' })),
+};
+
+export const NewKeyBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, description: 'For people: who or what uses the key (unique among keys not revoked).' }),
+    role: Type.Optional(literals(KEY_ROLES)),
+    quotas: Type.Optional(Type.Object(QuotaFields, { additionalProperties: false, description: "The key's own limits; those not given are the service's defaults." })),
+  },
+  { additionalProperties: false },
+);
+export type NewKeyFields = Static<typeof NewKeyBody>;
+
+export const KeyBody = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    role: literals(KEY_ROLES),
+    quotas: Type.Object(QuotaFields),
+    created_at: Type.String(),
+    last_used_at: nullable(Type.String()),
+    revoked_at: nullable(Type.String()),
+  },
+  { $id: 'ApiKey', description: 'An API key as stored: the key itself is shown once, when it is created.' },
+);
+
+export const CreatedKeyBody = Type.Object({
+  key: Type.String({ description: 'The key: shown this once only; send it as `Authorization: Bearer <key>`.' }),
+  api_key: Type.Ref('ApiKey'),
 });

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerErrorHandling } from '../http/error-handler.js';
 import { TtsError } from '../errors.js';
+import { checkMetricsToken } from '../access/metrics-token.js';
 import type { ServiceMetrics } from './metrics.js';
 
 export interface MetricsListenerOptions {
@@ -16,6 +17,8 @@ export interface MetricsListenerOptions {
   metrics: Pick<ServiceMetrics, 'contentType' | 'render'>;
   /** False (or a thrown TtsError, whose message is answered) while the process cannot take work: starting, draining, no engine host up. */
   isReady: () => boolean | Promise<boolean>;
+  /** When set, /metrics wants `Authorization: Bearer <token>`. */
+  metricsToken?: string;
 }
 
 export interface MetricsListener {
@@ -24,7 +27,7 @@ export interface MetricsListener {
 }
 
 /** The listener's routes, not yet listening (the service listens on HOST:METRICS_PORT). */
-export function createMetricsApp(options: Pick<MetricsListenerOptions, 'metrics' | 'isReady'>): FastifyInstance {
+export function createMetricsApp(options: Pick<MetricsListenerOptions, 'metrics' | 'isReady' | 'metricsToken'>): FastifyInstance {
   const app = Fastify({ logger: false, return503OnClosing: true });
   registerErrorHandling(app);
   app.get('/healthz', async () => ({ status: 'ok' as const }));
@@ -32,7 +35,10 @@ export function createMetricsApp(options: Pick<MetricsListenerOptions, 'metrics'
     if (!(await options.isReady())) throw new TtsError('E_NOT_READY', 'This worker is starting, shutting down, or has no engine host up.');
     return { status: 'ready' as const };
   });
-  app.get('/metrics', async (_request, reply) => reply.header('content-type', options.metrics.contentType).send(await options.metrics.render()));
+  app.get('/metrics', async (request, reply) => {
+    checkMetricsToken(request.headers.authorization, options.metricsToken);
+    return reply.header('content-type', options.metrics.contentType).send(await options.metrics.render());
+  });
   return app;
 }
 

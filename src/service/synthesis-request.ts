@@ -19,6 +19,25 @@ export const MAX_PROMPT_TEXT_CHARS = 1_000;
 export interface RequestLimits {
   maxTextChars: number;
   audioUrlAllowPrivate: boolean;
+  /** Whether a recording to clone needs `consent: true` and `speaker_name`. */
+  consentRequired: boolean;
+}
+
+const MAX_SPEAKER_NAME_CHARS = 100;
+
+/**
+ * The consent that comes with a recording to clone: `speaker_name` normalised, or undefined
+ * where none was given and none is required. Shared by tasks with a one-off reference and voices.
+ */
+export function speakerConsent(consent: unknown, speakerName: unknown, required: boolean): string | undefined {
+  const name = typeof speakerName === 'string' ? normalizeText(speakerName) : '';
+  if (name.length > MAX_SPEAKER_NAME_CHARS) throw new TtsError('E_INVALID_ARGUMENT', `Expected \`speaker_name\` to be at most ${MAX_SPEAKER_NAME_CHARS} characters.`);
+  if (consent === true && name !== '') return name;
+  if (!required) return name === '' ? undefined : name;
+  throw new TtsError(
+    'E_CONSENT_REQUIRED',
+    'Cloning a voice needs the speaker\'s consent: send `consent: true` and `speaker_name` (whose voice the recording is) with the recording.',
+  );
 }
 
 /** A request's fields, checked; the upload (if any) is added by the caller. */
@@ -33,6 +52,8 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   if (references > 1) throw new TtsError('E_VOICE_CONFLICT', 'Give one reference: `voice_id`, or an `audio` upload, or `audio_url`.');
   if (voiceId !== undefined && !UUID.test(voiceId)) throw new TtsError('E_VOICE_NOT_FOUND', 'No voice has this id; GET /api/voices lists them.');
   if (audioUrl !== undefined) checkAudioUrl(audioUrl, limits.audioUrlAllowPrivate);
+  // Consent belongs to a recording: a stored voice had its own when it was made.
+  const speakerName = audioUrl !== undefined || options.hasUpload ? speakerConsent(fields.consent, fields.speaker_name, limits.consentRequired) : undefined;
 
   const promptText = fields.prompt_text === undefined ? undefined : normalizeText(fields.prompt_text);
   if (promptText !== undefined && promptText.length > MAX_PROMPT_TEXT_CHARS) {
@@ -51,6 +72,7 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   if (promptText !== undefined) request.promptText = promptText;
   if (voiceId !== undefined) request.voiceId = voiceId;
   if (audioUrl !== undefined) request.audioUrl = audioUrl;
+  if (speakerName !== undefined) request.speakerName = speakerName;
   if (fields.engine !== undefined) request.engine = fields.engine;
   if (fields.require_cloning === true) request.requireCloning = true;
   if (fields.engine_options !== undefined) request.engineOptions = fields.engine_options;

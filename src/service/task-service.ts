@@ -5,7 +5,10 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
+import type { KeyQuotas, KeyStore, TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
+import type { AuditTrail } from '../access/audit-trail.js';
+import { canSee, listScope, ownerOf, type Actor, type Principal } from '../access/principal.js';
+import { charCount } from '../text/normalize.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import { inspectReference } from '../audio/reference.js';
 import { chooseEngine } from '../engines/routing.js';
@@ -15,6 +18,8 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { engineNeeds, parseSynthesisFields, UUID, type RequestLimits } from './synthesis-request.js';
 
 export interface SubmitInput {
+  /** Who submits: the task is theirs, counted against their limits. */
+  actor: Actor;
   /** The request's fields, as the API schema (SynthesisBody) validated them. */
   fields: SynthesisFields;
   /** A reference uploaded with the request, already saved at this path (from blobs.uploadPath). */
@@ -28,7 +33,30 @@ export interface TaskServiceOptions {
   limits: RequestLimits;
   /** Capabilities of the configured engines, hosts up or restarting, in order of preference (none while they start). */
   engines: () => EngineCapabilities[];
+  /** Daily character counts (the backend's key store). */
+  usage: Pick<KeyStore, 'addUsage'>;
+  /** Limits of a key that sets none of its own. */
+  defaultQuotas: Required<KeyQuotas>;
+  /** The content policy (moderation.ts): throws E_CONTENT_REFUSED. */
+  moderate: (text: string) => Promise<void>;
+  audit: AuditTrail;
+  now?: () => number;
 }
+
+/** A key's limit: its own, else the service's default; anonymous requests have none. 0: no limit. */
+export function quotaOf(principal: Principal, name: keyof KeyQuotas, defaults: Required<KeyQuotas>): number {
+  if (principal.keyId === null) return 0;
+  return principal.quotas[name] ?? defaults[name];
+}
+
+/** The UTC day of `time` (YYYY-MM-DD) and the seconds left in it. */
+function utcDay(time: number): { day: string; secondsLeft: number } {
+  const day = new Date(time).toISOString().slice(0, 10);
+  return { day, secondsLeft: Math.ceil((Date.parse(`${day}T00:00:00Z`) + 86_400_000 - time) / 1000) };
+}
+
+/** A guess of how long until one of a key's tasks finishes: the client is told to retry then. */
+const OPEN_TASKS_RETRY_AFTER_S = 10;
 
 async function fileHash(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -40,16 +68,22 @@ export class TaskService {
   constructor(private readonly options: TaskServiceOptions) {}
 
   async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
-    const { backend, blobs, limits } = this.options;
+    const { backend, blobs, limits, defaultQuotas } = this.options;
+    const { principal } = input.actor;
+    const owner = ownerOf(principal);
+    let reserved: { day: string; chars: number } | undefined;
     try {
       const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined });
       // A task no configured engine can do is refused now, not left to wait (checked again when
       // prepared); one for an engine whose hosts are restarting is accepted and waits for it.
       const engines = this.options.engines();
       if (engines.length > 0) chooseEngine(engineNeeds({ ...parsed, uploadPath: input.uploadPath }), engines);
-      if (parsed.voiceId !== undefined && (await backend.getVoice(parsed.voiceId)) === undefined) {
-        throw new TtsError('E_VOICE_NOT_FOUND', `No voice has the id ${parsed.voiceId}; GET /api/voices lists them.`);
+      if (parsed.voiceId !== undefined) {
+        const voice = await backend.getVoice(parsed.voiceId);
+        // Another key's voice is as unknown as one that does not exist.
+        if (voice === undefined || !canSee(principal, voice.owner)) throw new TtsError('E_VOICE_NOT_FOUND', `No voice has the id ${parsed.voiceId}; GET /api/voices lists them.`);
       }
+      await this.options.moderate(parsed.text);
       // An upload that is not audio is refused now, by the same rule as a voice upload, not when the task runs.
       if (input.uploadPath !== undefined) await inspectReference(input.uploadPath);
       const request: TaskRequest = input.uploadPath === undefined ? parsed : { ...parsed, uploadPath: input.uploadPath };
@@ -58,26 +92,50 @@ export class TaskService {
         const upload = input.uploadPath === undefined ? '' : await fileHash(input.uploadPath);
         requestHash = createHash('sha256').update(JSON.stringify(parsed)).update(upload).digest('hex');
       }
+      const charsPerDay = quotaOf(principal, 'charsPerDay', defaultQuotas);
+      if (owner !== undefined && charsPerDay > 0) {
+        const { day, secondsLeft } = utcDay(this.now());
+        const chars = charCount(parsed.text);
+        if (!(await this.options.usage.addUsage(owner, day, chars, charsPerDay))) {
+          throw new TtsError('E_QUOTA_CHARS', `This task's ${chars} characters would take the key past its ${charsPerDay} characters a day (UTC); the count starts again at midnight UTC.`, {
+            retryAfterS: secondsLeft,
+          });
+        }
+        reserved = { day, chars };
+      }
       // Stored where every worker reads it before the task exists to be worked on.
       if (input.uploadPath !== undefined) await blobs.save(input.uploadPath);
-      const outcome = await backend.createTask(request, { idempotencyKey: input.idempotencyKey, requestHash });
+      const outcome = await backend.createTask(request, { idempotencyKey: input.idempotencyKey, requestHash, owner, maxOpenTasks: quotaOf(principal, 'openTasks', defaultQuotas) });
+      if (outcome.created) {
+        reserved = undefined;
+        await this.options.audit.record(input.actor, 'task.create', outcome.task.id, { chars: charCount(parsed.text) });
+        if (parsed.voiceId !== undefined) await this.options.audit.record(input.actor, 'voice.use', parsed.voiceId, { task: outcome.task.id });
+      }
       // A repeated request reuses the first task and its upload.
       if (!outcome.created && input.uploadPath !== undefined) await blobs.remove(input.uploadPath);
       return outcome;
     } catch (error) {
       if (input.uploadPath !== undefined) await blobs.remove(input.uploadPath);
-      throw error;
+      throw error instanceof TtsError && error.code === 'E_QUOTA_TASKS' ? new TtsError('E_QUOTA_TASKS', error.message, { retryAfterS: OPEN_TASKS_RETRY_AFTER_S }) : error;
+    } finally {
+      // Characters counted for a task that was not made (refused, or a repeated request) are given back.
+      if (reserved !== undefined && owner !== undefined) await this.options.usage.addUsage(owner, reserved.day, -reserved.chars, 0).catch(() => undefined);
     }
   }
 
-  async get(id: string): Promise<TaskRecord> {
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** A task the principal may see; another key's task is E_NOT_FOUND, as one that does not exist. */
+  async get(id: string, principal: Principal): Promise<TaskRecord> {
     const task = UUID.test(id) ? await this.options.backend.getTask(id) : undefined;
-    if (task === undefined) throw new TtsError('E_NOT_FOUND', 'No task has this id.');
+    if (task === undefined || !canSee(principal, task.owner)) throw new TtsError('E_NOT_FOUND', 'No task has this id.');
     return task;
   }
 
-  async list(options: { status?: TaskStatus; limit: number; cursor?: string }): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
-    return await this.options.backend.listTasks(options);
+  async list(options: { status?: TaskStatus; limit: number; cursor?: string }, principal: Principal): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
+    return await this.options.backend.listTasks({ ...options, owner: listScope(principal) });
   }
 
   /**
@@ -86,8 +144,8 @@ export class TaskService {
    * the replayed events; `listener` then gets the newer ones (possibly some already replayed:
    * the caller skips ids it has sent) until `unsubscribe` is called.
    */
-  async follow(id: string, afterId: number, listener: (event: TaskEvent) => void): Promise<{ task: TaskRecord; replay: TaskEvent[]; unsubscribe: () => void }> {
-    const task = await this.get(id);
+  async follow(id: string, principal: Principal, afterId: number, listener: (event: TaskEvent) => void): Promise<{ task: TaskRecord; replay: TaskEvent[]; unsubscribe: () => void }> {
+    const task = await this.get(id, principal);
     const unsubscribe = this.watch(listener, (event) => event.taskId === id);
     try {
       return { task, replay: await this.options.backend.listEvents(id, afterId), unsubscribe };
@@ -110,12 +168,13 @@ export class TaskService {
   }
 
   /** Cancels a task; canceling a canceled task is harmless, a completed or failed one is refused. */
-  async cancel(id: string): Promise<TaskRecord> {
-    await this.get(id);
+  async cancel(id: string, actor: Actor): Promise<TaskRecord> {
+    const before = await this.get(id, actor.principal);
     const task = (await this.options.backend.cancelTask(id))!;
     if (task.status === 'completed' || task.status === 'failed') {
       throw new TtsError('E_TASK_FINISHED', `The task is already ${task.status}.`);
     }
+    if (before.status !== 'canceled') await this.options.audit.record(actor, 'task.cancel', id);
     return task;
   }
 }

@@ -117,7 +117,7 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
       let replaying = true;
       const queue: TaskEvent[] = [];
       // Subscribed first, then replayed: no event falls between the two (those that come during the replay wait in `queue`).
-      const { task, replay, unsubscribe } = await deps.tasks.follow(id, after, (event) => {
+      const { task, replay, unsubscribe } = await deps.tasks.follow(id, request.principal, after, (event) => {
         if (replaying) queue.push(event);
         else write(event);
       });
@@ -198,7 +198,8 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
           if (subscribed.size + ids.length > MAX_WS_SUBSCRIPTIONS) throw new TtsError('E_INVALID_ARGUMENT', `At most ${MAX_WS_SUBSCRIPTIONS} subscriptions per connection.`);
           for (const id of ids as string[]) {
             try {
-              const task = await deps.tasks.get(id);
+              // Every id is checked for this connection's key: another key's task is not found.
+              const task = await deps.tasks.get(id, request.principal);
               subscribed.add(id);
               send({ type: 'snapshot', task: presentTask(task) });
             } catch (error) {

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { EnginesBody, ErrorBody } from '../schemas.js';
 import type { AppDependencies } from '../app.js';
 import { TtsError } from '../../errors.js';
+import { checkMetricsToken } from '../../access/metrics-token.js';
 
 export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.get('/healthz', { schema: { summary: 'The process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
@@ -21,9 +22,10 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
 
   const { metrics } = deps;
   if (metrics !== undefined)
-    app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format); README "Metrics" lists them' } }, async (_request, reply) =>
-      reply.header('content-type', metrics.contentType).send(await metrics.render()),
-    );
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format); README "Metrics" lists them; `Authorization: Bearer <METRICS_TOKEN>` when one is set' } }, async (request, reply) => {
+      checkMetricsToken(request.headers.authorization, deps.metricsToken);
+      return reply.header('content-type', metrics.contentType).send(await metrics.render());
+    });
 
   app.get(
     '/api/engines',

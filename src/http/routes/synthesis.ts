@@ -7,6 +7,7 @@ import { readMultipart } from '../multipart.js';
 import { readTextValues } from '../text-values.js';
 import { taskLinks } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
+import { actorOf } from '../access.js';
 
 export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): void {
   // A reference uploaded with a multipart request, until the task service takes it over.
@@ -39,7 +40,7 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
     async (request, reply) => {
       const uploadPath = uploads.get(request);
       uploads.delete(request);
-      const { task, created } = await deps.tasks.submit({ fields: request.body, uploadPath, idempotencyKey: request.headers['idempotency-key'] });
+      const { task, created } = await deps.tasks.submit({ actor: actorOf(request), fields: request.body, uploadPath, idempotencyKey: request.headers['idempotency-key'] });
       return reply
         .code(created ? 202 : 200)
         .header('location', `/api/task/${task.id}`)

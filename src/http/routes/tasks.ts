@@ -10,6 +10,7 @@ import { OUTPUT_FORMATS } from '../../audio/output.js';
 import type { TaskRecord, TaskStatus } from '../../backends/backend.js';
 import { TtsError } from '../../errors.js';
 import { sendDownload } from '../send-file.js';
+import { actorOf } from '../access.js';
 
 const TASK_JSON_CACHE_SIZE = 10_000;
 
@@ -23,7 +24,7 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
     { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      const task = await deps.tasks.get(id);
+      const task = await deps.tasks.get(id, request.principal);
       let entry = taskJson.get(id);
       if (entry?.task !== task) {
         entry = { task, body: JSON.stringify(presentTask(task)) };
@@ -35,13 +36,13 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
 
   app.get('/api/tasks', { schema: { summary: 'Tasks, newest first', querystring: ListQuery, response: { 200: TaskListBody, '4xx': ErrorBody } } }, async (request) => {
     const query = request.query as { status?: TaskStatus; limit?: number; cursor?: string };
-    const page = await deps.tasks.list({ status: query.status, limit: query.limit ?? 20, cursor: query.cursor });
+    const page = await deps.tasks.list({ status: query.status, limit: query.limit ?? 20, cursor: query.cursor }, request.principal);
     return { tasks: page.tasks.map(presentTask), next_cursor: page.nextCursor ?? null };
   });
 
   app.delete('/api/task/:id', { schema: { summary: 'Cancel a task (stops its running segment)', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request) => {
     const { id } = request.params as { id: string };
-    return presentTask(await deps.tasks.cancel(id));
+    return presentTask(await deps.tasks.cancel(id, actorOf(request)));
   });
 
   app.get(
@@ -55,12 +56,14 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
     },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      const task = await deps.tasks.get(id);
+      const task = await deps.tasks.get(id, request.principal);
       if (task.status !== 'completed' || task.result === undefined) {
         throw new TtsError('E_TASK_NOT_READY', `The task is ${task.status}; its audio is there once it is completed (GET /api/task/${id}).`);
       }
       if (task.expired) throw new TtsError('E_RESULT_EXPIRED', 'The audio was deleted after the retention period; submit the task again.');
       const { contentType, extension } = OUTPUT_FORMATS[task.result.format];
+      // Range requests of one player would fill the log: a download is recorded when it starts at the first byte.
+      if (!/^bytes=(?!0-)/u.test(request.headers.range ?? '')) await deps.auditTrail.record(actorOf(request), 'task.download', id, { format: task.result.format });
       return await sendDownload(request, reply, await deps.blobs.openForDownload(task.result.path), {
         contentType,
         fileName: `${id}.${extension}`,

@@ -1,0 +1,67 @@
+/**
+ * Who may call the API, and how often: every request is authenticated first (an API key, or
+ * anonymous where the service needs none: src/access/authenticator.ts), then rate-limited per
+ * key (per address for anonymous requests under AUTH=off) with @fastify/rate-limit, whose
+ * counts live in Redis in Redis mode so that the limit holds across API nodes. Health probes,
+ * /metrics (which has its own token) and the API's documentation are open.
+ */
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type { Redis } from 'ioredis';
+import type { Authenticator } from '../access/authenticator.js';
+import { ANONYMOUS, isAdmin, type Actor, type Principal } from '../access/principal.js';
+import type { KeyQuotas } from '../backends/backend.js';
+import { TtsError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the authentication hook before any route runs. */
+    principal: Principal;
+  }
+}
+
+export interface AccessSettings {
+  authenticator: Authenticator;
+  defaultQuotas: Required<KeyQuotas>;
+  /** Rate-limit anonymous requests by address (AUTH=off on a public address); on loopback they are the operator's own. */
+  limitAnonymous: boolean;
+  /** Redis mode: where the rate limit counts, shared by every API node. */
+  rateLimitRedis?: { client: Redis; prefix: string };
+}
+
+/** Paths open to anyone: probes, metrics (own token) and the API's description. */
+const OPEN_PATHS = /^\/(?:healthz|readyz|metrics|openapi\.json|docs(?:\/.*)?)$/u;
+
+export function actorOf(request: FastifyRequest): Actor {
+  return { principal: request.principal, address: request.ip };
+}
+
+/** A route's guard: only admins (and anonymous requests where keys are not needed) pass. */
+export async function requireAdmin(request: FastifyRequest): Promise<void> {
+  if (!isAdmin(request.principal)) throw new TtsError('E_FORBIDDEN', 'This route is for admin keys only.');
+}
+
+export async function registerAccess(app: FastifyInstance, settings: AccessSettings): Promise<void> {
+  app.decorateRequest('principal', null as unknown as Principal);
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?', 1)[0]!;
+    request.principal = OPEN_PATHS.test(path) ? ANONYMOUS : await settings.authenticator.authenticate(request.headers);
+  });
+
+  const limitOf = (request: FastifyRequest): number =>
+    request.principal.keyId === null ? (settings.limitAnonymous ? settings.defaultQuotas.requestsPerSecond : 0) : (request.principal.quotas.requestsPerSecond ?? settings.defaultQuotas.requestsPerSecond);
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    timeWindow: 1_000,
+    max: (request) => limitOf(request),
+    allowList: (request) => OPEN_PATHS.test(request.url.split('?', 1)[0]!) || limitOf(request) === 0,
+    keyGenerator: (request) => request.principal.keyId ?? `ip:${request.ip}`,
+    ...(settings.rateLimitRedis === undefined ? {} : { redis: settings.rateLimitRedis.client, nameSpace: `${settings.rateLimitRedis.prefix}:rate-limit:`, skipOnError: true }),
+    errorResponseBuilder: (_request, context) =>
+      new TtsError('E_RATE_LIMITED', `More than ${context.max} requests a second; slow down and retry after ${Math.ceil(context.ttl / 1000)} s.`, {
+        retryAfterS: Math.ceil(context.ttl / 1000),
+      }),
+  });
+}
