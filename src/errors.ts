@@ -126,6 +126,17 @@ export const ERROR_CATALOGUE = {
   },
   E_BACKEND_UNAVAILABLE: { status: 503, retryable: true, summary: 'The task backend (Redis) cannot be reached or written right now; try again shortly.' },
   E_NOT_READY: { status: 503, retryable: true, summary: 'The service is starting or shutting down, or an engine has no host up (its hosts are being restarted).' },
+  E_CONTENT_REFUSED: {
+    status: 422,
+    retryable: false,
+    summary: "The text was refused by the service's content policy (its blocklist or its moderation check); the message does not say which term matched.",
+  },
+  E_MODERATION_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    summary:
+      'The content check (MODERATION_URL) did not answer in time or answered something unusable, and the service is set to refuse text it cannot check (MODERATION_FAIL=closed); try again shortly.',
+  },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -54,3 +54,19 @@ test('the scaled-out settings: redis, its prefix, the blob store', () => {
   assert.throws(() => loadConfig({ BLOB_STORE: 's3' }), refused(/S3_BUCKET/u));
   assert.throws(() => loadConfig({ BACKEND: 'postgres' }), refused(/sqlite, redis/u));
 });
+
+test('the moderation settings: off by default, checked when given', () => {
+  assert.deepEqual(loadConfig({}).moderation, { blocklistPath: undefined, url: undefined, timeoutMs: 3_000, fail: 'closed', allowPrivate: false });
+  const config = loadConfig({
+    MODERATION_BLOCKLIST: '/etc/tts/blocklist.txt',
+    MODERATION_URL: 'http://127.0.0.1:8080/check',
+    MODERATION_TIMEOUT_MS: '500',
+    MODERATION_FAIL: 'open',
+    MODERATION_ALLOW_PRIVATE: '1',
+  });
+  assert.deepEqual(config.moderation, { blocklistPath: '/etc/tts/blocklist.txt', url: 'http://127.0.0.1:8080/check', timeoutMs: 500, fail: 'open', allowPrivate: true });
+  const refused = (pattern: RegExp) => (error: TtsError) => error.code === 'E_INVALID_ARGUMENT' && pattern.test(error.message);
+  assert.throws(() => loadConfig({ MODERATION_URL: 'ftp://check' }), refused(/MODERATION_URL to be a http:\/\/ or https:\/\/ URL/u));
+  assert.throws(() => loadConfig({ MODERATION_FAIL: 'maybe' }), refused(/MODERATION_FAIL to be one of closed, open/u));
+  assert.throws(() => loadConfig({ MODERATION_TIMEOUT_MS: '0' }), refused(/MODERATION_TIMEOUT_MS/u));
+});

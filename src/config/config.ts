@@ -56,6 +56,11 @@ export const ENVIRONMENT_VARIABLES = [
   'LOG_LEVEL',
   'SQLITE_SYNCHRONOUS',
   'SHUTDOWN_GRACE_SECONDS',
+  'MODERATION_BLOCKLIST',
+  'MODERATION_URL',
+  'MODERATION_TIMEOUT_MS',
+  'MODERATION_FAIL',
+  'MODERATION_ALLOW_PRIVATE',
 ] as const;
 
 export interface ServiceConfig {
@@ -111,6 +116,24 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   /** SQLite `synchronous`: NORMAL survives process crashes; FULL also survives power loss. */
   sqliteSynchronous: 'NORMAL' | 'FULL';
+  /** The content policy run on a text before its task is accepted (src/access/moderation.ts); off when neither check is set. */
+  moderation: ModerationConfig;
+}
+
+export const MODERATION_FAIL_MODES = ['closed', 'open'] as const;
+export type ModerationFailMode = (typeof MODERATION_FAIL_MODES)[number];
+
+export interface ModerationConfig {
+  /** A file of words, phrases and `/regex/flags` rules, one a line; read once at start. */
+  blocklistPath?: string;
+  /** An external check: POST `{"text"}`, answered `{"allowed"}` or `{"flagged"}`. */
+  url?: string;
+  /** Longest wait for the external check. */
+  timeoutMs: number;
+  /** When the external check cannot answer: `closed` refuses the text (503 E_MODERATION_UNAVAILABLE), `open` accepts it with a warning. */
+  fail: ModerationFailMode;
+  /** Let the external check be on loopback or a private address (a sidecar); otherwise such a URL stops start-up. */
+  allowPrivate: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -265,5 +288,12 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     logLevel: env.LOG_LEVEL || 'info',
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 3_600) * 1000,
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
+    moderation: {
+      blocklistPath: env.MODERATION_BLOCKLIST ? resolve(env.MODERATION_BLOCKLIST) : undefined,
+      url: urlSetting(env, 'MODERATION_URL', ['http:', 'https:'], 'http://127.0.0.1:8080/check'),
+      timeoutMs: integer(env, 'MODERATION_TIMEOUT_MS', 3_000, 1, 60_000),
+      fail: oneOf(env, 'MODERATION_FAIL', MODERATION_FAIL_MODES, 'closed'),
+      allowPrivate: flag(env, 'MODERATION_ALLOW_PRIVATE'),
+    },
   };
 }

@@ -9,19 +9,17 @@
 
 import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import type { LookupAddress, LookupAllOptions } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import ipaddr from 'ipaddr.js';
 import { SNIFF_BYTES, sniffAudioContainer } from '../audio/sniff.js';
 import { TtsError } from '../errors.js';
+import { type AddressStage, checkPeerOnConnect, guardedLookup, isLocalhostName, isPublicAddress, type Resolve } from './address-guard.js';
 
-/** Where an address is checked: a literal in the URL, a DNS answer, or the peer of an open connection. */
-export type AddressStage = 'url' | 'dns' | 'connect';
+export { type AddressStage, isPublicAddress } from './address-guard.js';
 
 export interface FetchAudioOptions {
   maxBytes: number;
@@ -37,35 +35,12 @@ export interface FetchAudioOptions {
    */
   allowAddress?: (address: string, stage: AddressStage) => boolean;
   /** Resolves host names (the system resolver unless set); its answers are checked like any other. Tests answer made-up names with it. */
-  resolve?: (hostname: string, options: LookupAllOptions) => Promise<LookupAddress[]>;
+  resolve?: Resolve;
   /** Stops the download (the task was canceled): E_CANCELED. */
   cancel?: AbortSignal;
 }
 
 const DEFAULT_MAX_REDIRECTS = 3;
-/** IPv6 global unicast: anything outside it (IPv4-compatible `::a.b.c.d`, unassigned blocks) is not a public server. */
-const IPV6_GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
-
-/**
- * True only for public unicast addresses. IPv4-mapped IPv6 is judged as the IPv4 it carries;
- * every range ipaddr.js names (loopback, private, linkLocal with the 169.254.169.254 metadata
- * address, uniqueLocal, carrierGradeNat, reserved and benchmarking, multicast, broadcast,
- * unspecified, teredo, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, ...) is refused. 6to4
- * (`2002::/16`) is refused whole rather than judged by the IPv4 it embeds: a relay decides where
- * it goes, and public servers that are reachable only through 6to4 are gone.
- */
-export function isPublicAddress(address: string): boolean {
-  if (!ipaddr.isValid(address)) return false;
-  const ip = ipaddr.process(address);
-  if (ip.range() !== 'unicast') return false;
-  return ip.kind() === 'ipv4' || ip.match(IPV6_GLOBAL_UNICAST);
-}
-
-/** `localhost` and its subdomains (RFC 6761), with or without the final dot. */
-function isLocalhostName(hostname: string): boolean {
-  const name = hostname.toLowerCase().replace(/\.+$/u, '');
-  return name === 'localhost' || name.endsWith('.localhost');
-}
 
 function forbidden(address: string, how: string): TtsError {
   return new TtsError('E_URL_FORBIDDEN', `audio_url ${how} a private, loopback or reserved address (${address}); give a public URL or upload the file.`);
@@ -98,49 +73,14 @@ export function checkAudioUrl(raw: string, allowPrivate: boolean): URL {
   return parseAudioUrl(raw, addressCheck({ allowPrivate }), allowPrivate);
 }
 
-/** A lookup that refuses a name when any of its addresses is refused (so a later retry on another address cannot reach inside). */
-function guardedLookup(resolve: NonNullable<FetchAudioOptions['resolve']>, allowed: (address: string, stage: AddressStage) => boolean): LookupFunction {
-  return (hostname, options, callback) => {
-    const answer = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]): void => {
-      if (error !== null) {
-        callback(error, '', 0);
-        return;
-      }
-      if (options.all) {
-        (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-        return;
-      }
-      const first = addresses[0]!;
-      callback(null, first.address, first.family);
-    };
-    resolve(hostname, { family: options.family, hints: options.hints, all: true }).then(
-      (addresses) => {
-        const refused = addresses.find((a) => !allowed(a.address, 'dns'));
-        if (refused !== undefined) return process.nextTick(answer, forbidden(refused.address, 'resolves to') as unknown as NodeJS.ErrnoException, []);
-        if (addresses.length === 0) return process.nextTick(answer, Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
-        process.nextTick(answer, null, addresses);
-      },
-      (error: NodeJS.ErrnoException) => process.nextTick(answer, error, []),
-    );
-  };
-}
-
 function request(url: URL, options: FetchAudioOptions, allowed: (address: string, stage: AddressStage) => boolean, signal: AbortSignal): Promise<http.IncomingMessage> {
   const client = url.protocol === 'https:' ? https : http;
-  const lookup = guardedLookup(options.resolve ?? dnsLookup, allowed);
+  const lookup = guardedLookup(options.resolve ?? dnsLookup, allowed, (address) => forbidden(address, 'resolves to'));
   return new Promise((resolve, reject) => {
-    // agent: false gives each hop its own connection, so every one of them passes the connect check below.
+    // agent: false gives each hop its own connection, so every one of them passes the connect check.
     const req = client.get(url, { agent: false, lookup, signal, headers: { 'user-agent': 'tts-queue', accept: 'audio/*, */*' } }, resolve);
     req.on('error', reject);
-    req.on('socket', (socket) => {
-      const checkPeer = (): void => {
-        const peer = socket.remoteAddress;
-        if (peer === undefined || !allowed(peer, 'connect')) req.destroy(forbidden(peer ?? 'unknown', 'connected to'));
-      };
-      // Prepended so the check runs before the request is written to the socket.
-      if (socket.connecting) socket.prependOnceListener('connect', checkPeer);
-      else checkPeer();
-    });
+    checkPeerOnConnect(req, allowed, (address) => forbidden(address, 'connected to'));
   });
 }
 
