@@ -58,6 +58,12 @@ export interface AppDependencies {
   metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
 }
 
+/** TRUST_PROXY=hops:N: the nearest N proxies are trusted (Fastify takes a function for that). */
+const trustHops =
+  (hops: number) =>
+  (_address: string, hop: number): boolean =>
+    hop < hops;
+
 export async function createApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -66,7 +72,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
     routerOptions: { maxParamLength: 200 },
     // Behind a proxy the client's address (for rate limits and the audit log) is the forwarded one.
-    trustProxy: deps.trustProxy,
+    trustProxy: typeof deps.trustProxy === 'number' ? trustHops(deps.trustProxy) : deps.trustProxy,
     // Fastify's own 503 while closing has its own body: the onRequest hook below answers instead.
     return503OnClosing: false,
     clientErrorHandler: answerClientError,

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { CreatedKeyBody, ErrorBody, IdParams, KeyBody, NewKeyBody } from '../schemas.js';
 import { presentKey } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
+import type { KeyRole } from '../../backends/backend.js';
 import { actorOf, requireAdmin } from '../access.js';
 
 export function keyRoutes(app: FastifyInstance, deps: AppDependencies): void {
@@ -15,7 +16,8 @@ export function keyRoutes(app: FastifyInstance, deps: AppDependencies): void {
     '/api/keys',
     { ...admin, schema: { summary: 'Create an API key (admin); the answer holds the key, shown this once', body: NewKeyBody, response: { 201: CreatedKeyBody, '4xx': ErrorBody } } },
     async (request, reply) => {
-      const { name, role, quotas = {} } = request.body;
+      const { name, quotas = {} } = request.body;
+      const role = request.body.role as KeyRole | undefined;
       const { record, key } = await deps.keys.create({
         name,
         role,
