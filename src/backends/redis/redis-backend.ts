@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { KNOWN_ENGINE_MS, sumEngineReports, type StoredReports } from '../engine-reports.js';
 import {
   TASK_STATUSES,
+  type AuditLog,
   type ClaimOptions,
   type EngineReport,
   type CreateTaskOptions,
@@ -29,6 +30,7 @@ import {
   type WorkUnit,
 } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
+import { RedisAuditLog } from './audit.js';
 import { RedisConnection } from './connection.js';
 import { epochOf, toTask } from './task-records.js';
 import { RedisWorkQueue, type RedisWorkOptions } from './work-queue.js';
@@ -53,6 +55,7 @@ function unavailable(error: unknown): TtsError | undefined {
 }
 
 export class RedisBackend implements TaskBackend {
+  readonly audit: AuditLog;
   private readonly work: RedisWorkQueue;
   private readonly repairTimer: NodeJS.Timeout | undefined;
 
@@ -62,6 +65,7 @@ export class RedisBackend implements TaskBackend {
     options: RedisBackendOptions,
   ) {
     this.work = new RedisWorkQueue(connection, bullConnection, options);
+    this.audit = new RedisAuditLog(connection, (body) => this.call(body));
     const repairMs = options.repairIntervalMs ?? 60_000;
     if (repairMs > 0) {
       this.repairTimer = setInterval(() => void this.work.repairQueued().catch(() => undefined), repairMs);

@@ -13,6 +13,7 @@
  *   K tasks, K status:S   sorted sets of ids by creation order; K expiry: by expiry time
  *   K seq, K eseq    counters (tasks, events); K events: stream of every event, for subscribers
  *   K idem:KEY       task id of an idempotency key
+ *   K audit          stream of audit entries (JSON), ids from the entries' times (APPEND_AUDIT)
  * Timestamps travel as decimal strings and are stored as given (no float round trip).
  */
 
@@ -345,4 +346,25 @@ for _, group in ipairs(order) do
   for _, value in ipairs(sums[group]) do table.insert(out, value) end
 end
 return out
+`;
+
+/**
+ * ARGV: prefix, '' (no task), the entry's time (ms), its JSON. Appends an audit entry to the
+ * stream K audit under an id that starts with the entry's time, so pruning by time is an XTRIM
+ * MINID; when the stream already holds a later id (a clock behind another node's), the entry
+ * takes that id's time instead, since ids only grow. Returns the entry's id.
+ */
+export const APPEND_AUDIT = `
+local key = ARGV[1] .. ':audit'
+local ms = tonumber(ARGV[3])
+if redis.call('EXISTS', key) == 1 then
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local last = tonumber(string.match(info[i + 1], '^(%d+)-'))
+      if last > ms then ms = last end
+    end
+  end
+end
+return redis.call('XADD', key, string.format('%d-*', ms), 'e', ARGV[4])
 `;

@@ -3,9 +3,10 @@
  * and events. Every state change is one transaction; events are delivered to subscribers
  * after it commits. Semantics are those of `TaskBackend` (../backend.ts). This class only
  * composes the parts, one role each: connection.ts (file, schema, transactions), task-store.ts,
- * work-queue.ts, events.ts, voices.ts.
+ * work-queue.ts, events.ts, voices.ts, audit.ts.
  */
 
+import { SqliteAuditLog } from './audit.js';
 import { SqliteConnection } from './connection.js';
 import { EventLog } from './events.js';
 import { TaskStore } from './task-store.js';
@@ -13,6 +14,7 @@ import { VoiceStore } from './voices.js';
 import { WorkQueue } from './work-queue.js';
 import { sumEngineReports, type StoredReports } from '../engine-reports.js';
 import type {
+  AuditLog,
   ClaimOptions,
   EngineReport,
   CreateTaskOptions,
@@ -45,6 +47,7 @@ export interface SqliteBackendOptions {
 }
 
 export class SqliteBackend implements TaskBackend {
+  readonly audit: AuditLog;
   private readonly connection: SqliteConnection;
   private readonly events: EventLog;
   private readonly tasks: TaskStore;
@@ -60,6 +63,7 @@ export class SqliteBackend implements TaskBackend {
     this.tasks = new TaskStore(this.connection, this.events);
     this.work = new WorkQueue(this.connection, this.tasks, this.events, options);
     this.voices = new VoiceStore(this.connection);
+    this.audit = new SqliteAuditLog(this.connection);
   }
 
   // ---- tasks ------------------------------------------------------------------------------
