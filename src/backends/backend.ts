@@ -296,6 +296,8 @@ export interface TaskBackend {
   workCounts(): Promise<WorkCounts>;
   /** API keys and their daily usage, shared by every node. */
   readonly keys: KeyStore;
+  /** Who created, used, downloaded and deleted which task, voice and key (see AuditLog). */
+  readonly audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -380,9 +382,19 @@ export interface AuditQuery {
   cursor?: string;
 }
 
+/**
+ * The audit log: append-only (only `prune` removes entries, by age), newest first. An entry is
+ * durable once `append` resolves; a full store refuses it with E_STORAGE_FULL, an unreachable
+ * one with E_BACKEND_UNAVAILABLE, like any other write.
+ */
 export interface AuditLog {
   append(entry: Omit<AuditEntry, 'id'>): Promise<void>;
-  /** Newest first. */
+  /**
+   * Newest first (in the order appended), the entries that match every filter given. A page may
+   * hold fewer than `limit` entries, even none, and still have a `nextCursor` (an implementation
+   * may bound the entries one call reads); only a page without `nextCursor` is the last. A
+   * malformed cursor is E_INVALID_ARGUMENT.
+   */
   list(query: AuditQuery): Promise<{ entries: AuditEntry[]; nextCursor?: string }>;
   /** Deletes entries older than `before`; returns how many. */
   prune(before: number): Promise<number>;

@@ -25,6 +25,7 @@ const SCRIPTS = {
   rerouteTask: scripts.REROUTE_TASK,
   expireResult: scripts.EXPIRE_RESULT,
   workCounts: scripts.WORK_COUNTS,
+  appendAudit: scripts.APPEND_AUDIT,
 } as const;
 export type ScriptName = keyof typeof SCRIPTS;
 

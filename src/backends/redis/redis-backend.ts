@@ -14,6 +14,7 @@ import {
   TASK_STATUSES,
   openTasksQuotaError,
   scopedIdempotencyKey,
+  type AuditLog,
   type ClaimOptions,
   type EngineReport,
   type CreateTaskOptions,
@@ -32,6 +33,7 @@ import {
   type WorkUnit,
 } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
+import { RedisAuditLog } from './audit.js';
 import { RedisConnection } from './connection.js';
 import { RedisKeyStore } from './keys.js';
 import { epochOf, rankOf, toTask } from './task-records.js';
@@ -85,6 +87,7 @@ return 1
 `;
 
 export class RedisBackend implements TaskBackend {
+  readonly audit: AuditLog;
   private readonly work: RedisWorkQueue;
   readonly keys: RedisKeyStore;
   private readonly repairTimer: NodeJS.Timeout | undefined;
@@ -96,6 +99,7 @@ export class RedisBackend implements TaskBackend {
   ) {
     this.work = new RedisWorkQueue(connection, bullConnection, options);
     this.keys = new RedisKeyStore(connection, (body) => this.call(body));
+    this.audit = new RedisAuditLog(connection, (body) => this.call(body));
     const repairMs = options.repairIntervalMs ?? 60_000;
     if (repairMs > 0) {
       this.repairTimer = setInterval(() => void this.work.repairQueued().catch(() => undefined), repairMs);

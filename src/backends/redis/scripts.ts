@@ -15,6 +15,7 @@
  *   K idem:KEY       task id of an idempotency key (scoped by owner by the caller)
  *   K open:OWNER     set of the owner's unfinished task ids ('' : tasks made without a key)
  *   K owner:O:tasks, K owner:O:status:S   an owner's tasks, as K tasks and K status:S (keyed tasks only)
+ *   K audit          stream of audit entries (JSON), ids from the entries' times (APPEND_AUDIT)
  * Timestamps travel as decimal strings and are stored as given (no float round trip).
  */
 
@@ -365,4 +366,25 @@ for _, group in ipairs(order) do
   for _, value in ipairs(sums[group]) do table.insert(out, value) end
 end
 return out
+`;
+
+/**
+ * ARGV: prefix, '' (no task), the entry's time (ms), its JSON. Appends an audit entry to the
+ * stream K audit under an id that starts with the entry's time, so pruning by time is an XTRIM
+ * MINID; when the stream already holds a later id (a clock behind another node's), the entry
+ * takes that id's time instead, since ids only grow. Returns the entry's id.
+ */
+export const APPEND_AUDIT = `
+local key = ARGV[1] .. ':audit'
+local ms = tonumber(ARGV[3])
+if redis.call('EXISTS', key) == 1 then
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local last = tonumber(string.match(info[i + 1], '^(%d+)-'))
+      if last > ms then ms = last end
+    end
+  end
+end
+return redis.call('XADD', key, string.format('%d-*', ms), 'e', ARGV[4])
 `;

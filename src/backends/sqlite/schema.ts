@@ -120,4 +120,21 @@ CREATE TABLE IF NOT EXISTS usage (
   chars INTEGER NOT NULL,
   PRIMARY KEY (owner, day)
 ) WITHOUT ROWID;
+
+-- The audit log (audit.ts): append-only, newest first by id, pruned by time. A new table needs no
+-- migration: CREATE TABLE IF NOT EXISTS runs on every open. The action has no CHECK: SQLite cannot
+-- change a CHECK in place, so a file would refuse actions added later (AUDIT_ACTIONS types them).
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  key_id TEXT,
+  address TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key_id, id);
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject, id);
+CREATE INDEX IF NOT EXISTS audit_by_action ON audit (action, id);
 `;

@@ -3,9 +3,10 @@
  * and events. Every state change is one transaction; events are delivered to subscribers
  * after it commits. Semantics are those of `TaskBackend` (../backend.ts). This class only
  * composes the parts, one role each: connection.ts (file, schema, transactions), task-store.ts,
- * work-queue.ts, events.ts, voices.ts.
+ * work-queue.ts, events.ts, voices.ts, audit.ts.
  */
 
+import { SqliteAuditLog } from './audit.js';
 import { SqliteConnection } from './connection.js';
 import { EventLog } from './events.js';
 import { TaskStore } from './task-store.js';
@@ -14,6 +15,7 @@ import { SqliteKeyStore } from './keys.js';
 import { WorkQueue } from './work-queue.js';
 import { sumEngineReports, type StoredReports } from '../engine-reports.js';
 import type {
+  AuditLog,
   ClaimOptions,
   EngineReport,
   CreateTaskOptions,
@@ -46,6 +48,7 @@ export interface SqliteBackendOptions {
 }
 
 export class SqliteBackend implements TaskBackend {
+  readonly audit: AuditLog;
   private readonly connection: SqliteConnection;
   private readonly events: EventLog;
   private readonly tasks: TaskStore;
@@ -63,6 +66,7 @@ export class SqliteBackend implements TaskBackend {
     this.work = new WorkQueue(this.connection, this.tasks, this.events, options);
     this.voices = new VoiceStore(this.connection);
     this.keys = new SqliteKeyStore(this.connection);
+    this.audit = new SqliteAuditLog(this.connection);
   }
 
   // ---- tasks ------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 /**
  * The contract every TaskBackend implementation passes. An implementation's test file calls
- * `runBackendContract(name, factory)`; the factory gets a controllable clock.
+ * `runBackendContract(name, factory)`; the factory gets a controllable clock. The audit log's
+ * cases are in audit-contract.ts.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TaskBackend, TaskEvent, TaskRequest, WorkUnit } from '../backend.js';
 import { TtsError } from '../../errors.js';
+import { runAuditContract } from './audit-contract.js';
 
 export interface Clock {
   now: () => number;
@@ -472,4 +474,6 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
       assert.deepEqual(byEngine(after), [{ engine: 'e1', priority: 0, queued: 2, running: 0 }], 'a canceled task and a done segment are not counted');
       assert.deepEqual(after.tasksByStatus, { queued: 1, preparing: 0, synthesizing: 1, encoding: 0, completed: 0, failed: 0, canceled: 1 });
     }));
+
+  runAuditContract(name, (body) => withBackend(factory, (backend) => body(backend.audit)));
 }
