@@ -50,7 +50,11 @@ export async function registerAccess(app: FastifyInstance, settings: AccessSetti
   });
 
   const limitOf = (request: FastifyRequest): number =>
-    request.principal.keyId === null ? (settings.limitAnonymous ? settings.defaultQuotas.requestsPerSecond : 0) : (request.principal.quotas.requestsPerSecond ?? settings.defaultQuotas.requestsPerSecond);
+    request.principal.keyId === null
+      ? settings.limitAnonymous
+        ? settings.defaultQuotas.requestsPerSecond
+        : 0
+      : (request.principal.quotas.requestsPerSecond ?? settings.defaultQuotas.requestsPerSecond);
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',

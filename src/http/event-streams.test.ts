@@ -15,8 +15,8 @@ import { createApp } from './app.js';
 import { WS_CLOSE_NOT_READING } from './routes/events.js';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
 import { createLogger } from '../service/logger.js';
-import { TaskService } from '../service/task-service.js';
-import type { VoiceService } from '../service/voice-service.js';
+import { wireApi } from '../service/api-wiring.js';
+import { loadConfig } from '../config/config.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
 /** Far more than any kernel buffers for one connection: a stream still open after this many events was never bounded. */
@@ -34,12 +34,12 @@ interface Harness {
 
 async function startApp(segments = SEGMENTS): Promise<Harness> {
   const backend = new SqliteBackend({ path: ':memory:' });
-  const tasks = new TaskService({ backend, blobs: {} as BlobStore, limits: { maxTextChars: 1_000, audioUrlAllowPrivate: false }, engines: () => [] });
+  const logger = createLogger('silent');
+  const { deps } = await wireApi({ ...loadConfig({}), maxTextChars: 1_000 }, { backend, blobs: {} as BlobStore, logger, engines: () => [] });
   const app = await createApp({
-    tasks,
-    voices: {} as VoiceService,
+    ...deps,
     blobs: {} as BlobStore,
-    logger: createLogger('silent'),
+    logger,
     engines: () => [],
     isReady: () => true,
     limits: { maxUploadBytes: 1024 * 1024, maxTextChars: 1_000 },

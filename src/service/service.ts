@@ -26,8 +26,8 @@ import { ServiceMetrics } from '../metrics/metrics.js';
 import { createBlobStore } from '../storage/factory.js';
 import { Worker, workerSettings } from '../worker/worker.js';
 import type { Logger } from './logger.js';
-import { TaskService } from './task-service.js';
-import { VoiceService } from './voice-service.js';
+import { Redis } from 'ioredis';
+import { checkExposure, wireApi, type ApiWiring } from './api-wiring.js';
 
 export const SERVICE_ROLES = ['serve', 'api', 'worker'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
@@ -113,17 +113,20 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const isReady = (): boolean => ready && !closing;
 
   let app: FastifyInstance;
+  let api: ApiWiring | undefined;
+  let rateLimitRedis: Redis | undefined;
   if (role === 'worker') {
-    app = createMetricsApp({ metrics, isReady: () => workerReadiness({ isReady, backend, engines: localReports }) });
+    app = createMetricsApp({ metrics, isReady: () => workerReadiness({ isReady, backend, engines: localReports }), metricsToken: config.metricsToken });
   } else {
-    const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
-    const configured = () => engineReports().map((report) => report.capabilities);
-    const tasks = new TaskService({ backend, blobs, limits, engines: configured });
-    // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
-    const voices = new VoiceService(backend, blobs, () => configured().find((c) => c.cloning) ?? configured()[0]);
+    await checkExposure(config, backend, logger);
+    if (config.backend === 'redis') {
+      // Rate limits count in Redis, so that they hold across API nodes.
+      rateLimitRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+      rateLimitRedis.on('error', () => undefined);
+    }
+    api = await wireApi(config, { backend, blobs, logger, engines: () => engineReports().map((report) => report.capabilities), rateLimitRedis });
     app = await createApp({
-      tasks,
-      voices,
+      ...api.deps,
       blobs,
       logger,
       engines: engineReports,
@@ -203,6 +206,8 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       closing = true;
       for (const timer of timers) clearInterval(timer);
       await app.close();
+      await api?.close();
+      rateLimitRedis?.disconnect();
       // Stop claiming first; closing the pool then lets segments on a host finish and turns
       // away the one waiting for a host (its lease lapses and it runs after the restart).
       const workerStopped = worker?.stop(config.shutdownGraceMs);

@@ -34,10 +34,7 @@ export function speakerConsent(consent: unknown, speakerName: unknown, required:
   if (name.length > MAX_SPEAKER_NAME_CHARS) throw new TtsError('E_INVALID_ARGUMENT', `Expected \`speaker_name\` to be at most ${MAX_SPEAKER_NAME_CHARS} characters.`);
   if (consent === true && name !== '') return name;
   if (!required) return name === '' ? undefined : name;
-  throw new TtsError(
-    'E_CONSENT_REQUIRED',
-    'Cloning a voice needs the speaker\'s consent: send `consent: true` and `speaker_name` (whose voice the recording is) with the recording.',
-  );
+  throw new TtsError('E_CONSENT_REQUIRED', "Cloning a voice needs the speaker's consent: send `consent: true` and `speaker_name` (whose voice the recording is) with the recording.");
 }
 
 /** A request's fields, checked; the upload (if any) is added by the caller. */

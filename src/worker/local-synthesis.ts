@@ -18,7 +18,9 @@ import { TtsError } from '../errors.js';
 import { schemaChecker } from '../http/schema-validation.js';
 import { SynthesisBody } from '../http/schemas.js';
 import { createLogger, type Logger } from '../service/logger.js';
-import { TaskService } from '../service/task-service.js';
+import type { TaskService } from '../service/task-service.js';
+import { wireApi } from '../service/api-wiring.js';
+import { SYSTEM_ACTOR } from '../access/principal.js';
 import { LocalBlobStore } from '../storage/local/local-blob-store.js';
 import { Worker, workerSettings } from './worker.js';
 
@@ -64,11 +66,18 @@ export class LocalSynthesis {
     const blobs = new LocalBlobStore(scratch);
     // The service's defaults, with what the caller set; no audio_url here, so no private addresses either.
     const defaults = loadConfig({});
-    const config: ServiceConfig = { ...defaults, pauseMs: options.pauseMs ?? defaults.pauseMs, maxTextChars: options.maxTextChars ?? defaults.maxTextChars, audioUrlAllowPrivate: false };
+    // The user's own recording on their own machine: no consent statement is asked.
+    const config: ServiceConfig = {
+      ...defaults,
+      pauseMs: options.pauseMs ?? defaults.pauseMs,
+      maxTextChars: options.maxTextChars ?? defaults.maxTextChars,
+      audioUrlAllowPrivate: false,
+      voiceConsent: 'off',
+    };
     let local: LocalSynthesis | undefined;
-    const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate };
-    const tasks = new TaskService({ backend, blobs, limits, engines: () => local?.engines?.configured() ?? [] });
-    local = new LocalSynthesis(scratch, backend, blobs, tasks, config, options.logger ?? createLogger('silent'));
+    const logger = options.logger ?? createLogger('silent');
+    const { deps } = await wireApi(config, { backend, blobs, logger, engines: () => local?.engines?.configured() ?? [] });
+    local = new LocalSynthesis(scratch, backend, blobs, deps.tasks, config, logger);
     return local;
   }
 
@@ -84,7 +93,7 @@ export class LocalSynthesis {
       await this.blobs.prepareFor(uploadPath);
       await symlink(resolve(voicePath), uploadPath);
     }
-    const { task } = await this.tasks.submit({ fields: checkSynthesisFields(fields), uploadPath });
+    const { task } = await this.tasks.submit({ actor: SYSTEM_ACTOR, fields: checkSynthesisFields(fields), uploadPath });
     this.submitted.push(task.id);
     return task;
   }
@@ -109,13 +118,13 @@ export class LocalSynthesis {
       if (event.segmentsTotal > 0) onProgress?.(event.segmentsDone, event.segmentsTotal);
       if (isFinal(event.status)) settle();
     });
-    const cancel = (): void => void this.tasks.cancel(taskId).catch(() => undefined); // a finished task stays as it is
+    const cancel = (): void => void this.tasks.cancel(taskId, SYSTEM_ACTOR).catch(() => undefined); // a finished task stays as it is
     signal?.addEventListener('abort', cancel, { once: true });
     try {
       if (signal?.aborted) cancel();
       // Subscribed first, so an end that came before is seen here and none is missed after.
-      if (!isFinal((await this.tasks.get(taskId)).status)) await ended;
-      const task = await this.tasks.get(taskId);
+      if (!isFinal((await this.tasks.get(taskId, SYSTEM_ACTOR.principal)).status)) await ended;
+      const task = await this.tasks.get(taskId, SYSTEM_ACTOR.principal);
       if (task.status === 'completed') return task;
       if (task.status === 'canceled') throw new TtsError('E_CANCELED', 'Interrupted; nothing was written.');
       throw TtsError.fromWire({ code: task.error?.code ?? 'E_INTERNAL', message: task.error?.message ?? 'The task failed.' });

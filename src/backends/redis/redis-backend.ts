@@ -156,7 +156,8 @@ export class RedisBackend implements TaskBackend {
       const task = toTask(fields as string[]);
       // The job is added after the record; a repeated request adds it again in case its first
       // maker died in between (BullMQ ignores an id it has).
-      if (outcome === 'created' || task.status === 'queued') await this.work.addPrepare({ id: task.id, priority: task.request.priority, rank: rankOf(fields as string[]), epoch: epochOf(fields as string[]) });
+      if (outcome === 'created' || task.status === 'queued')
+        await this.work.addPrepare({ id: task.id, priority: task.request.priority, rank: rankOf(fields as string[]), epoch: epochOf(fields as string[]) });
       return { task, created: outcome === 'created' };
     });
   }
@@ -276,7 +277,6 @@ export class RedisBackend implements TaskBackend {
   async deleteVoice(id: string): Promise<boolean> {
     return (await this.call(() => this.connection.redis.eval(DELETE_VOICE, 0, this.connection.prefix, id))) === 1;
   }
-
 
   // ---- housekeeping ------------------------------------------------------------------------
 

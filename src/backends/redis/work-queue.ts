@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FAIR_RANK_CAP, type ClaimOptions, type FailOptions, PreparedTask, TaskResult, WorkKind, WorkUnit } from '../backend.js';
+import { FAIR_RANK_CAP, type ClaimOptions, type FailOptions, type PreparedTask, type TaskResult, type WorkKind, type WorkUnit } from '../backend.js';
 import type { WireError } from '../../errors.js';
 import type { RedisConnection } from './connection.js';
 import { toTask } from './task-records.js';

@@ -8,7 +8,20 @@ import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
-import { FAIR_RANK_CAP, TASK_STATUSES, isFinal, openTasksQuotaError, scopedIdempotencyKey, type CreateTaskOptions, type ListTasksOptions, type PreparedReference, type TaskRecord, type TaskRequest, type TaskResult, type TaskStatus } from '../backend.js';
+import {
+  FAIR_RANK_CAP,
+  TASK_STATUSES,
+  isFinal,
+  openTasksQuotaError,
+  scopedIdempotencyKey,
+  type CreateTaskOptions,
+  type ListTasksOptions,
+  type PreparedReference,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskResult,
+  type TaskStatus,
+} from '../backend.js';
 import { TtsError, storageFullError } from '../../errors.js';
 
 export interface TaskRow {
@@ -258,4 +271,3 @@ export class TaskStore {
     return counts;
   }
 }
-

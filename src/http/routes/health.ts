@@ -22,10 +22,14 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
 
   const { metrics } = deps;
   if (metrics !== undefined)
-    app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format); README "Metrics" lists them; `Authorization: Bearer <METRICS_TOKEN>` when one is set' } }, async (request, reply) => {
-      checkMetricsToken(request.headers.authorization, deps.metricsToken);
-      return reply.header('content-type', metrics.contentType).send(await metrics.render());
-    });
+    app.get(
+      '/metrics',
+      { schema: { summary: 'Prometheus metrics (text exposition format); README "Metrics" lists them; `Authorization: Bearer <METRICS_TOKEN>` when one is set' } },
+      async (request, reply) => {
+        checkMetricsToken(request.headers.authorization, deps.metricsToken);
+        return reply.header('content-type', metrics.contentType).send(await metrics.render());
+      },
+    );
 
   app.get(
     '/api/engines',

@@ -12,26 +12,35 @@ import { actorOf, requireAdmin } from '../access.js';
 export function keyRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.addSchema(KeyBody);
   const admin = { preHandler: requireAdmin };
-  app.withTypeProvider<TypeBoxTypeProvider>().post(
-    '/api/keys',
-    { ...admin, schema: { summary: 'Create an API key (admin); the answer holds the key, shown this once', body: NewKeyBody, response: { 201: CreatedKeyBody, '4xx': ErrorBody } } },
-    async (request, reply) => {
-      const { name, quotas = {} } = request.body;
-      const role = request.body.role as KeyRole | undefined;
-      const { record, key } = await deps.keys.create({
-        name,
-        role,
-        quotas: { requestsPerSecond: quotas.requests_per_second, charsPerDay: quotas.chars_per_day, openTasks: quotas.open_tasks, voices: quotas.voices },
-      });
-      deps.authenticator.forget();
-      await deps.auditTrail.record(actorOf(request), 'key.create', record.id, { name: record.name, role: record.role });
-      return reply.code(201).header('location', `/api/keys/${record.id}`).send({ key, api_key: presentKey(record) });
-    },
-  );
+  app
+    .withTypeProvider<TypeBoxTypeProvider>()
+    .post(
+      '/api/keys',
+      { ...admin, schema: { summary: 'Create an API key (admin); the answer holds the key, shown this once', body: NewKeyBody, response: { 201: CreatedKeyBody, '4xx': ErrorBody } } },
+      async (request, reply) => {
+        const { name, quotas = {} } = request.body;
+        const role = request.body.role as KeyRole | undefined;
+        const { record, key } = await deps.keys.create({
+          name,
+          role,
+          quotas: { requestsPerSecond: quotas.requests_per_second, charsPerDay: quotas.chars_per_day, openTasks: quotas.open_tasks, voices: quotas.voices },
+        });
+        deps.authenticator.forget();
+        await deps.auditTrail.record(actorOf(request), 'key.create', record.id, { name: record.name, role: record.role });
+        return reply
+          .code(201)
+          .header('location', `/api/keys/${record.id}`)
+          .send({ key, api_key: presentKey(record) });
+      },
+    );
 
-  app.get('/api/keys', { ...admin, schema: { summary: 'Every API key, revoked ones included (admin)', response: { 200: Type.Object({ keys: Type.Array(Type.Ref('ApiKey')) }), '4xx': ErrorBody } } }, async () => ({
-    keys: (await deps.keys.list()).map(presentKey),
-  }));
+  app.get(
+    '/api/keys',
+    { ...admin, schema: { summary: 'Every API key, revoked ones included (admin)', response: { 200: Type.Object({ keys: Type.Array(Type.Ref('ApiKey')) }), '4xx': ErrorBody } } },
+    async () => ({
+      keys: (await deps.keys.list()).map(presentKey),
+    }),
+  );
 
   app.get('/api/keys/:id', { ...admin, schema: { summary: 'One API key, by id or name (admin)', params: IdParams, response: { 200: Type.Ref('ApiKey'), '4xx': ErrorBody } } }, async (request) =>
     presentKey(await deps.keys.find((request.params as { id: string }).id)),
@@ -39,7 +48,14 @@ export function keyRoutes(app: FastifyInstance, deps: AppDependencies): void {
 
   app.delete(
     '/api/keys/:id',
-    { ...admin, schema: { summary: 'Revoke an API key, by id or name (admin); it stops working at once on this node, within a second on others', params: IdParams, response: { 200: Type.Ref('ApiKey'), '4xx': ErrorBody } } },
+    {
+      ...admin,
+      schema: {
+        summary: 'Revoke an API key, by id or name (admin); it stops working at once on this node, within a second on others',
+        params: IdParams,
+        response: { 200: Type.Ref('ApiKey'), '4xx': ErrorBody },
+      },
+    },
     async (request) => {
       const revoked = await deps.keys.revoke((request.params as { id: string }).id);
       deps.authenticator.forget(revoked.id);
