@@ -44,6 +44,7 @@ export const ENVIRONMENT_VARIABLES = [
   'LOG_LEVEL',
   'SQLITE_SYNCHRONOUS',
   'SHUTDOWN_GRACE_SECONDS',
+  'AUDIT_RETENTION_DAYS',
 ] as const;
 
 export interface ServiceConfig {
@@ -87,6 +88,8 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   /** SQLite `synchronous`: NORMAL survives process crashes; FULL also survives power loss. */
   sqliteSynchronous: 'NORMAL' | 'FULL';
+  /** How long audit log entries are kept; 0: forever. */
+  auditRetentionMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -194,5 +197,6 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     logLevel: env.LOG_LEVEL || 'info',
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 3_600) * 1000,
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL'),
+    auditRetentionMs: integer(env, 'AUDIT_RETENTION_DAYS', 90, 0, 36_500) * 86_400_000,
   };
 }
