@@ -13,11 +13,13 @@ import { AJV_OPTIONS, schemaAnnotations } from './schema-validation.js';
 import { readTextValues } from './text-values.js';
 import { TtsError } from '../errors.js';
 import { ErrorBody, TaskBody, VoiceBody } from './schemas.js';
+import { auditRoutes } from './routes/audit.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { synthesisRoutes } from './routes/synthesis.js';
 import { taskRoutes } from './routes/tasks.js';
 import { voiceRoutes } from './routes/voices.js';
+import type { AuditLog } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import type { Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
@@ -38,6 +40,8 @@ export interface AppDependencies {
   limits: { maxUploadBytes: number; maxTextChars: number };
   /** Served at GET /metrics when given. */
   metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
+  /** The audit log, read at GET /api/audit. */
+  audit: AuditLog;
 }
 
 export async function createApp(deps: AppDependencies): Promise<FastifyInstance> {
@@ -99,6 +103,8 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   eventRoutes(app, deps);
   voiceRoutes(app, deps);
   healthRoutes(app, deps);
+  // admin only: guarded by the auth hook
+  auditRoutes(app, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

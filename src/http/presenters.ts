@@ -1,7 +1,7 @@
 /** Records as the API shows them: snake_case fields, ISO times, links. */
 
-import type { TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
-import type { TaskJson } from './schemas.js';
+import type { AuditEntry, TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
+import type { AuditEntryJson, TaskJson } from './schemas.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -59,5 +59,17 @@ export function presentVoice(voice: VoiceRecord): Record<string, unknown> {
     duration_ms: voice.durationMs,
     sample_rate: voice.sampleRate,
     created_at: new Date(voice.createdAt).toISOString(),
+  };
+}
+
+export function presentAuditEntry(entry: AuditEntry): AuditEntryJson {
+  return {
+    id: entry.id,
+    at: iso(entry.at)!,
+    action: entry.action,
+    key_id: entry.keyId,
+    address: entry.address,
+    subject: entry.subject,
+    detail: entry.detail ?? null,
   };
 }
