@@ -70,3 +70,14 @@ test('the moderation settings: off by default, checked when given', () => {
   assert.throws(() => loadConfig({ MODERATION_FAIL: 'maybe' }), refused(/MODERATION_FAIL to be one of closed, open/u));
   assert.throws(() => loadConfig({ MODERATION_TIMEOUT_MS: '0' }), refused(/MODERATION_TIMEOUT_MS/u));
 });
+
+test('AUDIT_RETENTION_DAYS: 90 days by default, 0 keeps the audit log forever, anything else is refused', () => {
+  assert.equal(loadConfig({}).auditRetentionMs, 90 * 86_400_000);
+  assert.equal(loadConfig({ AUDIT_RETENTION_DAYS: '0' }).auditRetentionMs, 0);
+  assert.equal(loadConfig({ AUDIT_RETENTION_DAYS: '7' }).auditRetentionMs, 7 * 86_400_000);
+  for (const raw of ['-1', '1.5', 'forever'])
+    assert.throws(
+      () => loadConfig({ AUDIT_RETENTION_DAYS: raw }),
+      (error: TtsError) => error.code === 'E_INVALID_ARGUMENT' && error.message.includes('AUDIT_RETENTION_DAYS'),
+    );
+});

@@ -61,6 +61,7 @@ export const ENVIRONMENT_VARIABLES = [
   'MODERATION_TIMEOUT_MS',
   'MODERATION_FAIL',
   'MODERATION_ALLOW_PRIVATE',
+  'AUDIT_RETENTION_DAYS',
 ] as const;
 
 export interface ServiceConfig {
@@ -118,6 +119,8 @@ export interface ServiceConfig {
   sqliteSynchronous: 'NORMAL' | 'FULL';
   /** The content policy run on a text before its task is accepted (src/access/moderation.ts); off when neither check is set. */
   moderation: ModerationConfig;
+  /** How long audit log entries are kept; 0: forever. */
+  auditRetentionMs: number;
 }
 
 export const MODERATION_FAIL_MODES = ['closed', 'open'] as const;
@@ -295,5 +298,6 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
       fail: oneOf(env, 'MODERATION_FAIL', MODERATION_FAIL_MODES, 'closed'),
       allowPrivate: flag(env, 'MODERATION_ALLOW_PRIVATE'),
     },
+    auditRetentionMs: integer(env, 'AUDIT_RETENTION_DAYS', 90, 0, 36_500) * 86_400_000,
   };
 }

@@ -13,6 +13,7 @@ import { AJV_OPTIONS, schemaAnnotations } from './schema-validation.js';
 import { readTextValues } from './text-values.js';
 import { TtsError } from '../errors.js';
 import { ErrorBody, TaskBody, VoiceBody } from './schemas.js';
+import { auditRoutes } from './routes/audit.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { synthesisRoutes } from './routes/synthesis.js';
@@ -25,6 +26,7 @@ import { registerAccess, type AccessSettings } from './access.js';
 import type { Authenticator } from '../access/authenticator.js';
 import type { AuditTrail } from '../access/audit-trail.js';
 import type { KeyService } from '../access/key-service.js';
+import type { AuditLog } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import type { Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
@@ -56,6 +58,8 @@ export interface AppDependencies {
   limits: { maxUploadBytes: number; maxTextChars: number };
   /** Served at GET /metrics when given. */
   metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
+  /** The audit log, read at GET /api/audit. */
+  audit: AuditLog;
 }
 
 /** TRUST_PROXY=hops:N: the nearest N proxies are trusted (Fastify takes a function for that). */
@@ -146,6 +150,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   voiceRoutes(app, deps);
   keyRoutes(app, deps);
   healthRoutes(app, deps);
+  auditRoutes(app, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

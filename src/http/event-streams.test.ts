@@ -43,6 +43,7 @@ async function startApp(segments = SEGMENTS): Promise<Harness> {
     engines: () => [],
     isReady: () => true,
     limits: { maxUploadBytes: 1024 * 1024, maxTextChars: 1_000 },
+    audit: backend.audit,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { task } = await backend.createTask({ text: '一。', format: 'wav', priority: 0, pronunciations: [] });

@@ -1,7 +1,7 @@
 /** Records as the API shows them: snake_case fields, ISO times, links. */
 
-import type { ApiKeyRecord, TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
-import type { TaskJson } from './schemas.js';
+import type { ApiKeyRecord, AuditEntry, TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
+import type { AuditEntryJson, TaskJson } from './schemas.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -75,5 +75,17 @@ export function presentKey(key: ApiKeyRecord): Record<string, unknown> {
     created_at: iso(key.createdAt)!,
     last_used_at: iso(key.lastUsedAt),
     revoked_at: iso(key.revokedAt),
+  };
+}
+
+export function presentAuditEntry(entry: AuditEntry): AuditEntryJson {
+  return {
+    id: entry.id,
+    at: iso(entry.at)!,
+    action: entry.action,
+    key_id: entry.keyId,
+    address: entry.address,
+    subject: entry.subject,
+    detail: entry.detail ?? null,
   };
 }

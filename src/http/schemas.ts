@@ -5,7 +5,7 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
-import { KEY_ROLES, TASK_STATUSES } from '../backends/backend.js';
+import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES } from '../backends/backend.js';
 import { SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 
@@ -185,4 +185,41 @@ export const KeyBody = Type.Object(
 export const CreatedKeyBody = Type.Object({
   key: Type.String({ description: 'The key: shown this once only; send it as `Authorization: Bearer <key>`.' }),
   api_key: Type.Ref('ApiKey'),
+});
+
+/** The most audit entries one page of GET /api/audit holds, and how many by default. */
+export const AUDIT_PAGE_MAX = 500;
+export const AUDIT_PAGE_DEFAULT = 100;
+
+const dateTime = (description: string) => Type.String({ format: 'date-time', 'x-expected': 'an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z', description });
+
+/** Filters of GET /api/audit; an unknown parameter is refused, so a misspelt filter never shows everything. */
+export const AuditListQuery = Type.Object(
+  {
+    key_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Entries of this key (anonymous entries have none).' })),
+    action: Type.Optional(literals(AUDIT_ACTIONS)),
+    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Entries about this task, voice or key.' })),
+    since: Type.Optional(dateTime('Entries at or after this time.')),
+    until: Type.Optional(dateTime('Entries before this time.')),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: AUDIT_PAGE_MAX, default: AUDIT_PAGE_DEFAULT })),
+    cursor: Type.Optional(Type.String({ maxLength: 64, description: 'The next_cursor of the previous page.' })),
+  },
+  { additionalProperties: false },
+);
+export type AuditListQueryJson = Static<typeof AuditListQuery>;
+
+export const AuditEntryBody = Type.Object({
+  id: Type.String(),
+  at: Type.String({ description: 'When, ISO 8601.' }),
+  action: literals(AUDIT_ACTIONS),
+  key_id: Type.Union([Type.String(), Type.Null()], { description: 'The key that acted; null for an anonymous request.' }),
+  address: Type.String({ description: "The client's address (behind TRUST_PROXY: the forwarded one)." }),
+  subject: Type.String({ description: 'The task, voice or key acted on.' }),
+  detail: Type.Union([Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()])), Type.Null()], { description: 'A little context, never text or secrets.' }),
+});
+export type AuditEntryJson = Static<typeof AuditEntryBody>;
+
+export const AuditListBody = Type.Object({
+  entries: Type.Array(AuditEntryBody, { description: 'Newest first. A page may hold fewer than `limit` entries and still have a next_cursor.' }),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page.' }),
 });

@@ -59,6 +59,8 @@ export interface RunningService {
 /** How often a process with engines reports them, and how long a report lasts. */
 const ENGINE_REPORT_EVERY_MS = 2_000;
 const ENGINE_REPORT_TTL_MS = 10_000;
+/** How often audit log entries past AUDIT_RETENTION_DAYS are pruned (and once at start). */
+const AUDIT_PRUNE_EVERY_MS = 3_600_000;
 
 export async function startService(config: ServiceConfig, options: StartServiceOptions): Promise<RunningService> {
   const { logger } = options;
@@ -135,6 +137,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       isReady,
       limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
       metrics,
+      audit: backend.audit,
     });
   }
   const port = role === 'worker' ? config.metricsPort : config.port;
@@ -193,6 +196,15 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       },
       'retention sweep',
     );
+    // The audit log keeps AUDIT_RETENTION_DAYS (0: forever): older entries are pruned at start, then hourly.
+    if (config.auditRetentionMs > 0) {
+      const pruneAudit = async (): Promise<void> => {
+        const pruned = await backend.audit.prune(Date.now() - config.auditRetentionMs);
+        if (pruned > 0) logger.info({ count: pruned }, 'audit log entries past their retention pruned');
+      };
+      void pruneAudit().catch((error: unknown) => logger.warn({ err: error }, 'audit log prune failed'));
+      every(AUDIT_PRUNE_EVERY_MS, pruneAudit, 'audit log prune');
+    }
   }
 
   return {
