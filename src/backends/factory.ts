@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ServiceConfig } from '../config/config.js';
 import type { Logger } from '../service/logger.js';
 import { lockDataDir } from '../service/data-dir-lock.js';
-import type { TaskBackend } from './backend.js';
+import type { AuditLog, KeyStore, TaskBackend } from './backend.js';
 import { RedisBackend } from './redis/redis-backend.js';
 import { SqliteBackend } from './sqlite/sqlite-backend.js';
 
@@ -49,4 +49,19 @@ export async function openBackend(config: ServiceConfig, logger: Logger): Promis
       lock.release();
     },
   };
+}
+
+/**
+ * The key store and audit log of the configured backend, for the `keys` command: usable while
+ * the service runs (SQLite in WAL mode takes a second process; DATA_DIR's lock is the running
+ * service's and is not taken), and without it.
+ */
+export async function openAccessStores(config: ServiceConfig): Promise<{ keys: KeyStore; audit: AuditLog; close(): Promise<void> }> {
+  if (config.backend === 'redis') {
+    const backend = await RedisBackend.open({ url: config.redis.url, prefix: config.redis.prefix, repairIntervalMs: 0 });
+    return { keys: backend.keys, audit: backend.audit, close: () => backend.close() };
+  }
+  await mkdir(config.dataDir, { recursive: true });
+  const backend = new SqliteBackend({ path: join(config.dataDir, 'tasks.db'), synchronous: config.sqliteSynchronous, recoveryIntervalMs: 0 });
+  return { keys: backend.keys, audit: backend.audit, close: () => backend.close() };
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { SAY_USAGE, runSay } from './say.js';
 import { runServe } from './serve.js';
+import { runKeys } from './keys.js';
 import { TtsError, toTtsError } from '../errors.js';
 
 const USAGE = `Usage: tts-queue <command> [options]
@@ -16,9 +17,10 @@ Commands:
   worker  engines and worker only (BACKEND=redis), with /healthz, /readyz and /metrics
           on METRICS_PORT; one per GPU machine, ENGINE=glm-tts:N for N GPUs
   say     read text aloud into an audio file on this machine, without the service
+  keys    create, list and revoke API keys (on BACKEND and DATA_DIR, the service running or not)
   help    show this help
 
-Run "tts-queue say --help" for the options of say.`;
+Run "tts-queue say --help" for the options of say, "tts-queue keys --help" for keys.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'say':
         await runSay(rest, controller.signal);
+        return EXIT.ok;
+      case 'keys':
+        await runKeys(rest);
         return EXIT.ok;
       case 'serve':
       case 'api':
@@ -54,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${version()}\n`);
         return EXIT.ok;
       default:
-        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: serve, api, worker, say, help.`);
+        throw new TtsError('E_INVALID_ARGUMENT', `Unknown command "${command}". Expected one of: serve, api, worker, say, keys, help.`);
     }
   } catch (error) {
     const failure = isUsageError(error) ? new TtsError('E_INVALID_ARGUMENT', (error as Error).message) : toTtsError(error);

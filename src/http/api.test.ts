@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { jsonPost, startTestService, waitForTask, waitUntil, type TestService } from '../service/testing/test-service.js';
+import { jsonPost, startTestService, waitForTask, waitUntil, type TestService, withConsent } from '../service/testing/test-service.js';
 import { makeTone } from '../audio/testing/fixtures.js';
 import { decodeWav } from '../audio/wav.js';
 
@@ -157,7 +157,7 @@ test('tasks are listed newest first with a status filter and a cursor', async ()
 });
 
 test('voices: upload once, use by id, list, delete', async () => {
-  const form = new FormData();
+  const form = withConsent(new FormData());
   form.set('name', '老师');
   form.set('prompt_text', '这是老师的声音。');
   form.set('audio', new Blob([await readFile(await makeTone(join(service.dataDir, 'voice.ogg'), { seconds: 4, format: 'ogg' }))]), 'voice.ogg');
@@ -174,7 +174,7 @@ test('voices: upload once, use by id, list, delete', async () => {
 });
 
 test('multipart synthesis with an uploaded reference', async () => {
-  const form = new FormData();
+  const form = withConsent(new FormData());
   form.set('text', '上传参考音频。');
   form.set('prompt_text', '参考。');
   form.set('seed', '42');

@@ -113,8 +113,10 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   app.addSchema(TaskBody);
   app.addSchema(VoiceBody);
 
-  // Headers for an API that also serves its documentation (and, later, a page): helmet's defaults.
-  await app.register(helmet, { global: true });
+  // Headers for an API that also serves its documentation (and, later, a page): helmet's defaults,
+  // except upgrade-insecure-requests, which would send a page served over plain http on a
+  // private network (or localhost) to an https that is not there (TLS ends at the proxy, if any).
+  await app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   if (deps.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: deps.corsOrigins,

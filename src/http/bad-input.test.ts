@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { jsonPost, startTestService, type TestService } from '../service/testing/test-service.js';
+import { CONSENT_FIELDS, jsonPost, startTestService, type TestService } from '../service/testing/test-service.js';
 import { makeSilentVideo, makeTone } from '../audio/testing/fixtures.js';
 
 // 3,000 characters: multipart fields may then hold 12 KB, room for a 6,000-level nested list.
@@ -244,9 +244,21 @@ const cases: Case[] = [
   { name: 'list with limit=1.5', path: '/api/tasks?limit=1.5', init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT', message: /got "1\.5"/u },
   // voices
   { name: 'a voice as JSON', path: '/api/voices', init: () => jsonPost({ name: 'x' }), status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE' },
-  { name: 'a voice without a file', path: '/api/voices', init: () => multipart({ name: 'x' }), status: 400, code: 'E_INVALID_ARGUMENT' },
-  { name: 'a voice without a name', path: '/api/voices', init: async () => multipart({}, { name: 'a.wav', data: await tone('noname.wav', 3) }), status: 400, code: 'E_INVALID_ARGUMENT' },
-  { name: 'a voice of 0.2 s', path: '/api/voices', init: async () => multipart({ name: 'x' }, { name: 'a.wav', data: await tone('short.wav', 0.2) }), status: 422, code: 'E_AUDIO_TOO_SHORT' },
+  { name: 'a voice without a file', path: '/api/voices', init: () => multipart({ name: 'x', ...CONSENT_FIELDS }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'a voice without a name',
+    path: '/api/voices',
+    init: async () => multipart({ ...CONSENT_FIELDS }, { name: 'a.wav', data: await tone('noname.wav', 3) }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+  },
+  {
+    name: 'a voice of 0.2 s',
+    path: '/api/voices',
+    init: async () => multipart({ name: 'x', ...CONSENT_FIELDS }, { name: 'a.wav', data: await tone('short.wav', 0.2) }),
+    status: 422,
+    code: 'E_AUDIO_TOO_SHORT',
+  },
   { name: 'an unknown voice', path: `/api/voices/${missing}`, init: () => ({}), status: 404, code: 'E_VOICE_NOT_FOUND' },
   { name: 'delete an unknown voice', path: `/api/voices/${missing}`, init: () => ({ method: 'DELETE' }), status: 404, code: 'E_VOICE_NOT_FOUND' },
   // routes and methods
@@ -287,8 +299,14 @@ const uploadCases: UploadCase[] = [
 ];
 for (const upload of uploadCases) {
   cases.push(
-    { name: `a voice from ${upload.name}`, path: '/api/voices', init: async () => multipart({ name: 'x' }, await upload.file()), status: 415, code: upload.code },
-    { name: `a synthesis reference from ${upload.name}`, path: '/api/synthesis', init: async () => multipart({ text: '你好' }, await upload.file()), status: 415, code: upload.code },
+    { name: `a voice from ${upload.name}`, path: '/api/voices', init: async () => multipart({ name: 'x', ...CONSENT_FIELDS }, await upload.file()), status: 415, code: upload.code },
+    {
+      name: `a synthesis reference from ${upload.name}`,
+      path: '/api/synthesis',
+      init: async () => multipart({ text: '你好', ...CONSENT_FIELDS }, await upload.file()),
+      status: 415,
+      code: upload.code,
+    },
   );
 }
 

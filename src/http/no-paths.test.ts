@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTone } from '../audio/testing/fixtures.js';
-import { jsonPost, startTestService, waitForTask, type TestService } from '../service/testing/test-service.js';
+import { jsonPost, startTestService, waitForTask, type TestService, withConsent } from '../service/testing/test-service.js';
 
 let service: TestService;
 before(async () => {
@@ -26,7 +26,7 @@ function assertNoPath(message: string): void {
 test('a reference that starts like a WAV but ffprobe cannot read: refused without the upload path', async () => {
   // A RIFF/WAVE header (it passes the magic-bytes check) followed by garbage: ffprobe names the file in its error.
   const broken = Buffer.concat([Buffer.from('RIFF'), Buffer.from([0xff, 0xff, 0, 0]), Buffer.from('WAVEfmt '), Buffer.alloc(64, 0xab)]);
-  const form = new FormData();
+  const form = withConsent(new FormData());
   form.set('name', 'broken');
   form.set('prompt_text', '坏的。');
   form.set('audio', new Blob([broken]), 'broken.wav');
@@ -36,7 +36,7 @@ test('a reference that starts like a WAV but ffprobe cannot read: refused withou
 });
 
 test('a task whose stored voice lost its files fails without naming them', async () => {
-  const form = new FormData();
+  const form = withConsent(new FormData());
   form.set('name', 'vanishing');
   form.set('prompt_text', '这是一段声音。');
   form.set('audio', new Blob([await readFile(await makeTone(join(service.dataDir, 'vanishing.wav'), { seconds: 3 }))]), 'voice.wav');

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jsonPost, startTestService, waitForTask } from './testing/test-service.js';
+import { jsonPost, startTestService, waitForTask, withConsent } from './testing/test-service.js';
 import { makeGlmttsDouble } from '../engines/testing/glmtts-double.js';
 import { makeTone } from '../audio/testing/fixtures.js';
 import { decodeWav } from '../audio/wav.js';
@@ -23,7 +23,7 @@ test.after(async () => {
 
 /** A multipart synthesis request with the reference recording uploaded. */
 function withVoice(fields: Record<string, string>): RequestInit {
-  const form = new FormData();
+  const form = withConsent(new FormData());
   for (const [key, value] of Object.entries(fields)) form.set(key, value);
   form.set('audio', new Blob([reference]), 'reference.mp3');
   return { method: 'POST', body: form };

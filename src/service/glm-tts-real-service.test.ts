@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { prepareRealGlmtts, REAL_GLMTTS_SKIP } from '../engines/testing/glmtts-real.js';
 import { makeTone } from '../audio/testing/fixtures.js';
 import { decodeWav } from '../audio/wav.js';
-import { startTestService, waitForTask } from './testing/test-service.js';
+import { startTestService, waitForTask, withConsent } from './testing/test-service.js';
 
 if (REAL_GLMTTS_SKIP) {
   test('the service on GLM-TTS real code', { skip: REAL_GLMTTS_SKIP }, () => {});
@@ -25,7 +25,7 @@ if (REAL_GLMTTS_SKIP) {
 
   test('service (GLM-TTS real code, CPU): a task with a reference voice completes with 24 kHz audio', async () => {
     const reference = await readFile(await makeTone(join(service.dataDir, 'reference.mp3'), { seconds: 3, format: 'mp3' }));
-    const form = new FormData();
+    const form = withConsent(new FormData());
     form.set('text', '你好，这是一个测试。Hello, this is a test.');
     form.set('prompt_text', '参考音频。');
     form.set('seed', '11');

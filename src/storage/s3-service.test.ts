@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { makeTone } from '../audio/testing/fixtures.js';
-import { jsonPost, startTestService, waitForTask, waitUntil } from '../service/testing/test-service.js';
+import { jsonPost, startTestService, waitForTask, waitUntil, withConsent } from '../service/testing/test-service.js';
 import { startS3Server } from './testing/s3-server.js';
 
 const s3 = await startS3Server();
@@ -45,7 +45,7 @@ async function forgetLocalCopies(): Promise<void> {
 }
 
 test('a voice stored through the API is used by a worker with an empty folder; the result downloads from the bucket, ranges and validators included', async () => {
-  const form = new FormData();
+  const form = withConsent(new FormData());
   form.set('name', '远程');
   form.set('audio', new Blob([await readFile(await makeTone(join(service.dataDir, 'voice.ogg'), { seconds: 4, format: 'ogg' }))]), 'voice.ogg');
   const voice = await service.request('/api/voices', { method: 'POST', body: form });
@@ -74,7 +74,7 @@ test('a voice stored through the API is used by a worker with an empty folder; t
 });
 
 test('a reference uploaded with the request reaches the worker through the bucket', async () => {
-  const form = new FormData();
+  const form = withConsent(new FormData());
   form.set('text', '上传参考音频。');
   form.set('audio', new Blob([await readFile(await makeTone(join(service.dataDir, 'ref.wav'), { seconds: 3 }))]), 'ref.wav');
   const { status, body } = await service.request('/api/synthesis', { method: 'POST', body: form });

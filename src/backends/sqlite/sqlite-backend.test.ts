@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteBackend } from './sqlite-backend.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { SCHEMA_VERSION } from './schema.js';
+import { SCHEMA_1, SCHEMA_2 } from './testing/old-schemas.js';
 import type { WorkUnit } from '../backend.js';
 import { runBackendContract } from '../testing/backend-contract.js';
 import { runAccessContract } from '../testing/access-contract.js';
@@ -39,17 +40,45 @@ test('sqlite: tasks and finished segments survive reopening the file; leases are
   await rm(dir, { recursive: true, force: true });
 });
 
+test('sqlite: a database of schema 2 is migrated: its tasks and voices have no owner, are listed, and new ones do', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sqlite-migrate-2-'));
+  const path = join(dir, 'tasks.db');
+  const old = new Database(path);
+  old.exec(SCHEMA_2);
+  old.pragma('user_version = 2');
+  old
+    .prepare("INSERT INTO tasks (id, seq, status, priority, request, created_at, updated_at) VALUES ('t1', 1, 'queued', 0, ?, 1, 1)")
+    .run(JSON.stringify({ text: '旧的。', format: 'wav', priority: 0, pronunciations: [] }));
+  old
+    .prepare("INSERT INTO voices (id, name, prompt_text, audio_path, sha256, sample_rate, duration_ms, original_path, created_at) VALUES ('v1', 'old', '', '/a.wav', 'x', 24000, 3000, '/a.orig', 1)")
+    .run();
+  old.close();
+
+  const backend = new SqliteBackend({ path });
+  assert.equal((await backend.getTask('t1'))?.owner, undefined);
+  assert.deepEqual(
+    (await backend.listTasks({ owner: '', limit: 10 })).tasks.map((t) => t.id),
+    ['t1'],
+  );
+  assert.deepEqual(
+    (await backend.listVoices('')).map((v) => v.id),
+    ['v1'],
+  );
+  const { task } = await backend.createTask({ text: '新的。', format: 'wav', priority: 0, pronunciations: [] }, { owner: 'k1' });
+  assert.equal((await backend.claim('w', ['prepare'], 60_000))?.task.id, 't1');
+  assert.equal((await backend.claim('w', ['prepare'], 60_000))?.task.id, task.id);
+  await backend.close();
+  const reopened = new Database(path, { readonly: true });
+  assert.equal(reopened.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  reopened.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
 test('sqlite: a database of schema 1 is migrated: its tasks keep working and can be routed', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sqlite-migrate-'));
   const path = join(dir, 'tasks.db');
-  // Schema 1 is today's schema without the engine column and with the old segment index.
   const old = new Database(path);
-  old.exec(
-    SCHEMA.replace('  engine TEXT,\n', '').replace(
-      /CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks \(status, engine, /u,
-      'CREATE INDEX IF NOT EXISTS tasks_segment_queue ON tasks (status, ',
-    ),
-  );
+  old.exec(SCHEMA_1);
   old.pragma('user_version = 1');
   old
     .prepare("INSERT INTO tasks (id, seq, status, priority, request, created_at, updated_at) VALUES ('t1', 1, 'queued', 0, ?, 1, 1)")

@@ -73,3 +73,12 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, wha
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** The consent that comes with a recording to clone (VOICE_CONSENT=required, the default), as form fields. */
+export const CONSENT_FIELDS = { consent: 'true', speaker_name: 'Test Speaker' } as const;
+
+/** Adds the consent fields to a form that uploads a recording. */
+export function withConsent(form: FormData): FormData {
+  for (const [key, value] of Object.entries(CONSENT_FIELDS)) form.set(key, value);
+  return form;
+}

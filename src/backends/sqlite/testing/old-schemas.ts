@@ -1,0 +1,92 @@
+/**
+ * Schemas of earlier versions, frozen as they were released, for the migration tests: a file
+ * written by an older tts-queue must open and keep working.
+ */
+
+import { TASK_STATUSES } from '../../backend.js';
+
+const statusList = TASK_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/** Schema 2 (before tasks and voices had owners). */
+export const SCHEMA_2 = `
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  status TEXT NOT NULL CHECK (status IN (${statusList})),
+  priority INTEGER NOT NULL,
+  request TEXT NOT NULL,
+  idempotency_key TEXT UNIQUE,
+  request_hash TEXT,
+  segments_total INTEGER NOT NULL DEFAULT 0,
+  segments_done INTEGER NOT NULL DEFAULT 0,
+  segments_pending INTEGER NOT NULL DEFAULT 0,
+  retries INTEGER NOT NULL DEFAULT 0,
+  last_served_at INTEGER NOT NULL DEFAULT 0,
+  available_at INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_token TEXT,
+  lease_expires_at INTEGER,
+  error_code TEXT,
+  error_message TEXT,
+  result TEXT,
+  reference TEXT,
+  engine TEXT,
+  expired INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  expires_at INTEGER,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_prepare_queue ON tasks (status, priority DESC, seq);
+CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks (status, engine, priority DESC, last_served_at, seq) WHERE segments_pending > 0;
+CREATE INDEX IF NOT EXISTS tasks_expiry ON tasks (expires_at) WHERE expired = 0 AND expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_leases ON tasks (lease_expires_at) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS segments (
+  task_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  available_at INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_token TEXT,
+  lease_expires_at INTEGER,
+  audio_path TEXT,
+  duration_ms REAL,
+  PRIMARY KEY (task_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS segments_leases ON segments (lease_expires_at) WHERE status = 'running';
+
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('status', 'progress')),
+  status TEXT NOT NULL,
+  segments_done INTEGER NOT NULL,
+  segments_total INTEGER NOT NULL,
+  error_code TEXT,
+  error_message TEXT,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_task ON events (task_id, id);
+
+CREATE TABLE IF NOT EXISTS voices (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  prompt_text TEXT NOT NULL,
+  audio_path TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  sample_rate INTEGER NOT NULL,
+  duration_ms REAL NOT NULL,
+  original_path TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+`;
+
+/** Schema 1: schema 2 without the engine column, with the segment index that did not filter on it. */
+export const SCHEMA_1 = SCHEMA_2.replace('  engine TEXT,\n', '').replace(
+  /CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks \(status, engine, /u,
+  'CREATE INDEX IF NOT EXISTS tasks_segment_queue ON tasks (status, ',
+);
