@@ -126,6 +126,9 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
       maxAge: 600,
     });
   }
+  // Before the access hooks: its own onRequest hook marks upgrade requests, so that one refused
+  // there (no key) still has its socket closed when the answer is sent.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await registerAccess(app, deps.access);
 
   await app.register(swagger, {
@@ -144,7 +147,6 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   await app.register(multipart, {
     limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 20, fieldSize: deps.limits.maxTextChars * 4 + 1024, parts: 25 },
   });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   synthesisRoutes(app, deps);
   taskRoutes(app, deps);

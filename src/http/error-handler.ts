@@ -46,6 +46,7 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
   const retryAfterS = error.retryAfterS ?? (error.code === 'E_STORAGE_FULL' ? STORAGE_FULL_RETRY_AFTER_S : undefined);
   if (retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterS))));
+  if (error.code === 'E_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="tts-queue"');
   return reply
     .code(error.status)
     .header('content-type', 'application/json; charset=utf-8')

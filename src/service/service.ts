@@ -69,6 +69,12 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     throw new TtsError('E_INVALID_ARGUMENT', `"tts-queue ${role}" shares its work with other processes through Redis: set BACKEND=redis (and REDIS_URL), or run "tts-queue serve".`);
   }
   const opened = await openBackend(config, logger);
+  // The safe default: an API open to other machines without any key does not start (nothing listens yet).
+  if (role !== 'worker')
+    await checkExposure(config, opened.backend, logger).catch(async (error: unknown) => {
+      await opened.close();
+      throw error;
+    });
   const { backend } = opened;
   const blobs = createBlobStore(config);
   const processId = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
@@ -120,7 +126,6 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   if (role === 'worker') {
     app = createMetricsApp({ metrics, isReady: () => workerReadiness({ isReady, backend, engines: localReports }), metricsToken: config.metricsToken });
   } else {
-    await checkExposure(config, backend, logger);
     if (config.backend === 'redis') {
       // Rate limits count in Redis, so that they hold across API nodes.
       rateLimitRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });

@@ -55,10 +55,17 @@ export function jsonPost(body: unknown, headers: Record<string, string> = {}): R
 }
 
 /** Polls a task until `done(task)` or the deadline. */
-export async function waitForTask(service: TestService, id: string, done: (task: any) => boolean = (t) => ['completed', 'failed', 'canceled'].includes(t.status), timeoutMs = 60_000): Promise<any> {
+export async function waitForTask(
+  service: TestService,
+  id: string,
+  done: (task: any) => boolean = (t) => ['completed', 'failed', 'canceled'].includes(t.status),
+  timeoutMs = 60_000,
+  /** Headers of every poll (an API key). */
+  headers: Record<string, string> = {},
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await service.request(`/api/task/${id}`);
+    const { body } = await service.request(`/api/task/${id}`, { headers });
     if (done(body)) return body;
     if (Date.now() > deadline) throw new Error(`task ${id} still ${body.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 25));
