@@ -5,7 +5,7 @@
 
 import type { ApiKeyRecord, KeyQuotas, KeyRole, KeyStore } from '../backends/backend.js';
 import { TtsError } from '../errors.js';
-import { KEY_ID_PATTERN, generateKey, hashKey } from './api-keys.js';
+import { KEY_ID_PATTERN, KEY_PREFIX, generateKey, hashKey } from './api-keys.js';
 
 /** Names are for people: letters, digits, spaces and a few marks, 1 to 64 characters. */
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} ._@-]{0,63}$/u;
@@ -49,7 +49,11 @@ export class KeyService {
     const byId = KEY_ID_PATTERN.test(idOrName) ? await this.keys.get(idOrName) : undefined;
     if (byId !== undefined) return byId;
     const byName = (await this.keys.list()).filter((key) => key.name === idOrName && key.revokedAt === undefined);
-    if (byName.length === 0) throw new TtsError('E_KEY_NOT_FOUND', `No key has the id or name "${idOrName.slice(0, 100)}"; \`tts-queue keys list\` or GET /api/keys lists them.`);
+    if (byName.length === 0) {
+      // A key itself (pasted where its id goes) is never repeated: answers end up in logs.
+      const shown = idOrName.startsWith(KEY_PREFIX) ? `that starts with ${KEY_PREFIX} (a key itself; give its id, the 12 characters after ${KEY_PREFIX})` : `"${idOrName.slice(0, 100)}"`;
+      throw new TtsError('E_KEY_NOT_FOUND', `No key has the id or name ${shown}; \`tts-queue keys list\` or GET /api/keys lists them.`);
+    }
     return byName[0]!;
   }
 

@@ -33,6 +33,13 @@ export interface AccessSettings {
 /** Paths open to anyone: probes, metrics (own token) and the API's description. */
 const OPEN_PATHS = /^\/(?:healthz|readyz|metrics|openapi\.json|docs(?:\/.*)?)$/u;
 
+/** How many times a header occurs in Node's raw list (name, value, name, value…). */
+function countHeader(rawHeaders: string[], name: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) count++;
+  return count;
+}
+
 export function actorOf(request: FastifyRequest): Actor {
   return { principal: request.principal, address: request.ip };
 }
@@ -46,7 +53,13 @@ export async function registerAccess(app: FastifyInstance, settings: AccessSetti
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?', 1)[0]!;
-    request.principal = OPEN_PATHS.test(path) ? ANONYMOUS : await settings.authenticator.authenticate(request.headers);
+    if (OPEN_PATHS.test(path)) {
+      request.principal = ANONYMOUS;
+      return;
+    }
+    // Node keeps the first of several Authorization headers and drops the others: a proxy may read another one.
+    if (countHeader(request.raw.rawHeaders, 'authorization') > 1) throw new TtsError('E_UNAUTHORIZED', 'Send one key, in one Authorization or X-API-Key header.');
+    request.principal = await settings.authenticator.authenticate(request.headers);
   });
 
   const limitOf = (request: FastifyRequest): number =>

@@ -33,6 +33,8 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new TtsError('E_UNSUPPORTED_MEDIA_TYPE', 'Send application/json, or multipart/form-data for uploads.');
+    case 'FST_PROTO_VIOLATION':
+      return new TtsError('E_INVALID_ARGUMENT', 'A multipart field is named like a property of every object (`constructor`, `__proto__`, `toString`…); use the documented field names.');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new TtsError('E_INVALID_ARGUMENT', 'The Content-Length header does not match the body.');
   }

@@ -4,9 +4,11 @@
  */
 
 // C0/C1 controls except tab, line feed and carriage return (those are white space, handled below),
-// and every default-ignorable character: zero-width and bidirectional formatting, the byte-order
-// mark, variation selectors, tags, and the Hangul fillers (letters by category, but invisible).
-const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\p{Default_Ignorable_Code_Point}]/gu;
+// every default-ignorable character: zero-width and bidirectional formatting, the byte-order
+// mark, variation selectors, tags, and the Hangul fillers (letters by category, but invisible),
+// and lone surrogates (JSON may carry "\ud800"): no character, and not valid UTF-8 for an engine
+// or a store. With the `u` flag a surrogate range matches only unpaired halves, never a pair.
+const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\uD800-\uDFFF\p{Default_Ignorable_Code_Point}]/gu;
 
 // Blanks drawn as wide as a space (often used to fake an empty text): made spaces here, before
 // INVISIBLE (which includes the two Hangul fillers) would remove them and join the words around.

@@ -20,7 +20,20 @@ import type { RedisConnection } from './connection.js';
 export const MAX_SCANNED_PER_PAGE = 5_000;
 /** Entries read per XREVRANGE while a filter skips some. */
 const SCAN_BATCH = 500;
-const STREAM_ID = /^\d{1,20}-\d{1,20}$/u;
+const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/u;
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/**
+ * Whether `cursor` can start an XREVRANGE after it: a stream id whose two parts fit in 64 bits,
+ * and not 0-0 (nothing comes before it). Redis refuses anything else with an error of its own,
+ * which is not the client's fault to see as a 500.
+ */
+function isStreamCursor(cursor: string): boolean {
+  const match = STREAM_ID.exec(cursor);
+  if (match === null) return false;
+  const [ms, seq] = [BigInt(match[1]!), BigInt(match[2]!)];
+  return ms <= MAX_ID_PART && seq <= MAX_ID_PART && ms + seq > 0n;
+}
 
 /** Runs a Redis call; connection failures become E_BACKEND_UNAVAILABLE (the backend's `call`). */
 export type RedisCall = <T>(body: () => Promise<T>) => Promise<T>;
@@ -57,7 +70,7 @@ export class RedisAuditLog implements AuditLog {
   }
 
   async list(query: AuditQuery): Promise<{ entries: AuditEntry[]; nextCursor?: string }> {
-    if (query.cursor !== undefined && !STREAM_ID.test(query.cursor)) {
+    if (query.cursor !== undefined && !isStreamCursor(query.cursor)) {
       throw new TtsError('E_INVALID_ARGUMENT', `Expected cursor to be a value returned as next_cursor, got "${query.cursor.slice(0, 64)}".`);
     }
     const filtered = query.keyId !== undefined || query.action !== undefined || query.subject !== undefined || query.until !== undefined;

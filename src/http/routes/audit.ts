@@ -20,7 +20,7 @@ export function auditRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.get(
     '/api/audit',
     {
-      preHandler: requireAdmin,
+      onRequest: requireAdmin,
       schema: { summary: 'The audit log, newest first, filtered, a page at a time (admin)', querystring: AuditListQuery, response: { 200: AuditListBody, '4xx': ErrorBody } },
     },
     async (request) => {

@@ -158,60 +158,69 @@ export function eventRoutes(app: FastifyInstance, deps: AppDependencies): void {
     },
   );
 
-  app.get('/api/ws', { websocket: true, schema: { summary: 'WebSocket: send {"type":"subscribe","ids":[...]}, receive snapshots and events', hide: false } }, (socket: WebSocket, request) => {
-    const subscribed = new Set<string>();
-    const send = (message: unknown): void => {
-      if (socket.readyState !== socket.OPEN) return;
-      // What ws has not handed to the kernel yet: past the bound, the client is not reading.
-      if (socket.bufferedAmount > MAX_UNREAD_BYTES) {
-        request.log.warn('WebSocket closed: the client does not read');
-        unsubscribe();
-        socket.close(WS_CLOSE_NOT_READING, 'Messages were not read: too many wait for this connection.');
-        return;
-      }
-      socket.send(JSON.stringify(message));
-    };
-    const unsubscribe = deps.tasks.watch(
-      (event) => send({ type: 'event', event: presentEvent(event) }),
-      (event) => subscribed.has(event.taskId),
-    );
-    socket.on('close', unsubscribe);
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
-      void (async () => {
-        let message: { type?: unknown; ids?: unknown };
-        try {
-          if (isBinary || data.length > 64 * 1024) throw new TtsError('E_INVALID_ARGUMENT', 'Messages are JSON text of at most 64 KB.');
-          try {
-            message = JSON.parse(data.toString('utf8')) as typeof message;
-          } catch {
-            throw new TtsError('E_MALFORMED_JSON', 'The message is not valid JSON.');
-          }
-          if (typeof message !== 'object' || message === null) throw new TtsError('E_INVALID_ARGUMENT', 'Expected a JSON object such as {"type":"subscribe","ids":["…"]}.');
-          const ids = message.ids;
-          if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string')) throw new TtsError('E_INVALID_ARGUMENT', 'Expected `ids` to be a list of task ids.');
-          if (message.type === 'unsubscribe') {
-            for (const id of ids) subscribed.delete(id);
-            send({ type: 'unsubscribed', ids });
-            return;
-          }
-          if (message.type !== 'subscribe') throw new TtsError('E_INVALID_ARGUMENT', 'Expected `type` to be "subscribe" or "unsubscribe".');
-          if (subscribed.size + ids.length > MAX_WS_SUBSCRIPTIONS) throw new TtsError('E_INVALID_ARGUMENT', `At most ${MAX_WS_SUBSCRIPTIONS} subscriptions per connection.`);
-          for (const id of ids as string[]) {
-            try {
-              // Every id is checked for this connection's key: another key's task is not found.
-              const task = await deps.tasks.get(id, request.principal);
-              subscribed.add(id);
-              send({ type: 'snapshot', task: presentTask(task) });
-            } catch (error) {
-              const failure = toTtsError(error);
-              send({ type: 'error', id: id.slice(0, 100), error: { code: failure.code, message: failure.message } });
-            }
-          }
-        } catch (error) {
-          const failure = toTtsError(error);
-          send({ type: 'error', error: { code: failure.code, message: failure.message } });
+  app.route({
+    method: 'GET',
+    url: '/api/ws',
+    schema: { summary: 'WebSocket: send {"type":"subscribe","ids":[...]}, receive snapshots and events', hide: false, response: { '4xx': ErrorBody } },
+    // A plain HTTP request (no Upgrade) gets an answer in the API's error shape, not the plugin's empty 404.
+    handler: async () => {
+      throw new TtsError('E_ROUTE_NOT_FOUND', 'GET /api/ws is a WebSocket: connect with a WebSocket client (Upgrade: websocket), then send {"type":"subscribe","ids":[...]}.');
+    },
+    wsHandler: (socket: WebSocket, request) => {
+      const subscribed = new Set<string>();
+      const send = (message: unknown): void => {
+        if (socket.readyState !== socket.OPEN) return;
+        // What ws has not handed to the kernel yet: past the bound, the client is not reading.
+        if (socket.bufferedAmount > MAX_UNREAD_BYTES) {
+          request.log.warn('WebSocket closed: the client does not read');
+          unsubscribe();
+          socket.close(WS_CLOSE_NOT_READING, 'Messages were not read: too many wait for this connection.');
+          return;
         }
-      })();
-    });
+        socket.send(JSON.stringify(message));
+      };
+      const unsubscribe = deps.tasks.watch(
+        (event) => send({ type: 'event', event: presentEvent(event) }),
+        (event) => subscribed.has(event.taskId),
+      );
+      socket.on('close', unsubscribe);
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        void (async () => {
+          let message: { type?: unknown; ids?: unknown };
+          try {
+            if (isBinary || data.length > 64 * 1024) throw new TtsError('E_INVALID_ARGUMENT', 'Messages are JSON text of at most 64 KB.');
+            try {
+              message = JSON.parse(data.toString('utf8')) as typeof message;
+            } catch {
+              throw new TtsError('E_MALFORMED_JSON', 'The message is not valid JSON.');
+            }
+            if (typeof message !== 'object' || message === null) throw new TtsError('E_INVALID_ARGUMENT', 'Expected a JSON object such as {"type":"subscribe","ids":["…"]}.');
+            const ids = message.ids;
+            if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string')) throw new TtsError('E_INVALID_ARGUMENT', 'Expected `ids` to be a list of task ids.');
+            if (message.type === 'unsubscribe') {
+              for (const id of ids) subscribed.delete(id);
+              send({ type: 'unsubscribed', ids });
+              return;
+            }
+            if (message.type !== 'subscribe') throw new TtsError('E_INVALID_ARGUMENT', 'Expected `type` to be "subscribe" or "unsubscribe".');
+            if (subscribed.size + ids.length > MAX_WS_SUBSCRIPTIONS) throw new TtsError('E_INVALID_ARGUMENT', `At most ${MAX_WS_SUBSCRIPTIONS} subscriptions per connection.`);
+            for (const id of ids as string[]) {
+              try {
+                // Every id is checked for this connection's key: another key's task is not found.
+                const task = await deps.tasks.get(id, request.principal);
+                subscribed.add(id);
+                send({ type: 'snapshot', task: presentTask(task) });
+              } catch (error) {
+                const failure = toTtsError(error);
+                send({ type: 'error', id: id.slice(0, 100), error: { code: failure.code, message: failure.message } });
+              }
+            }
+          } catch (error) {
+            const failure = toTtsError(error);
+            send({ type: 'error', error: { code: failure.code, message: failure.message } });
+          }
+        })();
+      });
+    },
   });
 }

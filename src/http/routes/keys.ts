@@ -11,7 +11,8 @@ import { actorOf, requireAdmin } from '../access.js';
 
 export function keyRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.addSchema(KeyBody);
-  const admin = { preHandler: requireAdmin };
+  // Checked on arrival, before the body is read or validated: a user key learns nothing about these routes' input.
+  const admin = { onRequest: requireAdmin };
   app
     .withTypeProvider<TypeBoxTypeProvider>()
     .post(
