@@ -110,8 +110,12 @@ export async function startBaselineServer(costMs = COST_MS): Promise<ServerProce
   return await startServer('baseline (article design)', [BASELINE_SERVER], env, '/debug/engine-timeline');
 }
 
-/** Our service, `tts-queue serve`, on a fresh data folder with one bench-sleep host (`env`: e.g. BACKEND=redis). */
-export async function startOurService(costMs = COST_MS, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+/**
+ * Our service, `tts-queue serve`, on a fresh data folder with one bench-sleep host (`env`: e.g.
+ * BACKEND=redis). `setUp`, when given, runs with the service's environment before it starts
+ * (e.g. to create an API key with the `keys` command on the same DATA_DIR and backend).
+ */
+export async function startOurService(costMs = COST_MS, extraEnv: Record<string, string> = {}, setUp?: (env: Record<string, string>) => Promise<void>): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-http-ours-'));
   const env = {
     HOST,
@@ -124,6 +128,7 @@ export async function startOurService(costMs = COST_MS, extraEnv: Record<string,
     ...extraEnv,
   };
   try {
+    await setUp?.(env);
     return await startServer('tts-queue serve', [OUR_CLI, 'serve'], env, '/healthz', dir);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -131,11 +136,11 @@ export async function startOurService(costMs = COST_MS, extraEnv: Record<string,
   }
 }
 
-/** Creates `count` tasks one after another and returns their ids. */
-async function createTasks(url: string, count: number): Promise<string[]> {
+/** Creates `count` tasks one after another and returns their ids (`headers`: e.g. an API key). */
+export async function createTasks(url: string, count: number, headers: Record<string, string> = {}): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const res = await fetch(`${url}/api/synthesis`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ text: `第${i + 1}句话。` }) });
+    const res = await fetch(`${url}/api/synthesis`, { method: 'POST', headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify({ text: `第${i + 1}句话。` }) });
     const body = (await res.json()) as { id?: unknown };
     if (res.status !== 202 || typeof body.id !== 'string') throw new Error(`POST /api/synthesis answered ${res.status} ${JSON.stringify(body)}`);
     ids.push(body.id);
@@ -184,16 +189,19 @@ function getLua(ids: readonly string[]): string {
   return `local ids = {${ids.map((id) => JSON.stringify(id)).join(',')}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format("GET", "/api/task/" .. ids[(i % #ids) + 1])\nend\n`;
 }
 
-function acceptingTasks(url: string, seconds: number): Promise<autocannon.Result> {
-  return autocannon({ url: `${url}/api/synthesis`, connections: CONNECTIONS, duration: seconds, method: 'POST', headers: JSON_HEADERS, body: POST_BODY });
+/** POST /api/synthesis at 50 connections for `seconds`, with autocannon (`headers`: e.g. an API key). */
+export function acceptingTasks(url: string, seconds: number, headers: Record<string, string> = {}): Promise<autocannon.Result> {
+  return autocannon({ url: `${url}/api/synthesis`, connections: CONNECTIONS, duration: seconds, method: 'POST', headers: { ...JSON_HEADERS, ...headers }, body: POST_BODY });
 }
 
-function readingStatus(url: string, ids: readonly string[], seconds: number): Promise<autocannon.Result> {
+/** GET /api/task/:id over `ids` at 50 connections for `seconds`, with autocannon (`headers`: e.g. an API key). */
+export function readingStatus(url: string, ids: readonly string[], seconds: number, headers: Record<string, string> = {}): Promise<autocannon.Result> {
   let next = 0;
   return autocannon({
     url,
     connections: CONNECTIONS,
     duration: seconds,
+    headers,
     requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/api/task/${ids[next++ % ids.length]}` }) }],
   });
 }

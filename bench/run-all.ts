@@ -1,11 +1,12 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
- * (names: reference, split, protocol, espeak, say, http, busy, scale, glm, redis-scale-out,
- * redis-accept, redis-busy, redis-tasks; the redis ones use the Redis at REDIS_URL). Each prints its figures beside a
- * baseline measured in the same run.
+ * (names: reference, split, protocol, espeak, say, http, busy, auth, scale, glm, redis-scale-out,
+ * redis-accept, redis-busy, redis-tasks, redis-auth; the redis ones use the Redis at REDIS_URL).
+ * Each prints its figures beside a baseline measured in the same run.
  */
 
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { benchAuthOverhead, benchAuthOverheadRedis } from './auth-overhead.js';
 import { benchEngineBusy } from './engine-busy.js';
 import { benchEspeakScaling } from './espeak-scaling.js';
 import { benchGlmTtsHost } from './glm-tts-host.js';
@@ -25,12 +26,14 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   say: () => benchSayCli(),
   http: () => benchHttpThroughput(),
   busy: () => benchEngineBusy(),
+  auth: () => benchAuthOverhead(),
   scale: () => benchScale(),
   glm: () => benchGlmTtsHost(),
   'redis-scale-out': () => benchScaleOut(),
   'redis-accept': () => benchAccepting(),
   'redis-busy': () => benchBusy(),
   'redis-tasks': () => benchManyTasks(),
+  'redis-auth': () => benchAuthOverheadRedis(),
 };
 
 const wanted = process.argv.slice(2);
