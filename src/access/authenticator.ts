@@ -16,7 +16,7 @@ import type { ApiKeyRecord, KeyStore } from '../backends/backend.js';
 import { TtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 import { keyIdOf, keyMatches } from './api-keys.js';
-import { ANONYMOUS, type Principal } from './principal.js';
+import { ANONYMOUS, ANONYMOUS_REMOTE, type Principal } from './principal.js';
 
 export const AUTH_MODES = ['auto', 'on', 'off'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -83,7 +83,7 @@ export class Authenticator {
     const given = credentialOf(headers);
     if (given === undefined) {
       if (await this.keyRequired()) throw unauthorized('This service needs an API key: send `Authorization: Bearer <key>` (an admin creates keys with `tts-queue keys create`).');
-      return ANONYMOUS;
+      return this.options.loopbackOnly ? ANONYMOUS : ANONYMOUS_REMOTE;
     }
     const now = this.now();
     const recent = this.verified.get(given);

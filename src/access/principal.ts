@@ -10,9 +10,14 @@ export interface Principal {
   keyId: string | null;
   role: KeyRole | 'anonymous';
   quotas: KeyQuotas;
+  /** Anonymous on a loopback-only service: the operator's own machine, trusted as an admin. */
+  local?: boolean;
 }
 
-export const ANONYMOUS: Principal = Object.freeze({ keyId: null, role: 'anonymous', quotas: Object.freeze({}) }) as Principal;
+/** Anonymous where only this machine can call (loopback, no key yet): may do what an admin does. */
+export const ANONYMOUS: Principal = Object.freeze({ keyId: null, role: 'anonymous', quotas: Object.freeze({}), local: true }) as Principal;
+/** Anonymous on an address others reach (AUTH=off): sees every task, but manages no keys and reads no audit log. */
+export const ANONYMOUS_REMOTE: Principal = Object.freeze({ keyId: null, role: 'anonymous', quotas: Object.freeze({}), local: false }) as Principal;
 
 /** The owner recorded on what this principal makes (undefined: made without a key). */
 export function ownerOf(principal: Principal): string | undefined {
@@ -22,7 +27,7 @@ export function ownerOf(principal: Principal): string | undefined {
 /**
  * Whether the principal sees a task or voice of `owner`. An admin sees everything; so does an
  * anonymous request, which only gets this far where the service needs no key (loopback without
- * keys, or AUTH=off): there everyone is trusted alike.
+ * keys, or AUTH=off): there every request is the same nobody.
  */
 export function canSee(principal: Principal, owner: string | undefined): boolean {
   return principal.role !== 'user' || owner === principal.keyId;
@@ -35,7 +40,7 @@ export function listScope(principal: Principal): string | undefined {
 
 /** Whether the principal may manage keys and read the audit log. */
 export function isAdmin(principal: Principal): boolean {
-  return principal.role !== 'user';
+  return principal.role === 'admin' || (principal.role === 'anonymous' && principal.local === true);
 }
 
 /** A principal and where its request came from: what the audit log records. */
