@@ -2,7 +2,7 @@
  * Who may call the API, and how often: every request is authenticated first (an API key, or
  * anonymous where the service needs none: src/access/authenticator.ts), then rate-limited per
  * key (per address for anonymous requests under AUTH=off) with @fastify/rate-limit, whose
- * counts live in Redis in Redis mode so that the limit holds across API nodes. Health probes,
+ * counts are shared through Redis in Redis mode so that the limit holds across API nodes. Health probes,
  * /metrics (which has its own token) and the API's documentation are open.
  */
 
@@ -13,6 +13,7 @@ import type { Authenticator } from '../access/authenticator.js';
 import { ANONYMOUS, isAdmin, type Actor, type Principal } from '../access/principal.js';
 import type { KeyQuotas } from '../backends/backend.js';
 import { TtsError } from '../errors.js';
+import { SharedRateCounts, rateLimitStore } from './shared-rate-counts.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,6 +63,9 @@ export async function registerAccess(app: FastifyInstance, settings: AccessSetti
     request.principal = await settings.authenticator.authenticate(request.headers);
   });
 
+  // Redis mode: counts shared by every API node (shared-rate-counts.ts).
+  const shared = settings.rateLimitRedis === undefined ? undefined : new SharedRateCounts(settings.rateLimitRedis.client, `${settings.rateLimitRedis.prefix}:rate-limit:`);
+  if (shared !== undefined) app.addHook('onClose', async () => shared.close());
   const limitOf = (request: FastifyRequest): number =>
     request.principal.keyId === null
       ? settings.limitAnonymous
@@ -75,7 +79,7 @@ export async function registerAccess(app: FastifyInstance, settings: AccessSetti
     max: (request) => limitOf(request),
     allowList: (request) => OPEN_PATHS.test(request.url.split('?', 1)[0]!) || limitOf(request) === 0,
     keyGenerator: (request) => request.principal.keyId ?? `ip:${request.ip}`,
-    ...(settings.rateLimitRedis === undefined ? {} : { redis: settings.rateLimitRedis.client, nameSpace: `${settings.rateLimitRedis.prefix}:rate-limit:`, skipOnError: true }),
+    ...(shared === undefined ? {} : { store: rateLimitStore(shared) }),
     errorResponseBuilder: (_request, context) =>
       new TtsError('E_RATE_LIMITED', `More than ${context.max} requests a second; slow down and retry after ${Math.ceil(context.ttl / 1000)} s.`, {
         retryAfterS: Math.ceil(context.ttl / 1000),

@@ -94,6 +94,10 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     },
   });
   registerErrorHandling(app);
+  // The id each log line of a request carries, given back so that a client can name a request to an operator.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;

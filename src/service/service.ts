@@ -128,8 +128,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   } else {
     if (config.backend === 'redis') {
       // Rate limits count in Redis, so that they hold across API nodes.
-      // Auto-pipelining sends the counts of concurrent requests in one write: one round trip for many.
-      rateLimitRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
+      rateLimitRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
       rateLimitRedis.on('error', () => undefined);
     }
     api = await wireApi(config, { backend, blobs, logger, engines: () => engineReports().map((report) => report.capabilities), rateLimitRedis });
