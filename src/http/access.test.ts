@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { makeTone } from '../audio/testing/fixtures.js';
@@ -55,6 +56,25 @@ test('before any key exists a loopback service serves anonymous requests; once o
   assert.equal(refused.body.error.code, 'E_UNAUTHORIZED');
   assert.match(refused.headers.get('www-authenticate') ?? '', /^Bearer/u);
   assert.equal((await service.request('/healthz')).status, 200, 'probes stay open');
+});
+
+test('open routes are judged by the route matched, not by the URL: /docs/../api/tasks is not open', async () => {
+  const raw = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request(`${service.url}${path}`, { path }, (response) => {
+        let body = '';
+        response.on('data', (chunk) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+      request.end();
+    });
+  assert.equal((await raw('/docs/json')).status, 200);
+  for (const path of ['/docs/../api/tasks', '/docs/..%2Fapi%2Ftasks', '/healthz/../api/tasks', '/metrics/../api/keys']) {
+    const answer = await raw(path);
+    assert.ok(answer.status !== 200 || !answer.body.includes('"tasks"'), `${path}: ${answer.status} ${answer.body.slice(0, 100)}`);
+    assert.ok(!answer.body.includes('"keys"'), path);
+  }
 });
 
 test('a key is accepted as Bearer or X-API-Key; a wrong, unknown or malformed one is 401', async () => {

@@ -31,8 +31,12 @@ export interface AccessSettings {
   rateLimitRedis?: { client: Redis; prefix: string };
 }
 
-/** Paths open to anyone: probes, metrics (own token) and the API's description. */
-const OPEN_PATHS = /^\/(?:healthz|readyz|metrics|openapi\.json|docs(?:\/.*)?)$/u;
+/**
+ * Routes open to anyone: probes, metrics (own token) and the API's description. Judged by the
+ * route the request was matched to, not by its URL, which a client shapes as it likes.
+ */
+const OPEN_ROUTE = /^\/(?:healthz|readyz|metrics|openapi\.json|docs(?:\/.*)?)$/u;
+const isOpen = (request: FastifyRequest): boolean => request.routeOptions.url !== undefined && OPEN_ROUTE.test(request.routeOptions.url);
 
 /** How many times a header occurs in Node's raw list (name, value, name, value…). */
 function countHeader(rawHeaders: string[], name: string): number {
@@ -53,8 +57,7 @@ export async function requireAdmin(request: FastifyRequest): Promise<void> {
 export async function registerAccess(app: FastifyInstance, settings: AccessSettings): Promise<void> {
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
-    const path = request.url.split('?', 1)[0]!;
-    if (OPEN_PATHS.test(path)) {
+    if (isOpen(request)) {
       request.principal = ANONYMOUS;
       return;
     }
@@ -77,7 +80,7 @@ export async function registerAccess(app: FastifyInstance, settings: AccessSetti
     hook: 'onRequest',
     timeWindow: 1_000,
     max: (request) => limitOf(request),
-    allowList: (request) => OPEN_PATHS.test(request.url.split('?', 1)[0]!) || limitOf(request) === 0,
+    allowList: (request) => isOpen(request) || limitOf(request) === 0,
     keyGenerator: (request) => request.principal.keyId ?? `ip:${request.ip}`,
     ...(shared === undefined ? {} : { store: rateLimitStore(shared) }),
     errorResponseBuilder: (_request, context) =>
