@@ -166,8 +166,13 @@ export function scopedIdempotencyKey(options: CreateTaskOptions): string | undef
   return options.owner === undefined ? options.idempotencyKey : `${options.owner}\n${options.idempotencyKey}`;
 }
 
+/** A guess of how long until one of a key's tasks finishes: the client is told to retry then. */
+const OPEN_TASKS_RETRY_AFTER_S = 10;
+
 export function openTasksQuotaError(open: number): TtsError {
-  return new TtsError('E_QUOTA_TASKS', `This key has ${open} unfinished tasks, as many as it may have at once; submit more when some have finished.`);
+  return new TtsError('E_QUOTA_TASKS', `This key has ${open} unfinished tasks, as many as it may have at once; submit more when some have finished.`, {
+    retryAfterS: OPEN_TASKS_RETRY_AFTER_S,
+  });
 }
 
 export interface CreateTaskOptions {

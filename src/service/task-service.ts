@@ -55,9 +55,6 @@ function utcDay(time: number): { day: string; secondsLeft: number } {
   return { day, secondsLeft: Math.ceil((Date.parse(`${day}T00:00:00Z`) + 86_400_000 - time) / 1000) };
 }
 
-/** A guess of how long until one of a key's tasks finishes: the client is told to retry then. */
-const OPEN_TASKS_RETRY_AFTER_S = 10;
-
 async function fileHash(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -116,7 +113,7 @@ export class TaskService {
       return outcome;
     } catch (error) {
       if (input.uploadPath !== undefined) await blobs.remove(input.uploadPath);
-      throw error instanceof TtsError && error.code === 'E_QUOTA_TASKS' ? new TtsError('E_QUOTA_TASKS', error.message, { retryAfterS: OPEN_TASKS_RETRY_AFTER_S }) : error;
+      throw error;
     } finally {
       // Characters counted for a task that was not made (refused, or a repeated request) are given back.
       if (reserved !== undefined && owner !== undefined) await this.options.usage.addUsage(owner, reserved.day, -reserved.chars, 0).catch(() => undefined);
