@@ -94,6 +94,10 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
     },
   });
   registerErrorHandling(app);
+  // Before every other onRequest hook: the plugin's own marks upgrade requests, so that one
+  // refused by a hook (no key, shutting down, rate limit) still has its socket closed once
+  // answered; refused before the mark, the socket stayed open and held shutdown.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   // The id each log line of a request carries, given back so that a client can name a request to an operator.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -130,9 +134,6 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
       maxAge: 600,
     });
   }
-  // Before the access hooks: its own onRequest hook marks upgrade requests, so that one refused
-  // there (no key) still has its socket closed when the answer is sent.
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await registerAccess(app, deps.access);
 
   await app.register(swagger, {

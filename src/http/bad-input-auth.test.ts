@@ -7,8 +7,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { jsonPost, startTestService } from '../service/testing/test-service.js';
+import { sendRawBytes } from './testing/raw-request.js';
 
 const service = await startTestService();
 test.after(() => service.stop());
@@ -103,25 +103,6 @@ const cases: Case[] = [
   { name: 'an admin reading a key by its secret', path: `/api/keys/${encodeURIComponent(admin.key)}`, init: () => get(bearer(admin.key)), status: 404, code: 'E_KEY_NOT_FOUND' },
 ];
 
-/** Sends bytes as they are over a new connection; fetch would refuse (non-Latin-1 header values) or not send them. */
-async function sendRaw(bytes: Buffer): Promise<{ status: number; body: any }> {
-  const { hostname, port } = new URL(service.url);
-  const socket = connect(Number(port), hostname);
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => undefined);
-  socket.write(bytes);
-  await new Promise((resolve) => socket.once('close', resolve));
-  const [head = '', body = ''] = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n', 2);
-  let parsed: unknown = body;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    // not JSON: the assertion on the code shows what came
-  }
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/u.exec(head)?.[1] ?? 0), body: parsed };
-}
-
 const request = (headerLines: string): Buffer => Buffer.from(`GET /api/tasks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headerLines}\r\n`, 'utf8');
 
 const rawCases: Array<{ name: string; bytes: () => Buffer; status: number; code: string }> = [
@@ -145,7 +126,7 @@ for (const c of cases) {
 
 for (const c of rawCases) {
   test(`bad credentials, raw: ${c.name} → ${c.status} ${c.code}`, async () => {
-    const { status, body } = await sendRaw(c.bytes());
+    const { status, body } = await sendRawBytes(service.url, c.bytes());
     assert.ok(status > 0 && status < 500, `no 5xx: ${status} ${JSON.stringify(body)?.slice(0, 500)}`);
     assert.equal(status, c.status, JSON.stringify(body)?.slice(0, 500));
     assert.equal(body?.error?.code, c.code, JSON.stringify(body)?.slice(0, 500));

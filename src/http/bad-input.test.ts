@@ -4,8 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { CONSENT_FIELDS, jsonPost, startTestService, type TestService } from '../service/testing/test-service.js';
+import { CONSENT_FIELDS, jsonPost, startTestService } from '../service/testing/test-service.js';
 import { makeSilentVideo, makeTone } from '../audio/testing/fixtures.js';
+import { sendRawBytes } from './testing/raw-request.js';
 
 // 3,000 characters: multipart fields may then hold 12 KB, room for a 6,000-level nested list.
 const service = await startTestService({ MAX_TEXT_CHARS: '3000', MAX_UPLOAD_BYTES: '200000' });
@@ -41,28 +42,6 @@ const nestedObject = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.
 /** A multipart body written by hand, to send what no form-data library would. */
 const handMadeMultipart = (contentType: string, body: string): RequestInit => ({ method: 'POST', headers: { 'content-type': contentType }, body });
 const fieldPart = (boundary: string, name: string, value: string): string => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-
-/** Sends bytes as they are over a new TCP connection and reads the answer until the server closes it. */
-async function sendRaw(target: TestService, request: Buffer): Promise<{ status: number; headers: string; body: any }> {
-  const { hostname, port } = new URL(target.url);
-  const socket = connect(Number(port), hostname);
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  // The server may answer and close before it has read everything (oversized headers).
-  socket.on('error', () => undefined);
-  socket.write(request);
-  await new Promise((resolve) => socket.once('close', resolve));
-  const text = Buffer.concat(chunks).toString('utf8');
-  const [head = '', body = ''] = text.split('\r\n\r\n', 2);
-  const status = Number(/^HTTP\/1\.1 (\d{3})/u.exec(head)?.[1] ?? 0);
-  let parsed: unknown = body;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    // not JSON: the assertion on the code shows what came
-  }
-  return { status, headers: head.toLowerCase(), body: parsed };
-}
 
 const tone = async (name: string, seconds: number, format: 'wav' | 'mp3' = 'wav'): Promise<Buffer> => readFile(await makeTone(join(service.dataDir, name), { seconds, format, sampleRate: 8_000 }));
 
@@ -635,7 +614,7 @@ for (const c of cases) {
 
 for (const c of protocolCases) {
   test(`bad HTTP: ${c.name} → ${c.status} ${c.code}, in the API's error shape, connection closed`, async () => {
-    const { status, headers, body } = await sendRaw(service, c.bytes());
+    const { status, headers, body } = await sendRawBytes(service.url, c.bytes());
     assert.equal(status, c.status, headers);
     assert.equal(body?.error?.code, c.code, JSON.stringify(body));
     assert.ok(typeof body.error.message === 'string' && body.error.message.length > 10);

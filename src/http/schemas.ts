@@ -167,7 +167,6 @@ export const NewKeyBody = Type.Object(
   },
   { additionalProperties: false },
 );
-export type NewKeyFields = Static<typeof NewKeyBody>;
 
 export const KeyBody = Type.Object(
   {
