@@ -62,6 +62,12 @@ export interface TaskRequest {
   requireCloning?: boolean;
   /** Engine-specific switches, passed to the host as given (GLM-TTS: use_cache, use_phoneme, sample_method). */
   engineOptions?: Record<string, string | number | boolean>;
+  /** Playback speed of the result and its stream (0.25–4; absent: 1), applied by ffmpeg's atempo. */
+  speed?: number;
+  /** Where to POST the task's state changes, signed (webhooks); `final`: completed, failed, canceled only. */
+  webhook?: { url: string; events: 'final' | 'all' };
+  /** false: never reuse an identical completed result (absent: reuse where the engine is deterministic). */
+  reuse?: boolean;
 }
 
 /** A reference ready for the engine: normalised WAV, its hash and transcript. */
@@ -93,6 +99,8 @@ export interface TaskRecord {
   result?: TaskResult;
   /** True once the result's retention ended and its file was deleted. */
   expired: boolean;
+  /** True when the result is a copy of an identical earlier request's, made without running the engine. */
+  cached?: boolean;
   reference?: PreparedReference;
   /** The engine the task was routed to when it was prepared. */
   engine?: string;
