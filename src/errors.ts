@@ -62,6 +62,7 @@ export const ERROR_CATALOGUE = {
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, summary: 'The request has a content type the route does not take (use application/json or multipart/form-data).' },
   E_URI_TOO_LONG: { status: 414, retryable: false, summary: 'A path parameter is longer than any id (200 characters).' },
   E_ROUTE_NOT_FOUND: { status: 404, retryable: false, summary: 'No route has this method and path.' },
+  E_PAGE_NOT_BUILT: { status: 503, retryable: false, summary: 'The web page at / was not built (only the TypeScript was compiled); run `npm run build`, which also builds web/ into dist/web.' },
   E_NOT_FOUND: { status: 404, retryable: false, summary: 'No task with this id (or the id is malformed).' },
   E_VOICE_NOT_FOUND: { status: 404, retryable: false, summary: 'No voice with this id (or the id is malformed).' },
   E_VOICE_CONFLICT: { status: 409, retryable: false, summary: 'A request gave both `voice_id` and a reference (`audio` or `audio_url`); give one.' },

@@ -3,7 +3,7 @@
  * anonymous where the service needs none: src/access/authenticator.ts), then rate-limited per
  * key (per address for anonymous requests under AUTH=off) with @fastify/rate-limit, whose
  * counts are shared through Redis in Redis mode so that the limit holds across API nodes. Health probes,
- * /metrics (which has its own token) and the API's documentation are open.
+ * /metrics (which has its own token), the API's documentation and the web page are open.
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -32,10 +32,11 @@ export interface AccessSettings {
 }
 
 /**
- * Routes open to anyone: probes, metrics (own token) and the API's description. Judged by the
- * route the request was matched to, not by its URL, which a client shapes as it likes.
+ * Routes open to anyone: probes, metrics (own token), the API's description and the web page
+ * (`/` and its built assets; the page's own API calls send a key). Judged by the route the
+ * request was matched to, not by its URL, which a client shapes as it likes.
  */
-const OPEN_ROUTE = /^\/(?:healthz|readyz|metrics|openapi\.json|docs(?:\/.*)?)$/u;
+const OPEN_ROUTE = /^\/(?:|healthz|readyz|metrics|openapi\.json|docs(?:\/.*)?|assets\/\*)$/u;
 const isOpen = (request: FastifyRequest): boolean => request.routeOptions.url !== undefined && OPEN_ROUTE.test(request.routeOptions.url);
 
 /** How many times a header occurs in Node's raw list (name, value, name, value…). */

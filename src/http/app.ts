@@ -20,6 +20,7 @@ import { synthesisRoutes } from './routes/synthesis.js';
 import { taskRoutes } from './routes/tasks.js';
 import { voiceRoutes } from './routes/voices.js';
 import { keyRoutes } from './routes/keys.js';
+import { pageRoutes } from './routes/page.js';
 import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 import { registerAccess, type AccessSettings } from './access.js';
@@ -60,6 +61,8 @@ export interface AppDependencies {
   metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
   /** The audit log, read at GET /api/audit. */
   audit: AuditLog;
+  /** The built web page served at / (default: dist/web). */
+  webRoot?: string;
 }
 
 /** TRUST_PROXY=hops:N: the nearest N proxies are trusted (Fastify takes a function for that). */
@@ -121,10 +124,11 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   app.addSchema(TaskBody);
   app.addSchema(VoiceBody);
 
-  // Headers for an API that also serves its documentation (and, later, a page): helmet's defaults,
-  // except upgrade-insecure-requests, which would send a page served over plain http on a
-  // private network (or localhost) to an https that is not there (TLS ends at the proxy, if any).
-  await app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
+  // Headers for an API that also serves its documentation and a page: helmet's defaults, except
+  // upgrade-insecure-requests, which would send a page served over plain http on a private
+  // network (or localhost) to an https that is not there (TLS ends at the proxy, if any), and
+  // media-src, where the page plays audio fetched with a key or recorded (blob: URLs, MediaSource).
+  await app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, mediaSrc: ["'self'", 'blob:'] } } });
   if (deps.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: deps.corsOrigins,
@@ -160,6 +164,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   keyRoutes(app, deps);
   healthRoutes(app, deps);
   auditRoutes(app, deps);
+  await pageRoutes(app, deps.webRoot);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
