@@ -42,6 +42,8 @@ export interface StartServiceOptions {
   onPoolEvent?: (event: PoolEvent & { engine: string }) => void;
   /** How the pools space out restarts of hosts that keep dying (tests shorten it). */
   engineRestartBackoff?: Partial<RestartBackoff>;
+  /** The built web page served at / (default dist/web; tests give a folder of their own). */
+  webRoot?: string;
 }
 
 export interface RunningService {
@@ -143,6 +145,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
       metrics,
       audit: backend.audit,
+      webRoot: options.webRoot,
     });
   }
   const port = role === 'worker' ? config.metricsPort : config.port;

@@ -28,7 +28,10 @@ async function loadEngines(): Promise<void> {
   }
   const select = byId<HTMLSelectElement>('engine');
   const chosen = select.value;
-  select.replaceChildren(h('option', { value: '' }, 'Automatic'), ...engines.map((engine) => h('option', { value: engine.engine }, engine.cloning ? `${engine.engine} (clones voices)` : engine.engine)));
+  select.replaceChildren(
+    h('option', { value: '' }, 'Automatic'),
+    ...engines.map((engine) => h('option', { value: engine.engine }, engine.cloning ? `${engine.engine} (clones voices)` : engine.engine)),
+  );
   if (engines.some((engine) => engine.engine === chosen)) select.value = chosen;
   showRates();
 }

@@ -18,6 +18,7 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../../web/', import.me
 
 /** Hashed names change with their content, so a browser may keep them for a year. */
 const ASSET_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
+const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$/u;
 
 export async function pageRoutes(app: FastifyInstance, webRoot: string = DEFAULT_WEB_ROOT): Promise<void> {
   // Only the reply.sendFile decorator: the two routes below decide what is served. The folder may be built after start.
@@ -34,7 +35,9 @@ export async function pageRoutes(app: FastifyInstance, webRoot: string = DEFAULT
 
   app.get('/assets/*', { schema: { hide: true } }, async (request, reply) => {
     const name = (request.params as { '*': string })['*'];
-    // A file that is not there falls through to the not-found handler (E_ROUTE_NOT_FOUND); `..` never leaves the folder.
-    return reply.sendFile(join('assets', name), { immutable: true, maxAge: ASSET_MAX_AGE_MS, dotfiles: 'deny' });
+    // Vite writes plain names (index-<hash>.js) straight into assets/: anything else (a folder, `..`, a dot file) is no asset.
+    // A file that is not there falls through to the not-found handler too (E_ROUTE_NOT_FOUND).
+    if (!ASSET_NAME.test(name)) return reply.callNotFound();
+    return reply.sendFile(`assets/${name}`, { immutable: true, maxAge: ASSET_MAX_AGE_MS, dotfiles: 'deny' });
   });
 }
