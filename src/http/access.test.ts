@@ -56,6 +56,9 @@ test('before any key exists a loopback service serves anonymous requests; once o
   assert.equal(refused.body.error.code, 'E_UNAUTHORIZED');
   assert.match(refused.headers.get('www-authenticate') ?? '', /^Bearer/u);
   assert.equal((await service.request('/healthz')).status, 200, 'probes stay open');
+  // The web page and its assets load without a key (its API calls send one): 200, or 503 E_PAGE_NOT_BUILT after a tsc-only build.
+  assert.notEqual((await service.request('/')).status, 401, 'the page stays open');
+  assert.equal((await service.request('/assets/no-such-file.js')).body.error.code, 'E_ROUTE_NOT_FOUND');
 });
 
 test('open routes are judged by the route matched, not by the URL: /docs/../api/tasks is not open', async () => {
@@ -70,7 +73,7 @@ test('open routes are judged by the route matched, not by the URL: /docs/../api/
       request.end();
     });
   assert.equal((await raw('/docs/json')).status, 200);
-  for (const path of ['/docs/../api/tasks', '/docs/..%2Fapi%2Ftasks', '/healthz/../api/tasks', '/metrics/../api/keys']) {
+  for (const path of ['/docs/../api/tasks', '/docs/..%2Fapi%2Ftasks', '/healthz/../api/tasks', '/metrics/../api/keys', '/assets/../api/tasks', '/assets/..%2Fapi%2Ftasks', '/assets/%2e%2e/api/keys']) {
     const answer = await raw(path);
     assert.ok(answer.status !== 200 || !answer.body.includes('"tasks"'), `${path}: ${answer.status} ${answer.body.slice(0, 100)}`);
     assert.ok(!answer.body.includes('"keys"'), path);

@@ -555,6 +555,14 @@ const cases: Case[] = [
   { name: 'a wrong method', path: '/api/synthesis', init: () => ({ method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' }), status: 404, code: 'E_ROUTE_NOT_FOUND' },
   { name: 'GET on the submit route', path: '/api/synthesis', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
   { name: 'a path traversal', path: '/api/../../etc/passwd', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  // the web page's assets: plain file names only
+  { name: 'a missing asset', path: '/assets/missing-0000.js', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  { name: 'an asset path out of its folder', path: '/assets/..%2F..%2Fpackage.json', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  { name: 'an asset in a subfolder', path: '/assets/a%2Fb.js', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  { name: 'a dot file among the assets', path: '/assets/.env', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  { name: 'an asset name with a NUL', path: '/assets/index.js%00.png', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  { name: 'an over-long asset name', path: `/assets/${'a'.repeat(300)}.js`, init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
+  { name: 'POST to the page', path: '/', init: () => jsonPost({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
 ];
 
 const protocolCases: ProtocolCase[] = [
