@@ -88,6 +88,41 @@ async function submitAndComplete(target: Page, send: () => Promise<void>): Promi
   return id;
 }
 
+/**
+ * Makes the service look as it will once streaming lands (links.stream on tasks; GET
+ * /api/task/:id/stream?format=mp3 answering mp3), inside this browser only, so that the page's
+ * streaming path runs. Answers a function that undoes it.
+ */
+async function fakeStreaming(target: Page, mp3: Buffer): Promise<() => Promise<void>> {
+  const streamed: string[] = [];
+  const stream = async (route: any): Promise<void> => {
+    streamed.push(route.request().url());
+    await route.fulfill({ status: 200, contentType: 'audio/mpeg', body: mp3 });
+  };
+  const withLink = async (route: any): Promise<void> => {
+    const response = await route.fetch();
+    const body = await response.json();
+    if (body?.links !== undefined) body.links.stream = `${body.links.self}/stream`;
+    await route.fulfill({ response, json: body });
+  };
+  const taskOrSubmit = /\/api\/(?:task\/[^/?]+|synthesis)$/u;
+  await target.route('**/api/task/*/stream?*', stream);
+  await target.route(taskOrSubmit, withLink);
+  return async () => {
+    await target.unroute('**/api/task/*/stream?*', stream);
+    await target.unroute(taskOrSubmit, withLink);
+    assert.ok(streamed.length > 0 && streamed.every((url) => url.endsWith('/stream?format=mp3')), `streamed: ${streamed.join(', ')}`);
+  };
+}
+
+/** The audio of a completed mp3 task, to stand in for a stream. */
+async function mp3OfACompletedTask(headers: Record<string, string> = {}): Promise<Buffer> {
+  const { tasks } = (await service.request('/api/tasks?status=completed&limit=100', { headers })).body;
+  const task = tasks.find((t: { format: string }) => t.format === 'mp3');
+  assert.ok(task !== undefined, 'an mp3 task completed before');
+  return Buffer.from(await (await fetch(`${service.url}/api/task/${task.id}/audio`, { headers })).arrayBuffer());
+}
+
 /** Plays a row's audio and waits until the element knows a duration and has played some of it. */
 async function playAndMeasure(row: ReturnType<typeof newestTask>): Promise<{ duration: number; currentTime: number; source: string | undefined; src: string }> {
   await row.getByRole('button', { name: /^Play/u }).click();
@@ -150,6 +185,23 @@ test('submit a text with the keyboard: progress reaches 100 %, and the audio pla
   assert.equal(played.source, 'file');
   assert.match(played.src, new RegExp(`/api/task/${id}/audio$`, 'u'));
   await page.screenshot({ path: join(OUT, 'page-desktop.png'), fullPage: true });
+});
+
+test('where the service streams (links.stream), the page plays the stream in <audio src>', async () => {
+  const undo = await fakeStreaming(page, await mp3OfACompletedTask());
+  // A pcm task: a browser cannot play its file, so even once completed the page plays its stream.
+  await page.getByLabel('Text', { exact: true }).fill('Streamed while the rest is made.');
+  await page.getByLabel('Format').selectOption('pcm');
+  await submitAndComplete(page, () => page.getByRole('button', { name: 'Read aloud' }).click());
+  const played = await playAndMeasure(newestTask(page));
+  assert.equal(played.source, 'stream');
+  assert.match(played.src, /\/stream\?format=mp3$/u);
+  assert.ok(played.duration > 0, `duration ${played.duration}`);
+  await newestTask(page)
+    .locator('audio')
+    .evaluate((element: any) => element.pause());
+  await undo();
+  await page.getByLabel('Format').selectOption('mp3');
 });
 
 test('an API refusal is shown by its code and message', async () => {
@@ -256,6 +308,17 @@ test('with API keys: the page says which code refused it, then works with the ke
   const played = await playAndMeasure(row);
   assert.ok(played.duration > 0 && Number.isFinite(played.duration), `duration ${played.duration}`);
   assert.match(played.src, /^blob:/u);
+  assert.equal(played.source, 'file');
+
+  // A stream, with a key: fetched with it and played through MediaSource.
+  const undo = await fakeStreaming(page, await mp3OfACompletedTask({ authorization: `Bearer ${created.body.key}` }));
+  await page.getByLabel('Format').selectOption('pcm');
+  await submitAndComplete(page, () => page.getByRole('button', { name: 'Read aloud' }).click());
+  const streamed = await playAndMeasure(newestTask(page));
+  assert.equal(streamed.source, 'stream');
+  assert.match(streamed.src, /^blob:/u);
+  assert.ok(streamed.duration > 0, `duration ${streamed.duration}`);
+  await undo();
   assert.deepEqual(problems, []);
 });
 
