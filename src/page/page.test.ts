@@ -7,7 +7,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,15 @@ async function fakeStreaming(target: Page, mp3: Buffer): Promise<() => Promise<v
   };
 }
 
+/** Clicks a row's Download button and checks the file the browser saved. */
+async function assertDownload(row: ReturnType<typeof newestTask>, name: string, bytes: number): Promise<void> {
+  const [download] = await Promise.all([row.page().waitForEvent('download'), row.getByRole('button', { name: /^Download/u }).click()]);
+  assert.equal(download.suggestedFilename(), name);
+  const path = join(scratch, `download-${name}`);
+  await download.saveAs(path);
+  assert.equal((await stat(path)).size, bytes);
+}
+
 /** The audio of a completed mp3 task, to stand in for a stream. */
 async function mp3OfACompletedTask(headers: Record<string, string> = {}): Promise<Buffer> {
   const { tasks } = (await service.request('/api/tasks?status=completed&limit=100', { headers })).body;
@@ -184,6 +193,7 @@ test('submit a text with the keyboard: progress reaches 100 %, and the audio pla
   // Without a key the element plays the file's URL itself (no stream route on this service yet).
   assert.equal(played.source, 'file');
   assert.match(played.src, new RegExp(`/api/task/${id}/audio$`, 'u'));
+  await assertDownload(row, `${id}.mp3`, task.result.bytes);
   await page.screenshot({ path: join(OUT, 'page-desktop.png'), fullPage: true });
 });
 
@@ -309,6 +319,7 @@ test('with API keys: the page says which code refused it, then works with the ke
   assert.ok(played.duration > 0 && Number.isFinite(played.duration), `duration ${played.duration}`);
   assert.match(played.src, /^blob:/u);
   assert.equal(played.source, 'file');
+  await assertDownload(row, `${id}.wav`, task.result.bytes);
 
   // A stream, with a key: fetched with it and played through MediaSource.
   const undo = await fakeStreaming(page, await mp3OfACompletedTask({ authorization: `Bearer ${created.body.key}` }));
