@@ -62,6 +62,7 @@ before(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'tts-page-test-'));
   await mkdir(OUT, { recursive: true });
   service = await startTestService({ BENCH_SLEEP_COST_MS: '150', BENCH_SLEEP_MS_PER_CHAR: '20' });
+  // launch() starts Chromium on a fresh temporary profile (its user-data-dir), removed on close.
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await desktop.newPage();
@@ -194,7 +195,6 @@ test('submit a text with the keyboard: progress reaches 100 %, and the audio pla
   assert.equal(played.source, 'file');
   assert.match(played.src, new RegExp(`/api/task/${id}/audio$`, 'u'));
   await assertDownload(row, `${id}.mp3`, task.result.bytes);
-  await page.screenshot({ path: join(OUT, 'page-desktop.png'), fullPage: true });
 });
 
 test('where the service streams (links.stream), the page plays the stream in <audio src>', async () => {
@@ -271,6 +271,7 @@ test('record a voice with the fake microphone, store it, and use it in a task; d
   await page.locator('#voices li', { hasText: 'Uploaded voice' }).waitFor({ state: 'detached' });
   const left = (await service.request('/api/voices')).body.voices.map((v: { name: string }) => v.name);
   assert.deepEqual(left, ['Recorded voice']);
+  await page.screenshot({ path: join(OUT, 'page-desktop.png'), fullPage: true });
 });
 
 test('the task list survives a reload (ids in local storage)', async () => {

@@ -101,6 +101,15 @@ function wireSynthesis(): void {
   });
 }
 
+// One sound at a time: starting a player pauses the others.
+document.addEventListener(
+  'play',
+  (event) => {
+    for (const audio of document.querySelectorAll('audio')) if (audio !== event.target) audio.pause();
+  },
+  true,
+);
+
 wireKey();
 wireSynthesis();
 voices.wireForm();
