@@ -43,6 +43,7 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
       maxBatch: 1,
       requiresVoice: false,
       options: [],
+      deterministic: 'always',
     },
     async synthesize(request, signal) {
       if (costMs > 0) await sleep(costMs, undefined, { signal });
