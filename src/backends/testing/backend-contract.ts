@@ -477,5 +477,9 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
     }));
 
   runAuditContract(name, (body) => withBackend(factory, (backend) => body(backend.audit)));
-  runReuseContract(name, (body) => withBackend(factory, body), () => LEASE);
+  runReuseContract(
+    name,
+    (body) => withBackend(factory, body),
+    () => LEASE,
+  );
 }
