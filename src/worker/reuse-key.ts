@@ -29,9 +29,12 @@ export function isDeterministicFor(capabilities: EngineCapabilities, request: Ta
   return capabilities.deterministic === 'seeded' && request.seed !== undefined;
 }
 
-/** The task's reuse key (hex sha256), or undefined when its result must not be reused. */
+/**
+ * The task's reuse key (hex sha256), or undefined when the engine is not deterministic for it.
+ * (A task sent with `reuse: false` has one too: it runs anyway, and its result may serve later requests.)
+ */
 export function reuseKey({ request, capabilities, sampleRate, reference, pauseMs }: ReuseInputs): string | undefined {
-  if (request.reuse === false || !isDeterministicFor(capabilities, request)) return undefined;
+  if (!isDeterministicFor(capabilities, request)) return undefined;
   const options = Object.entries(request.engineOptions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   // Positional, so no field can be mistaken for another; absent values are null, never left out.
   const fields = [

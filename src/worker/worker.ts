@@ -291,7 +291,7 @@ export class Worker {
     const key = reuseKey({ request, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs });
     if (key !== undefined) prepared.reuseKey = key;
     signal.throwIfAborted();
-    if (key !== undefined && (await this.reuseResult(unit, prepared, signal))) return;
+    if (key !== undefined && request.reuse !== false && (await this.reuseResult(unit, prepared, signal))) return;
     await backend.completePrepare(unit, prepared);
     // The normalised reference is kept with the task; the upload is no longer needed.
     if (request.uploadPath !== undefined) await blobs.remove(request.uploadPath);
