@@ -138,6 +138,16 @@ export const ERROR_CATALOGUE = {
     summary:
       'The content check (MODERATION_URL) did not answer in time or answered something unusable, and the service is set to refuse text it cannot check (MODERATION_FAIL=closed); try again shortly.',
   },
+  E_SERVER_UNREACHABLE: {
+    status: 503,
+    retryable: true,
+    summary: '`tts-queue say --server`: the service cannot be reached (connection refused, unknown host, time-out, the connection closed); check the URL and that the service runs.',
+  },
+  E_SERVER_RESPONSE: {
+    status: 502,
+    retryable: false,
+    summary: '`tts-queue say --server`: the URL answered, but not as the tts-queue API does (not JSON, no error code, or a code this version does not know, quoted in the message).',
+  },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },
 } as const satisfies Record<string, CatalogueEntry>;

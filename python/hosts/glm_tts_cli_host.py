@@ -156,6 +156,8 @@ class GlmTtsCliEngine:
             "maxBatch": self.settings.cli_batch,
             "requiresVoice": True,
             "options": list(OPTION_NAMES),
+            # The same seed, text and voice give the same audio; without a seed, results are not reused.
+            "deterministic": "seeded",
         }
 
     def _use_phoneme(self, job: Job) -> bool:

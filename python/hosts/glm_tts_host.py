@@ -95,6 +95,8 @@ class GlmTtsEngine:
             "maxBatch": 1,
             "requiresVoice": True,
             "options": list(OPTION_NAMES),
+            # The same seed, text and voice give the same audio; without a seed, results are not reused.
+            "deterministic": "seeded",
         }
 
     # -- per segment ---------------------------------------------------------------------------

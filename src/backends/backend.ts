@@ -24,6 +24,9 @@
  * - `cancelTask` moves a task to `canceled`; the completion of any of its work is then ignored.
  * - Every change of a task's status or progress appends an event with an increasing id;
  *   `listEvents(taskId, afterId)` replays them and `subscribe` delivers new ones.
+ * - Result reuse: a task prepared with a `reuseKey` (what decides its audio, worker/reuse-key.ts)
+ *   can be found by `findReusable` once completed, by its owner only, until its result expires.
+ *   `completeReused` completes a task being prepared with a copy of such a result (`cached`).
  */
 
 import type { OutputFormat } from '../audio/output.js';
@@ -215,6 +218,8 @@ export interface PreparedTask {
   reference?: PreparedReference;
   /** The engine the task is routed to; its segments go only to that engine's hosts. */
   engine?: string;
+  /** What decides the task's audio (absent: its result is never reused); recorded with the task, looked up once it is completed. */
+  reuseKey?: string;
 }
 
 /** Work waiting and in progress, read at metrics scrape time (the queued-segments figure drives autoscaling). */
@@ -262,6 +267,17 @@ export interface TaskBackend {
   completePrepare(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask): Promise<void>;
   completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void>;
   completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void>;
+  /**
+   * The completed task of `owner` ('' : tasks made without a key) prepared with `reuseKey`
+   * whose result is kept at `now` (not expired); the one kept longest when there are several.
+   */
+  findReusable(owner: string, reuseKey: string, now: number): Promise<TaskRecord | undefined>;
+  /**
+   * Completes a task being prepared with a copy of another's result (`result.path` is the
+   * task's own file), made without the engine: `cached`, progress full, kept `retentionMs`;
+   * its `reuseKey` is recorded as at a normal completion. False when the lease was lost.
+   */
+  completeReused(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask, result: TaskResult, retentionMs: number): Promise<boolean>;
   /** Returns what became of the work: back in the queue after a backoff, or the task failed. */
   failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options?: FailOptions): Promise<'retrying' | 'failed' | 'ignored'>;
   /**

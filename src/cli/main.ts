@@ -16,7 +16,8 @@ Commands:
   api     the HTTP API only (BACKEND=redis): add as many as you like, on any machines
   worker  engines and worker only (BACKEND=redis), with /healthz, /readyz and /metrics
           on METRICS_PORT; one per GPU machine, ENGINE=glm-tts:N for N GPUs
-  say     read text aloud into an audio file on this machine, without the service
+  say     read text aloud into an audio file on this machine, without the service, or
+          on a running service with --server URL
   keys    create, list and revoke API keys (on BACKEND and DATA_DIR, the service running or not)
   help    show this help
 

@@ -21,6 +21,7 @@ export function createProgressBar(stream: NodeJS.WriteStream = process.stderr, e
     },
     finish() {
       if (drawn) stream.write('\n');
+      drawn = false;
     },
   };
 }

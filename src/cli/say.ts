@@ -1,4 +1,7 @@
-/** `tts-queue say`: synthesise text to an audio file on this machine, without the service. */
+/**
+ * `tts-queue say`: synthesise text to an audio file on this machine, without the service, or
+ * with --server on a running service (remote-say.ts); both take the same options and requests.
+ */
 
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
@@ -7,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createProgressBar } from './progress.js';
+import { runRemoteSay } from './remote-say.js';
 import { OUTPUT_FORMATS, OUTPUT_FORMAT_NAMES, parseOutputFormat } from '../audio/output.js';
 import { EnginePool } from '../engines/engine-pool.js';
 import { EngineSet } from '../engines/engine-set.js';
@@ -35,7 +39,17 @@ Options:
   --max-chars N         longest text accepted (default ${DEFAULT_MAX_TEXT_CHARS})
   --json                print the result as JSON on standard output
   --quiet               no progress bar, no summary
-  -h, --help            this help`;
+  -h, --help            this help
+
+On a running service (client mode):
+  --server URL          send the text to the service at URL (http or https) instead of
+                        synthesising here: the same options, its progress bar and errors;
+                        Ctrl-C cancels the task there. --engines, --pause-ms and --max-chars
+                        are the service's own settings, so they are refused here
+  --key KEY             its API key (default: the environment variable TTS_QUEUE_KEY)
+  --speaker-name NAME   with --voice: whose voice it is; giving it states that they agreed to
+                        have it cloned, which the service asks for
+  --no-reuse            run the engine even if the service keeps an identical result`;
 
 function integerOption(name: string, raw: string | undefined, min: number, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -82,6 +96,17 @@ function defaultEngineHosts(textChars: number): number {
   return Math.max(1, Math.min(availableParallelism(), Math.ceil(textChars / CHARS_PER_EXTRA_HOST)));
 }
 
+/** Options that only the local pipeline takes, and only the service. */
+const LOCAL_ONLY = ['engines', 'pause-ms', 'max-chars'] as const;
+const SERVER_ONLY = ['key', 'speaker-name', 'no-reuse'] as const;
+
+/** What both modes send: the fields of POST /api/synthesis, the reference file and where the audio goes. */
+export interface SayRequest {
+  fields: Record<string, unknown>;
+  voicePath?: string;
+  outPath: string;
+}
+
 export async function runSay(argv: string[], signal: AbortSignal): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -94,11 +119,15 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       pronounce: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
-      engine: { type: 'string', default: 'espeak' },
+      engine: { type: 'string' },
       engines: { type: 'string' },
       seed: { type: 'string' },
       'pause-ms': { type: 'string' },
       'max-chars': { type: 'string' },
+      server: { type: 'string' },
+      key: { type: 'string' },
+      'speaker-name': { type: 'string' },
+      'no-reuse': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -108,11 +137,36 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
     process.stdout.write(`${SAY_USAGE}\n`);
     return;
   }
+  const given = (name: keyof typeof values): boolean => values[name] !== undefined && values[name] !== false;
+  const server = values.server;
+  const misplaced = server === undefined ? SERVER_ONLY.find(given) : LOCAL_ONLY.find(given);
+  if (misplaced !== undefined) {
+    throw new TtsError(
+      'E_INVALID_ARGUMENT',
+      server === undefined ? `--${misplaced} works with --server only.` : `--${misplaced} is a setting of local runs; with --server the service's own setting applies: leave it out.`,
+    );
+  }
+  const request = await sayRequest(values, positionals);
+  if (server !== undefined) {
+    const reuse = !values['no-reuse'];
+    await runRemoteSay(
+      request,
+      { server, key: values.key ?? process.env.TTS_QUEUE_KEY, engine: values.engine, speakerName: values['speaker-name'], reuse, json: values.json, quiet: values.quiet },
+      signal,
+    );
+    return;
+  }
+  await runLocalSay(request, { ...values, engine: values.engine ?? 'espeak' }, signal);
+}
+
+/** The request both modes make from the options: checked here as far as can be without the service. */
+async function sayRequest(
+  values: { format?: string; out?: string; seed?: string; pronounce?: string; voice?: string; file?: string; 'prompt-text'?: string },
+  positionals: string[],
+): Promise<SayRequest> {
   const format = parseOutputFormat(values.format ?? (values.out && formatFromPath(values.out)) ?? 'wav');
   const outPath = resolve(values.out ?? `speech.${OUTPUT_FORMATS[format].extension}`);
   const seed = integerOption('seed', values.seed, 0, 0);
-  const pauseMs = integerOption('pause-ms', values['pause-ms'], 0, 200);
-  const maxTextChars = integerOption('max-chars', values['max-chars'], 1, DEFAULT_MAX_TEXT_CHARS);
   let pronunciations: unknown;
   if (values.pronounce !== undefined) {
     try {
@@ -121,7 +175,6 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       throw new TtsError('E_PRONUNCIATION_INVALID', `--pronounce must be JSON, e.g. '[{"text":"重","pinyin":"chong2"}]'.`);
     }
   }
-  const spec = hostSpec(values.engine);
   if (values.voice !== undefined) {
     await access(values.voice).catch((error: NodeJS.ErrnoException) => {
       throw new TtsError('E_FILE_NOT_FOUND', `Cannot read the voice file "${values.voice}" (${error.code ?? 'error'}).`);
@@ -134,6 +187,19 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   await access(dirname(outPath), constants.W_OK).catch((error: NodeJS.ErrnoException) => {
     throw new TtsError('E_FILE_NOT_FOUND', `Cannot write into the folder of --out "${values.out ?? outPath}" (${error.code ?? 'error'}).`);
   });
+  return { fields, voicePath: values.voice, outPath };
+}
+
+/** `say` without --server: the service's pipeline on this machine. */
+async function runLocalSay(
+  request: SayRequest,
+  values: { engine: string; engines?: string; 'pause-ms'?: string; 'max-chars'?: string; quiet: boolean; json: boolean },
+  signal: AbortSignal,
+): Promise<void> {
+  const { fields, outPath } = request;
+  const spec = hostSpec(values.engine);
+  const pauseMs = integerOption('pause-ms', values['pause-ms'], 0, 200);
+  const maxTextChars = integerOption('max-chars', values['max-chars'], 1, DEFAULT_MAX_TEXT_CHARS);
 
   // The service's pipeline on this machine: the request is checked as the API checks it, and
   // the worker prepares, synthesises and assembles it over an in-memory backend.
@@ -143,7 +209,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   const started = performance.now();
   try {
     // Bad text and bad fields are refused here, before any engine starts.
-    const task = await local.submit(fields, values.voice);
+    const task = await local.submit(fields, request.voicePath);
     const hosts = integerOption('engines', values.engines, 1, defaultEngineHosts(charCount(task.request.text)));
     // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
     const pool = new EnginePool({

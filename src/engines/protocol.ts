@@ -62,7 +62,15 @@ export interface EngineCapabilities {
   requiresVoice: boolean;
   /** Names of the `options` the host honours (GLM-TTS: use_cache, use_phoneme, sample_method). */
   options: string[];
+  /**
+   * When the same request gives the same audio, so a finished result may be reused: 'always',
+   * or 'seeded' (only when a seed is given); absent: never (the engine samples freely).
+   */
+  deterministic?: Determinism;
 }
+
+export const DETERMINISM = ['always', 'seeded'] as const;
+export type Determinism = (typeof DETERMINISM)[number];
 
 export interface DoneMessage {
   type: 'done';
@@ -143,7 +151,15 @@ function capabilities(value: unknown): EngineCapabilities {
     requiresVoice: flag('requiresVoice'),
     // Optional in protocol 1: a host that lists none takes no options.
     options: c.options === undefined ? [] : strings('options'),
+    ...determinism(c.deterministic),
   };
+}
+
+/** Optional in protocol 1: a host that says nothing is taken as not deterministic. */
+function determinism(value: unknown): { deterministic?: Determinism } {
+  if (value === undefined || value === null) return {};
+  if (!DETERMINISM.includes(value as Determinism)) throw new ProtocolViolation(`capabilities.deterministic must be one of ${DETERMINISM.join(', ')}, got ${JSON.stringify(value)}`);
+  return { deterministic: value as Determinism };
 }
 
 /** Parses one line a host wrote. */

@@ -95,6 +95,8 @@ const cases: Case[] = [
   { name: 'engine name with odd characters', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine: '../../bin/sh' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'cloning no engine does', path: '/api/synthesis', init: () => jsonPost({ text: '你好', require_cloning: true }), status: 422, code: 'E_ENGINE_CAPABILITY' },
   { name: 'engine_options as a list', path: '/api/synthesis', init: () => jsonPost({ text: '你好', engine_options: ['use_cache'] }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'reuse as a string', path: '/api/synthesis', init: () => jsonPost({ text: '你好', reuse: 'no' }), status: 400, code: 'E_INVALID_ARGUMENT', message: /`reuse`/u },
+  { name: 'reuse as a number', path: '/api/synthesis', init: () => jsonPost({ text: '你好', reuse: 0 }), status: 400, code: 'E_INVALID_ARGUMENT' },
   {
     name: 'too many engine_options',
     path: '/api/synthesis',

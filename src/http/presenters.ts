@@ -24,6 +24,7 @@ export function presentTask(task: TaskRecord): TaskJson {
     finished_at: iso(task.finishedAt),
     expires_at: iso(task.expiresAt),
     error: task.error ?? null,
+    cached: task.cached === true,
     result:
       task.result === undefined
         ? null

@@ -6,7 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
 import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES } from '../backends/backend.js';
-import { SEED_MAX } from '../engines/protocol.js';
+import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -69,6 +69,12 @@ export const SynthesisBody = Type.Object(
         description: 'Switches for the engine, among the `options` it lists, e.g. {"sample_method": "ras", "use_phoneme": true} for glm-tts.',
       }),
     ),
+    reuse: Type.Optional(
+      Type.Boolean({
+        description:
+          'Default true: an identical earlier request of the same key whose result is still kept is copied (`cached: true`) instead of run again, on engines that are deterministic for it (GET /api/engines). false: always run.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
 );
@@ -95,6 +101,7 @@ export const TaskBody = Type.Object(
     finished_at: nullable(Type.String()),
     expires_at: nullable(Type.String()),
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    cached: Type.Boolean({ description: "true: the result is a copy of an identical earlier request's, made without running the engine (README, Result reuse)." }),
     result: Type.Union([
       Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
       Type.Null(),
@@ -136,6 +143,9 @@ export const EngineBody = Type.Object({
   phoneme_control: Type.Boolean({ description: 'Whether it honours `pronunciations`.' }),
   requires_voice: Type.Boolean({ description: 'Whether a task needs a reference voice.' }),
   options: Type.Array(Type.String(), { description: 'Names it takes in `engine_options`.' }),
+  deterministic: Type.Union([literals(DETERMINISM), Type.Null()], {
+    description: "When an identical request's finished result is reused instead of running again: always, or seeded (only when `seed` is given); null: never.",
+  }),
   languages: Type.Array(Type.String()),
   max_segment_chars: Type.Integer(),
   hosts: Type.Integer(),

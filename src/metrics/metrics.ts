@@ -59,6 +59,7 @@ export class ServiceMetrics implements WorkerMetrics {
   private readonly hostRestarts: Counter<'engine'>;
   private readonly hostStartFailures: Counter<'engine'>;
   private readonly leasesLost: Counter<'kind'>;
+  private readonly resultsReused: Counter<'engine'>;
   /** Engine and priority pairs reported before: they drop to 0 instead of vanishing, so a query never sees a gap. */
   private readonly seenSegmentLabels = new Map<string, { engine: string; priority: string }>();
   /** One backend read serves all the gauges of a scrape (prom-client collects them at once). */
@@ -133,6 +134,12 @@ export class ServiceMetrics implements WorkerMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.resultsReused = new Counter({
+      name: `${METRIC_PREFIX}results_reused_total`,
+      help: "Tasks this worker completed with a copy of an identical request's kept result, without running the engine, by engine",
+      labelNames: ['engine'],
+      registers,
+    });
 
     const engines = options.engines;
     if (engines !== undefined) {
@@ -182,6 +189,10 @@ export class ServiceMetrics implements WorkerMetrics {
 
   taskFinished(task: TaskRecord, status: 'completed' | 'failed'): void {
     this.taskSeconds.observe({ engine: task.engine ?? '', status }, Math.max(0, Date.now() - task.createdAt) / 1000);
+  }
+
+  resultReused(_task: TaskRecord, engine: string): void {
+    this.resultsReused.inc({ engine });
   }
 
   leaseLost(kind: WorkKind): void {

@@ -73,6 +73,8 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   if (fields.engine !== undefined) request.engine = fields.engine;
   if (fields.require_cloning === true) request.requireCloning = true;
   if (fields.engine_options !== undefined) request.engineOptions = fields.engine_options;
+  // Only a refusal is stored: reuse is the default.
+  if (fields.reuse === false) request.reuse = false;
   return request;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The worker: claims work from the backend and does it. Three kinds of loops run side by side:
  * `prepare` (route the task to an engine that can do what it asks, fetch and normalise the
- * reference, split the text) for upcoming tasks, one `segment` loop per engine host, claiming
+ * reference, split the text; or copy an identical request's kept result: reuse-key.ts) for
+ * upcoming tasks, one `segment` loop per engine host, claiming
  * only segments routed to its engine (the next one the moment the last is done, so the engine
  * never waits on us), and `assemble` (join and encode), which runs beside the
  * engine instead of in front of it. Leases are renewed while work runs; a canceled task's
@@ -14,17 +15,23 @@ import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
 import { normalizeReference } from '../audio/reference.js';
-import { WORK_KINDS, type PreparedReference, type TaskBackend, type WorkKind, type WorkUnit } from '../backends/backend.js';
+import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { chooseEngine } from '../engines/routing.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../net/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
+import { reuseKey } from './reuse-key.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 import type { ServiceConfig } from '../config/config.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+
+/** The file to copy vanished (its result expired and was deleted between the look-up and the copy). */
+function isGone(error: unknown): boolean {
+  return (error instanceof TtsError && error.code === 'E_STORED_FILE_MISSING') || (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
 
 /** Segment files made present at once before assembly. */
 const LOAD_CONCURRENCY = 16;
@@ -280,10 +287,48 @@ export class Worker {
       .map((s) => s.text.trim())
       .filter(isSpeakable);
     if (segments.length === 0) throw new TtsError('E_TEXT_EMPTY', 'The text has nothing to read aloud.');
+    const prepared: PreparedTask = { segments, reference, engine: capabilities.engine };
+    const key = reuseKey({ request, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs });
+    if (key !== undefined) prepared.reuseKey = key;
     signal.throwIfAborted();
-    await backend.completePrepare(unit, { segments, reference, engine: capabilities.engine });
+    if (key !== undefined && request.reuse !== false && (await this.reuseResult(unit, prepared, signal))) return;
+    await backend.completePrepare(unit, prepared);
     // The normalised reference is kept with the task; the upload is no longer needed.
     if (request.uploadPath !== undefined) await blobs.remove(request.uploadPath);
+  }
+
+  /**
+   * Completes the task with a copy of the same owner's identical, kept result, without the
+   * engine. False when there is none, or its file is gone: the task then runs as usual.
+   */
+  private async reuseResult(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask, signal: AbortSignal): Promise<boolean> {
+    const { backend, blobs, logger } = this.options;
+    const { task } = unit;
+    const source = await backend.findReusable(task.owner ?? '', prepared.reuseKey!, Date.now());
+    if (source?.result === undefined) return false;
+    const copy = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
+    let completed = false;
+    try {
+      // A copy of its own: the other task's retention and deletion never touch it.
+      await blobs.prepareFor(copy);
+      await copyFile(await blobs.load(source.result.path), copy);
+      signal.throwIfAborted();
+      await blobs.save(copy);
+      completed = await backend.completeReused(unit, prepared, { ...source.result, path: copy }, this.options.resultTtlMs);
+    } catch (error) {
+      if (!isGone(error)) throw error;
+      logger.info({ task: task.id, source: source.id }, 'the result to reuse is gone; synthesising');
+      return false;
+    } finally {
+      // A copy that did not become the task's result (canceled meanwhile) is not left behind.
+      if (!completed && (await backend.getTask(task.id).catch(() => undefined))?.status !== 'completed') await blobs.remove(copy).catch(() => undefined);
+    }
+    if (!completed) return true; // the lease went elsewhere: nothing more to do here
+    logger.info({ task: task.id, source: source.id }, 'reused an identical result');
+    this.options.metrics?.resultReused(task, prepared.engine ?? '');
+    if (task.request.uploadPath !== undefined) await blobs.remove(task.request.uploadPath);
+    await blobs.removeTaskScratch(task.id);
+    return true;
   }
 
   private async synthesize(unit: WorkUnit & { kind: 'segment' }, pool: EnginePool, signal: AbortSignal): Promise<void> {

@@ -19,6 +19,8 @@ const SCRIPTS = {
   markQueued: scripts.MARK_QUEUED,
   completeSegment: scripts.COMPLETE_SEGMENT,
   completeAssemble: scripts.COMPLETE_ASSEMBLE,
+  completeReused: scripts.COMPLETE_REUSED,
+  findReusable: scripts.FIND_REUSABLE,
   failWork: scripts.FAIL_WORK,
   reopenSegments: scripts.REOPEN_SEGMENTS,
   cancelTask: scripts.CANCEL_TASK,

@@ -223,6 +223,17 @@ export class RedisBackend implements TaskBackend {
     await this.call(() => this.work.completeAssemble(unit, result, retentionMs));
   }
 
+  async findReusable(owner: string, reuseKey: string, now: number): Promise<TaskRecord | undefined> {
+    return await this.call(async () => {
+      const fields = (await this.connection.script('findReusable', '', owner, reuseKey, now)) as string[] | null;
+      return fields === null ? undefined : toTask(fields);
+    });
+  }
+
+  async completeReused(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask, result: TaskResult, retentionMs: number): Promise<boolean> {
+    return await this.call(() => this.work.completeReused(unit, prepared, result, retentionMs));
+  }
+
   async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options: FailOptions = {}): Promise<'retrying' | 'failed' | 'ignored'> {
     return await this.call(() => this.work.failWork(unit, error, maxAttempts, options));
   }

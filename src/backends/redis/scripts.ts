@@ -6,7 +6,7 @@
  *
  * Records (K = prefix + ':'):
  *   K task:ID        hash: id seq status priority request total done retries error result reference engine
- *                    expired createdAt startedAt finishedAt expiresAt updatedAt lease hash idem epoch agen next inflight
+ *                    expired createdAt startedAt finishedAt expiresAt updatedAt lease hash idem epoch agen next inflight reuse cached
  *   K task:ID:seg    hash per segment i: t<i> text, s<i> pending|queued|running|done, g<i> generation,
  *                    k<i> lease token, n<i> attempts, p<i> audio path, d<i> duration
  *   K task:ID:ev     list of the task's events (JSON)
@@ -16,6 +16,8 @@
  *   K open:OWNER     set of the owner's unfinished task ids ('' : tasks made without a key)
  *   K owner:O:tasks, K owner:O:status:S   an owner's tasks, as K tasks and K status:S (keyed tasks only)
  *   K audit          stream of audit entries (JSON), ids from the entries' times (APPEND_AUDIT)
+ *   K reuse:OWNER:KEY   id of the owner's last completed task prepared with reuse key KEY, expiring with its result
+ *                    (the task's own key is its field `reuse`; a result copied from another's has `cached` 1)
  * Timestamps travel as decimal strings and are stored as given (no float round trip).
  */
 
@@ -66,6 +68,14 @@ local function queuedSegments()
     end
   end
   return out
+end
+
+-- Once the task is completed: its reuse key (if any) names it until its result expires.
+local function offerForReuse(now, expiresAt)
+  local f = rcall('HMGET', tkey, 'reuse', 'owner')
+  if f[1] and f[1] ~= '' then
+    rcall('SET', K .. 'reuse:' .. (f[2] or '') .. ':' .. f[1], id, 'PX', math.max(1, tonumber(expiresAt) - tonumber(now)))
+  end
 end
 
 local function failTask(errorJson, now)
@@ -166,18 +176,18 @@ if status ~= (kind == 'prepare' and 'preparing' or 'encoding') then return 0 end
 return rcall('HGET', tkey, 'lease') == token and 1 or 0
 `;
 
-/** ARGV: prefix, id, token, now, reference JSON or '', engine or '', then the segments' texts. */
+/** ARGV: prefix, id, token, now, reference JSON or '', engine or '', reuse key or '', then the segments' texts. */
 export const COMPLETE_PREPARE = `${HELPERS}
-local token, now, reference, engine = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local token, now, reference, engine, reuse = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local f = rcall('HMGET', tkey, 'status', 'lease')
 if f[1] ~= 'preparing' or f[2] ~= token then return 0 end
 rcall('DEL', skey)
-local total = #ARGV - 6
+local total = #ARGV - 7
 for n = 1, total do
   local i = n - 1
-  rcall('HSET', skey, 't' .. i, ARGV[6 + n], 's' .. i, 'pending', 'g' .. i, 0, 'n' .. i, 0)
+  rcall('HSET', skey, 't' .. i, ARGV[7 + n], 's' .. i, 'pending', 'g' .. i, 0, 'n' .. i, 0)
 end
-rcall('HSET', tkey, 'total', total, 'done', 0, 'next', 0, 'inflight', 0, 'lease', '', 'updatedAt', now)
+rcall('HSET', tkey, 'total', total, 'done', 0, 'next', 0, 'inflight', 0, 'lease', '', 'updatedAt', now, 'reuse', reuse)
 if reference ~= '' then rcall('HSET', tkey, 'reference', reference) else rcall('HDEL', tkey, 'reference') end
 if engine ~= '' then rcall('HSET', tkey, 'engine', engine) else rcall('HDEL', tkey, 'engine') end
 setStatus('synthesizing')
@@ -233,8 +243,43 @@ if f[1] ~= 'encoding' or f[2] ~= token then return 0 end
 rcall('HSET', tkey, 'result', result, 'finishedAt', now, 'expiresAt', expiresAt, 'lease', '', 'updatedAt', now)
 rcall('ZADD', K .. 'expiry', expiresAt, id)
 setStatus('completed')
+offerForReuse(now, expiresAt)
 event('status', now)
 return 1
+`;
+
+/**
+ * ARGV: prefix, id, token, now, reference JSON or '', engine or '', reuse key, segment count,
+ * result JSON, expiresAt. Completes a task being prepared with a copy of another's result. 1 when done.
+ */
+export const COMPLETE_REUSED = `${HELPERS}
+local token, now, reference, engine, reuse, total, result, expiresAt = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local f = rcall('HMGET', tkey, 'status', 'lease')
+if f[1] ~= 'preparing' or f[2] ~= token then return 0 end
+rcall('DEL', skey)
+rcall('HSET', tkey, 'total', total, 'done', total, 'next', total, 'inflight', 0, 'lease', '', 'reuse', reuse, 'cached', 1,
+  'result', result, 'finishedAt', now, 'expiresAt', expiresAt, 'updatedAt', now)
+if reference ~= '' then rcall('HSET', tkey, 'reference', reference) else rcall('HDEL', tkey, 'reference') end
+if engine ~= '' then rcall('HSET', tkey, 'engine', engine) else rcall('HDEL', tkey, 'engine') end
+rcall('ZADD', K .. 'expiry', expiresAt, id)
+setStatus('completed')
+offerForReuse(now, expiresAt)
+event('status', now)
+return 1
+`;
+
+/**
+ * ARGV: prefix, '' (no task), owner or '', reuse key, now. The owner's completed task with this
+ * reuse key whose result is kept at `now`, or nothing.
+ */
+export const FIND_REUSABLE = `
+local K = ARGV[1] .. ':'
+local id = redis.call('GET', K .. 'reuse:' .. ARGV[3] .. ':' .. ARGV[4])
+if not id then return false end
+local tkey = K .. 'task:' .. id
+local f = redis.call('HMGET', tkey, 'status', 'expired', 'expiresAt', 'owner', 'reuse')
+if f[1] ~= 'completed' or f[2] == '1' or not f[3] or tonumber(f[3]) <= tonumber(ARGV[5]) or (f[4] or '') ~= ARGV[3] or f[5] ~= ARGV[4] then return false end
+return redis.call('HGETALL', tkey)
 `;
 
 /**
@@ -336,6 +381,11 @@ export const EXPIRE_RESULT = `${HELPERS}
 local now = ARGV[3]
 if rcall('ZREM', K .. 'expiry', id) == 0 then return false end
 rcall('HSET', tkey, 'expired', 1, 'updatedAt', now)
+local reuse = rcall('HMGET', tkey, 'reuse', 'owner')
+if reuse[1] and reuse[1] ~= '' then
+  local pointer = K .. 'reuse:' .. (reuse[2] or '') .. ':' .. reuse[1]
+  if rcall('GET', pointer) == id then rcall('DEL', pointer) end
+end
 return rcall('HGETALL', tkey)
 `;
 

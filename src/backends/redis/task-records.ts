@@ -40,5 +40,6 @@ export function toTask(reply: HashReply): TaskRecord {
   if (f.startedAt !== undefined) task.startedAt = Number(f.startedAt);
   if (f.finishedAt !== undefined) task.finishedAt = Number(f.finishedAt);
   if (f.expiresAt !== undefined) task.expiresAt = Number(f.expiresAt);
+  if (f.cached === '1') task.cached = true;
   return task;
 }

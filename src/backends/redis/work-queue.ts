@@ -274,10 +274,29 @@ export class RedisWorkQueue {
       Date.now(),
       prepared.reference === undefined ? '' : JSON.stringify(prepared.reference),
       prepared.engine ?? '',
+      prepared.reuseKey ?? '',
       ...prepared.segments,
     );
     if (accepted === 1) await this.fillWindow(unit.task.id);
     await this.release(unit, undefined, accepted !== 1);
+  }
+
+  async completeReused(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask, result: TaskResult, retentionMs: number): Promise<boolean> {
+    const now = Date.now();
+    const accepted = await this.connection.script(
+      'completeReused',
+      unit.task.id,
+      unit.lease.token,
+      now,
+      prepared.reference === undefined ? '' : JSON.stringify(prepared.reference),
+      prepared.engine ?? '',
+      prepared.reuseKey ?? '',
+      prepared.segments.length,
+      JSON.stringify(result),
+      now + retentionMs,
+    );
+    await this.release(unit, undefined, accepted !== 1);
+    return accepted === 1;
   }
 
   async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {

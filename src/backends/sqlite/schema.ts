@@ -121,6 +121,15 @@ CREATE TABLE IF NOT EXISTS usage (
   PRIMARY KEY (owner, day)
 ) WITHOUT ROWID;
 
+-- Result reuse (reuse-keys.ts): the reuse key of each task prepared with one, while it may be
+-- reused. A new table: no migration.
+CREATE TABLE IF NOT EXISTS reuse_keys (
+  task_id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  reuse_key TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reuse_keys_lookup ON reuse_keys (owner, reuse_key);
+
 -- The audit log (audit.ts): append-only, newest first by id, pruned by time. A new table needs no
 -- migration: CREATE TABLE IF NOT EXISTS runs on every open. The action has no CHECK: SQLite cannot
 -- change a CHECK in place, so a file would refuse actions added later (AUDIT_ACTIONS types them).

@@ -9,6 +9,7 @@
 import { SqliteAuditLog } from './audit.js';
 import { SqliteConnection } from './connection.js';
 import { EventLog } from './events.js';
+import { ReuseKeys } from './reuse-keys.js';
 import { TaskStore } from './task-store.js';
 import { VoiceStore } from './voices.js';
 import { SqliteKeyStore } from './keys.js';
@@ -62,8 +63,9 @@ export class SqliteBackend implements TaskBackend {
     this.now = options.now ?? Date.now;
     this.connection = new SqliteConnection(options);
     this.events = new EventLog(this.connection);
-    this.tasks = new TaskStore(this.connection, this.events);
-    this.work = new WorkQueue(this.connection, this.tasks, this.events, options);
+    const reuseKeys = new ReuseKeys(this.connection);
+    this.tasks = new TaskStore(this.connection, this.events, reuseKeys);
+    this.work = new WorkQueue(this.connection, this.tasks, this.events, reuseKeys, options);
     this.voices = new VoiceStore(this.connection);
     this.keys = new SqliteKeyStore(this.connection);
     this.audit = new SqliteAuditLog(this.connection);
@@ -107,6 +109,14 @@ export class SqliteBackend implements TaskBackend {
 
   async completeAssemble(unit: WorkUnit & { kind: 'assemble' }, result: TaskResult, retentionMs: number): Promise<void> {
     await this.work.completeAssemble(unit, result, retentionMs);
+  }
+
+  async findReusable(owner: string, reuseKey: string, now: number): Promise<TaskRecord | undefined> {
+    return this.tasks.findReusable(owner, reuseKey, now);
+  }
+
+  async completeReused(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask, result: TaskResult, retentionMs: number): Promise<boolean> {
+    return await this.work.completeReused(unit, prepared, result, retentionMs);
   }
 
   async failWork(unit: WorkUnit, error: Required<WireError>, maxAttempts: number, options: FailOptions = {}): Promise<'retrying' | 'failed' | 'ignored'> {

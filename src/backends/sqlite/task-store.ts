@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
+import type { ReuseKeys } from './reuse-keys.js';
 import {
   FAIR_RANK_CAP,
   TASK_STATUSES,
@@ -67,7 +68,12 @@ export function toTask(row: TaskRow): TaskRecord {
     updatedAt: row.updated_at,
   };
   if (row.error_code !== null) task.error = { code: row.error_code, message: row.error_message ?? '' };
-  if (row.result !== null) task.result = JSON.parse(row.result) as TaskResult;
+  if (row.result !== null) {
+    // A reused result is stored marked (a column would need a migration).
+    const { cached, ...result } = JSON.parse(row.result) as TaskResult & { cached?: boolean };
+    task.result = result;
+    if (cached === true) task.cached = true;
+  }
   if (row.reference !== null) task.reference = JSON.parse(row.reference) as PreparedReference;
   if (row.engine !== null) task.engine = row.engine;
   if (row.owner !== null) task.owner = row.owner;
@@ -97,6 +103,7 @@ export class TaskStore {
   constructor(
     private readonly connection: SqliteConnection,
     private readonly events: EventLog,
+    private readonly reuseKeys: ReuseKeys,
   ) {
     const { db } = connection;
     this.seq = (connection.sql('SELECT IFNULL(MAX(seq), 0) AS v FROM tasks').get() as { v: number }).v;
@@ -250,6 +257,7 @@ export class TaskStore {
       const now = this.connection.now();
       this.connection.sql("UPDATE tasks SET status = 'canceled', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ?").run(now, now, id);
       this.connection.sql("UPDATE segments SET status = 'pending', lease_owner = NULL, lease_token = NULL WHERE task_id = ? AND status = 'running'").run(id);
+      this.reuseKeys.forget(id);
       const canceled = this.read(id)!;
       this.events.append(canceled, 'status');
       return canceled;
@@ -260,9 +268,18 @@ export class TaskStore {
     return this.connection.transaction(() => {
       const rows = this.connection.sql<[number], TaskRow>('SELECT * FROM tasks WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?').all(now);
       const mark = this.connection.sql('UPDATE tasks SET expired = 1, updated_at = ? WHERE id = ?');
-      for (const row of rows) mark.run(now, row.id);
+      for (const row of rows) {
+        mark.run(now, row.id);
+        this.reuseKeys.forget(row.id);
+      }
       return rows.map((row) => ({ ...toTask(row), expired: true }));
     });
+  }
+
+  /** The owner's completed task prepared with `reuseKey` whose result is kept at `now` (backend.ts). */
+  findReusable(owner: string, reuseKey: string, now: number): TaskRecord | undefined {
+    const row = this.reuseKeys.find(owner, reuseKey, now);
+    return row && toTask(row);
   }
 
   countByStatus(): Record<TaskStatus, number> {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
+import type { ReuseKeys } from './reuse-keys.js';
 import type { TaskStore } from './task-store.js';
 import { WORK_KINDS, type ClaimOptions, type FailOptions, type Lease, type PreparedTask, type TaskResult, type TaskStatus, type WorkKind, type WorkUnit } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
@@ -52,6 +53,7 @@ export class WorkQueue {
     private readonly connection: SqliteConnection,
     private readonly tasks: TaskStore,
     private readonly events: EventLog,
+    private readonly reuseKeys: ReuseKeys,
     options: WorkQueueOptions = {},
   ) {
     this.backoffMs = options.backoffMs ?? defaultBackoff;
@@ -187,10 +189,39 @@ export class WorkQueue {
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
         .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), prepared.engine ?? null, now, unit.task.id);
+      this.reuseKeys.record(unit.task.id, unit.task.owner ?? '', prepared.reuseKey);
       this.events.append(this.tasks.read(unit.task.id)!, 'status');
       return true;
     });
     if (accepted) this.connection.wake('segment');
+  }
+
+  async completeReused(unit: WorkUnit & { kind: 'prepare' }, prepared: PreparedTask, result: TaskResult, retentionMs: number): Promise<boolean> {
+    return this.connection.transaction(() => {
+      if (!this.holdsTaskLease(unit, 'preparing')) return false;
+      const now = this.connection.now();
+      const total = prepared.segments.length;
+      this.connection
+        .sql(
+          `UPDATE tasks SET status = 'completed', segments_total = ?, segments_done = ?, segments_pending = 0, reference = ?, engine = ?, result = ?,
+           finished_at = ?, expires_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+        )
+        .run(
+          total,
+          total,
+          prepared.reference === undefined ? null : JSON.stringify(prepared.reference),
+          prepared.engine ?? null,
+          JSON.stringify({ ...result, cached: true }),
+          now,
+          now + retentionMs,
+          now,
+          unit.task.id,
+        );
+      // The copy may be reused in turn, after the result it copied has expired.
+      this.reuseKeys.record(unit.task.id, unit.task.owner ?? '', prepared.reuseKey);
+      this.events.append(this.tasks.read(unit.task.id)!, 'status');
+      return true;
+    });
   }
 
   async completeSegment(unit: WorkUnit & { kind: 'segment' }, result: { audioPath: string; durationMs: number }): Promise<void> {
@@ -311,6 +342,7 @@ export class WorkQueue {
          lease_expires_at = NULL, updated_at = ? WHERE id = ? AND status NOT IN ('completed', 'failed', 'canceled')`,
       )
       .run(error.code, error.message, now, now, id);
+    this.reuseKeys.forget(id);
     this.events.append(this.tasks.read(id)!, 'status');
   }
 

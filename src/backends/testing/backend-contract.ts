@@ -1,7 +1,7 @@
 /**
  * The contract every TaskBackend implementation passes. An implementation's test file calls
  * `runBackendContract(name, factory)`; the factory gets a controllable clock. The audit log's
- * cases are in audit-contract.ts.
+ * cases are in audit-contract.ts, result reuse's in reuse-contract.ts.
  */
 
 import { test } from 'node:test';
@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import type { TaskBackend, TaskEvent, TaskRequest, WorkUnit } from '../backend.js';
 import { TtsError } from '../../errors.js';
 import { runAuditContract } from './audit-contract.js';
+import { runReuseContract } from './reuse-contract.js';
 
 export interface Clock {
   now: () => number;
@@ -476,4 +477,9 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
     }));
 
   runAuditContract(name, (body) => withBackend(factory, (backend) => body(backend.audit)));
+  runReuseContract(
+    name,
+    (body) => withBackend(factory, body),
+    () => LEASE,
+  );
 }

@@ -6,7 +6,9 @@
  * Options (environment): BENCH_SLEEP_COST_MS (default 0), BENCH_SLEEP_SAMPLE_RATE (24000),
  * BENCH_SLEEP_LOAD_MS (time to "load a model" before ready, default 0),
  * BENCH_SLEEP_MS_PER_CHAR (audio per character, default 250), BENCH_SLEEP_LOG (a file to which
- * the path of every segment written is appended: tests use it to count syntheses).
+ * the path of every segment written is appended: tests use it to count syntheses),
+ * BENCH_SLEEP_DETERMINISTIC (what its capabilities claim: always, the default, since its audio
+ * follows the text only; seeded; or never, to test result reuse with engines that sample).
  */
 
 import { appendFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +31,8 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
   const msPerChar = envNumber('BENCH_SLEEP_MS_PER_CHAR', 250);
   const loadMs = envNumber('BENCH_SLEEP_LOAD_MS', 0);
   const log = process.env.BENCH_SLEEP_LOG;
+  const determinism = process.env.BENCH_SLEEP_DETERMINISTIC ?? 'always';
+  if (!['always', 'seeded', 'never'].includes(determinism)) throw new Error(`Expected BENCH_SLEEP_DETERMINISTIC to be always, seeded or never, got "${determinism}"`);
   if (loadMs > 0) await sleep(loadMs);
   return {
     capabilities: {
@@ -43,6 +47,7 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
       maxBatch: 1,
       requiresVoice: false,
       options: [],
+      ...(determinism === 'never' ? {} : { deterministic: determinism as 'always' | 'seeded' }),
     },
     async synthesize(request, signal) {
       if (costMs > 0) await sleep(costMs, undefined, { signal });

@@ -194,6 +194,7 @@ async function createEspeakEngine(): Promise<HostEngine> {
       maxBatch: 1,
       requiresVoice: false,
       options: [],
+      deterministic: 'always',
     },
     async synthesize(request, signal) {
       if (request.sampleRate !== undefined && request.sampleRate !== tts.samplerate) {

@@ -47,6 +47,7 @@ export function healthRoutes(app: FastifyInstance, deps: AppDependencies): void 
           phoneme_control: capabilities.phonemeControl,
           requires_voice: capabilities.requiresVoice,
           options: capabilities.options,
+          deterministic: capabilities.deterministic ?? null,
           languages: capabilities.languages,
           max_segment_chars: capabilities.maxSegmentChars,
           hosts,
