@@ -20,6 +20,7 @@ import { synthesisRoutes } from './routes/synthesis.js';
 import { taskRoutes } from './routes/tasks.js';
 import { voiceRoutes } from './routes/voices.js';
 import { keyRoutes } from './routes/keys.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 import { registerAccess, type AccessSettings } from './access.js';
@@ -33,6 +34,7 @@ import type { TaskService } from '../service/task-service.js';
 import type { VoiceService } from '../service/voice-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
+import type { WebhookSecrets } from '../webhooks/secrets.js';
 
 export interface AppDependencies {
   tasks: TaskService;
@@ -60,6 +62,8 @@ export interface AppDependencies {
   metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
   /** The audit log, read at GET /api/audit. */
   audit: AuditLog;
+  /** The secrets that sign each owner's webhooks (GET /api/webhooks/secret, and shown when a key is made). */
+  webhookSecrets: WebhookSecrets;
 }
 
 /** TRUST_PROXY=hops:N: the nearest N proxies are trusted (Fastify takes a function for that). */
@@ -160,6 +164,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   keyRoutes(app, deps);
   healthRoutes(app, deps);
   auditRoutes(app, deps);
+  webhookRoutes(app, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
