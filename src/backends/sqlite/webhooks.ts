@@ -60,6 +60,8 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   async claimDue(now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
+    // Read first: a write transaction empties the task read cache, and most polls find nothing due.
+    if (this.connection.sql<[number], { n: number }>("SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) AS n").get(now)!.n === 0) return [];
     const token = randomUUID();
     return this.connection.transaction(() => {
       const rows = this.connection
