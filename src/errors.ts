@@ -100,6 +100,18 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: '`audio_url` is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).',
   },
+  E_WEBHOOK_URL_FORBIDDEN: {
+    status: 400,
+    retryable: false,
+    summary:
+      '`webhook_url` (of a task or a key) is not an http(s) URL to a public address, or carries credentials: loopback, private, link-local, metadata and mapped addresses and `localhost` are refused. Also recorded on a delivery whose host name resolved to, or whose connection reached, such an address.',
+  },
+  E_WEBHOOK_DELIVERY_FAILED: {
+    status: 502,
+    retryable: true,
+    summary:
+      'Recorded on a webhook delivery, never an answer to a request: the receiver could not be reached, did not answer in WEBHOOK_TIMEOUT_MS, closed the connection, or answered other than 2xx (redirects are not followed). It is tried again on the WEBHOOK_RETRY_DELAYS schedule.',
+  },
   E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
   E_RESOURCES_EXHAUSTED: { status: 503, retryable: true, summary: 'The service ran out of file descriptors, processes or memory for a moment (EMFILE, ENFILE, EAGAIN, ENOMEM); try again shortly.' },
   E_DATA_DIR_LOCKED: { status: 409, retryable: false, summary: 'DATA_DIR is in use by another running tts-queue service; stop it or choose another DATA_DIR.' },

@@ -94,6 +94,7 @@ export class Authenticator {
     if (key === undefined || key.revokedAt !== undefined || !keyMatches(given, key.hash)) throw unauthorized('The API key is not valid (unknown, mistyped or revoked).');
     this.touch(key.id);
     const principal: Principal = { keyId: key.id, role: key.role, quotas: key.quotas };
+    if (key.webhookUrl !== undefined) principal.webhookUrl = key.webhookUrl;
     this.verified.set(given, { principal, at: now });
     return principal;
   }

@@ -6,6 +6,7 @@
 import type { ApiKeyRecord, KeyQuotas, KeyRole, KeyStore } from '../backends/backend.js';
 import { TtsError } from '../errors.js';
 import { KEY_ID_PATTERN, KEY_PREFIX, generateKey, hashKey } from './api-keys.js';
+import { checkWebhookUrl } from '../net/post-webhook.js';
 
 /** Names are for people: letters, digits, spaces and a few marks, 1 to 64 characters. */
 const NAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N} ._@-]{0,63}$/u;
@@ -16,12 +17,16 @@ export interface NewKey {
   name: string;
   role?: KeyRole;
   quotas?: KeyQuotas;
+  /** The webhook of the key's tasks that name none. */
+  webhookUrl?: string;
 }
 
 export class KeyService {
   constructor(
     private readonly keys: KeyStore,
     private readonly now: () => number = Date.now,
+    /** WEBHOOK_ALLOW_PRIVATE: a key's webhook may point at loopback and private addresses. */
+    private readonly webhookAllowPrivate = false,
   ) {}
 
   async create(input: NewKey): Promise<{ record: ApiKeyRecord; key: string }> {
@@ -34,8 +39,10 @@ export class KeyService {
       if (!Number.isInteger(value) || value < 0 || value > MAX_QUOTA) throw new TtsError('E_INVALID_ARGUMENT', `Expected the quota ${quota} to be an integer from 0 (no limit) to ${MAX_QUOTA}.`);
       quotas[quota] = value;
     }
+    if (input.webhookUrl !== undefined) checkWebhookUrl(input.webhookUrl, this.webhookAllowPrivate);
     const { id, key } = generateKey();
     const record: ApiKeyRecord = { id, name, role: input.role ?? 'user', hash: hashKey(key), quotas, createdAt: this.now() };
+    if (input.webhookUrl !== undefined) record.webhookUrl = input.webhookUrl;
     await this.keys.create(record);
     return { record, key };
   }

@@ -12,6 +12,8 @@ export interface Principal {
   quotas: KeyQuotas;
   /** Anonymous on a loopback-only service: the operator's own machine, trusted as an admin. */
   local?: boolean;
+  /** The key's default webhook, for its tasks that name none. */
+  webhookUrl?: string;
 }
 
 /** Anonymous where only this machine can call (loopback, no key yet): may do what an admin does. */

@@ -68,7 +68,7 @@ export interface TaskRequest {
   /** Playback speed of the result and its stream (0.25–4; absent: 1), applied by ffmpeg's atempo. */
   speed?: number;
   /** Where to POST the task's state changes, signed (webhooks); `final`: completed, failed, canceled only. */
-  webhook?: { url: string; events: 'final' | 'all' };
+  webhook?: WebhookSpec;
   /** false: never reuse an identical completed result (absent: reuse where the engine is deterministic). */
   reuse?: boolean;
 }
@@ -327,6 +327,8 @@ export interface TaskBackend {
   readonly keys: KeyStore;
   /** Who created, used, downloaded and deleted which task, voice and key (see AuditLog). */
   readonly audit: AuditLog;
+  /** The webhook outbox: deliveries recorded with the status events that call for them (see WebhookStore). */
+  readonly webhooks: WebhookStore;
   close(): Promise<void>;
 }
 
@@ -356,6 +358,8 @@ export interface ApiKeyRecord {
   /** Hex SHA-256 of the whole key. */
   hash: string;
   quotas: KeyQuotas;
+  /** Where this key's tasks that name no `webhook_url` send their webhooks (events `final`). */
+  webhookUrl?: string;
   createdAt: number;
   lastUsedAt?: number;
   revokedAt?: number;
@@ -426,5 +430,80 @@ export interface AuditLog {
    */
   list(query: AuditQuery): Promise<{ entries: AuditEntry[]; nextCursor?: string }>;
   /** Deletes entries older than `before`; returns how many. */
+  prune(before: number): Promise<number>;
+}
+
+// ---- webhooks: the outbox ----------------------------------------------------------------------
+
+/** `final`: a task's completed, failed and canceled; `all`: every change of its status. */
+export const WEBHOOK_EVENT_SETS = ['final', 'all'] as const;
+export type WebhookEvents = (typeof WEBHOOK_EVENT_SETS)[number];
+
+export interface WebhookSpec {
+  url: string;
+  events: WebhookEvents;
+}
+
+/** Whether a status event of a task with this webhook calls for a delivery (the Redis scripts hold the same rule in Lua). */
+export function webhookWants(events: WebhookEvents, status: TaskStatus): boolean {
+  return events === 'all' || isFinal(status);
+}
+
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+
+/** One try to deliver: when, how long it took, and what came of it (an HTTP status, or an error before one). */
+export interface WebhookAttempt {
+  at: number;
+  durationMs: number;
+  statusCode?: number;
+  error?: { code: string; message: string };
+}
+
+export interface WebhookDelivery {
+  /** Also the `webhook-id` header: the same for every try, so a receiver can drop a repeat. */
+  id: string;
+  taskId: string;
+  /** The task's owner (API key id); absent for a task made without a key. Its secret signs the delivery. */
+  owner?: string;
+  url: string;
+  /** `task.<status>`: the change that called for it. */
+  type: string;
+  status: WebhookDeliveryStatus;
+  /** When the change happened (ms): the payload's `timestamp`. */
+  eventAt: number;
+  /** Every try so far, oldest first. */
+  attempts: WebhookAttempt[];
+  /** When a pending delivery is tried next (while claimed: when its claim lapses). */
+  nextAttemptAt?: number;
+  deliveredAt?: number;
+}
+
+/** A delivery claimed by one dispatcher until `leaseUntil`. */
+export interface ClaimedDelivery extends WebhookDelivery {
+  token: string;
+  leaseUntil: number;
+}
+
+/** What a try led to: delivered, tried again at a time, or given up. */
+export type WebhookOutcome = { status: 'delivered' } | { status: 'pending'; nextAttemptAt: number } | { status: 'failed' };
+
+/**
+ * The webhook outbox. A delivery is recorded in the same transaction (SQLite) or script (Redis)
+ * that appends the task's status event, when the task has a webhook that wants that status
+ * (`webhookWants`): once the change is durable, so is its delivery, and a crash right after it
+ * cannot lose it. Dispatchers on any number of nodes claim due deliveries under a lease (the
+ * delivery is not due again before the lease ends), POST them and record each try.
+ */
+export interface WebhookStore {
+  /** Up to `limit` pending deliveries due at `now` (oldest due first), each claimed until `leaseUntil`. */
+  claimDue(now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]>;
+  /** Records a try of a claimed delivery and what it led to; false (nothing recorded) when the claim was lost. */
+  recordAttempt(claim: ClaimedDelivery, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<boolean>;
+  /** A task's deliveries, oldest first. */
+  listForTask(taskId: string): Promise<WebhookDelivery[]>;
+  /** The service's master secret: the one stored, or `candidate` stored now if none is (every node and restart agrees). */
+  masterSecret(candidate: string): Promise<string>;
+  /** Deletes deliveries that ended (delivered or failed) before `before`; returns how many. */
   prune(before: number): Promise<number>;
 }

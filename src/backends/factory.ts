@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ServiceConfig } from '../config/config.js';
 import type { Logger } from '../service/logger.js';
 import { lockDataDir } from '../service/data-dir-lock.js';
-import type { AuditLog, KeyStore, TaskBackend } from './backend.js';
+import type { AuditLog, KeyStore, TaskBackend, WebhookStore } from './backend.js';
 import { RedisBackend } from './redis/redis-backend.js';
 import { SqliteBackend } from './sqlite/sqlite-backend.js';
 
@@ -41,6 +41,8 @@ export async function openBackend(config: ServiceConfig, logger: Logger): Promis
   // This process owns DATA_DIR (locked above): any lease in the file belongs to a process that died.
   const released = backend.releaseAllLeases();
   if (released > 0) logger.info({ released }, 'work held by a previous run was put back in the queue');
+  const webhooks = backend.releaseWebhookClaims();
+  if (webhooks > 0) logger.info({ webhooks }, 'webhook deliveries a previous run was sending are due again');
   return {
     backend,
     exclusive: true,
@@ -52,16 +54,16 @@ export async function openBackend(config: ServiceConfig, logger: Logger): Promis
 }
 
 /**
- * The key store and audit log of the configured backend, for the `keys` command: usable while
+ * The key store, audit log and webhook store (its master secret) of the configured backend, for the `keys` command: usable while
  * the service runs (SQLite in WAL mode takes a second process; DATA_DIR's lock is the running
  * service's and is not taken), and without it.
  */
-export async function openAccessStores(config: ServiceConfig): Promise<{ keys: KeyStore; audit: AuditLog; close(): Promise<void> }> {
+export async function openAccessStores(config: ServiceConfig): Promise<{ keys: KeyStore; audit: AuditLog; webhooks: WebhookStore; close(): Promise<void> }> {
   if (config.backend === 'redis') {
     const backend = await RedisBackend.open({ url: config.redis.url, prefix: config.redis.prefix, repairIntervalMs: 0 });
-    return { keys: backend.keys, audit: backend.audit, close: () => backend.close() };
+    return { keys: backend.keys, audit: backend.audit, webhooks: backend.webhooks, close: () => backend.close() };
   }
   await mkdir(config.dataDir, { recursive: true });
   const backend = new SqliteBackend({ path: join(config.dataDir, 'tasks.db'), synchronous: config.sqliteSynchronous, recoveryIntervalMs: 0 });
-  return { keys: backend.keys, audit: backend.audit, close: () => backend.close() };
+  return { keys: backend.keys, audit: backend.audit, webhooks: backend.webhooks, close: () => backend.close() };
 }

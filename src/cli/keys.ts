@@ -12,13 +12,16 @@ import { openAccessStores } from '../backends/factory.js';
 import { loadConfig } from '../config/config.js';
 import { TtsError } from '../errors.js';
 import { createLogger } from '../service/logger.js';
+import { loadWebhookSecrets } from '../webhooks/secrets.js';
 
 export const KEYS_USAGE = `Usage: tts-queue keys <create|list|revoke> [options]
 
   tts-queue keys create --name NAME [--role admin|user] [--rps N] [--chars-per-day N]
-                        [--open-tasks N] [--voices N]
-      Creates a key and prints it (only this once) on standard output. Limits not given are
-      the service's defaults (RATE_LIMIT_RPS, QUOTA_*); 0 is no limit.
+                        [--open-tasks N] [--voices N] [--webhook-url URL]
+      Creates a key and prints it (only this once) on standard output, and the secret that
+      signs its webhooks on standard error. Limits not given are the service's defaults
+      (RATE_LIMIT_RPS, QUOTA_*); 0 is no limit. --webhook-url: where the webhooks of its
+      tasks that name no webhook_url go (a public http(s) URL).
   tts-queue keys list [--json]
       Every key: id, name, role, limits, when created, last used and revoked.
   tts-queue keys revoke ID_OR_NAME
@@ -81,13 +84,14 @@ export async function runKeys(argv: string[], out: NodeJS.WritableStream = proce
       'chars-per-day': { type: 'string' },
       'open-tasks': { type: 'string' },
       voices: { type: 'string' },
+      'webhook-url': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
   const config = loadConfig(process.env);
   const stores = await openAccessStores(config);
   try {
-    const keys = new KeyService(stores.keys);
+    const keys = new KeyService(stores.keys, Date.now, config.webhooks.allowPrivate);
     const audit = new AuditTrail(stores.audit, createLogger('silent'));
     if (command === 'create') {
       if (values.name === undefined) throw new TtsError('E_INVALID_ARGUMENT', 'Expected --name NAME: who or what will use the key.');
@@ -102,10 +106,13 @@ export async function runKeys(argv: string[], out: NodeJS.WritableStream = proce
           openTasks: count(values['open-tasks'], '--open-tasks'),
           voices: count(values.voices, '--voices'),
         },
+        webhookUrl: values['webhook-url'],
       });
       await audit.record(CLI_ACTOR, 'key.create', record.id, { name: record.name, role: record.role });
       out.write(`${key}\n`);
       err.write(`Created key ${record.id} "${record.name}" (${record.role}). The key above is shown only this once: keep it safe.\n`);
+      const secrets = await loadWebhookSecrets(config.webhooks.secret, stores.webhooks);
+      err.write(`Its webhooks are signed with ${secrets.secretFor(record.id)} (also at GET /api/webhooks/secret with the key).\n`);
     } else if (command === 'list') {
       const all = await keys.list();
       out.write(values.json === true ? `${JSON.stringify(all.map(({ hash: _hash, ...key }) => key))}\n` : `${table(all)}\n`);

@@ -81,3 +81,18 @@ test('AUDIT_RETENTION_DAYS: 90 days by default, 0 keeps the audit log forever, a
       (error: TtsError) => error.code === 'E_INVALID_ARGUMENT' && error.message.includes('AUDIT_RETENTION_DAYS'),
     );
 });
+
+test('the webhook settings: Standard Webhooks’ schedule by default, checked when given; a short secret is refused without being repeated', () => {
+  const defaults = loadConfig({}).webhooks;
+  assert.deepEqual(defaults, { allowPrivate: false, timeoutMs: 10_000, retryDelaysMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000], secret: undefined });
+  const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_TIMEOUT_MS: '500', WEBHOOK_RETRY_DELAYS: '250ms, 1s,2m', WEBHOOK_SECRET: 'x'.repeat(32) });
+  assert.deepEqual(config.webhooks, { allowPrivate: true, timeoutMs: 500, retryDelaysMs: [250, 1_000, 120_000], secret: 'x'.repeat(32) });
+  const refused = (pattern: RegExp) => (error: TtsError) => error.code === 'E_INVALID_ARGUMENT' && pattern.test(error.message);
+  for (const raw of ['5', '5d', '0s', '-1s', '1s,,2s', '200h']) assert.throws(() => loadConfig({ WEBHOOK_RETRY_DELAYS: raw }), refused(/WEBHOOK_RETRY_DELAYS to list waits/u), raw);
+  assert.throws(() => loadConfig({ WEBHOOK_RETRY_DELAYS: Array(21).fill('1s').join(',') }), refused(/at most 20/u));
+  assert.throws(
+    () => loadConfig({ WEBHOOK_SECRET: 'short-secret' }),
+    (error: TtsError) => refused(/at least 24 characters.*got 12/u)(error) && !error.message.includes('short-secret'),
+  );
+  assert.throws(() => loadConfig({ WEBHOOK_TIMEOUT_MS: '10' }), refused(/WEBHOOK_TIMEOUT_MS/u));
+});

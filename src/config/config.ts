@@ -62,6 +62,10 @@ export const ENVIRONMENT_VARIABLES = [
   'MODERATION_FAIL',
   'MODERATION_ALLOW_PRIVATE',
   'AUDIT_RETENTION_DAYS',
+  'WEBHOOK_ALLOW_PRIVATE',
+  'WEBHOOK_TIMEOUT_MS',
+  'WEBHOOK_RETRY_DELAYS',
+  'WEBHOOK_SECRET',
 ] as const;
 
 export interface ServiceConfig {
@@ -119,9 +123,27 @@ export interface ServiceConfig {
   sqliteSynchronous: 'NORMAL' | 'FULL';
   /** The content policy run on a text before its task is accepted (src/access/moderation.ts); off when neither check is set. */
   moderation: ModerationConfig;
-  /** How long audit log entries are kept; 0: forever. */
+  /** How long audit log entries are kept, and webhook deliveries after they ended; 0: forever. */
   auditRetentionMs: number;
+  webhooks: WebhookConfig;
 }
+
+export interface WebhookConfig {
+  /** Let webhook_url reach loopback and private addresses (tests, trusted networks only). */
+  allowPrivate: boolean;
+  /** Longest wait for a receiver's answer, per try. */
+  timeoutMs: number;
+  /** The waits before each try after the first: a delivery gives up after the last. */
+  retryDelaysMs: number[];
+  /** The master secret each owner's signing secret is derived from; absent: made once and kept in the backend. */
+  secret?: string;
+}
+
+/** Standard Webhooks' own schedule: 8 tries over about a day. */
+export const DEFAULT_WEBHOOK_RETRY_DELAYS = '5s,5m,30m,2h,5h,10h,10h';
+const MIN_WEBHOOK_SECRET_CHARS = 24;
+const MAX_WEBHOOK_RETRIES = 20;
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 export const MODERATION_FAIL_MODES = ['closed', 'open'] as const;
 export type ModerationFailMode = (typeof MODERATION_FAIL_MODES)[number];
@@ -237,6 +259,31 @@ function trustProxy(env: Env): ServiceConfig['trustProxy'] {
   return list;
 }
 
+/** WEBHOOK_RETRY_DELAYS: durations such as `5s,5m,30m,2h` (units ms, s, m, h), one per retry. */
+function retryDelays(env: Env): number[] {
+  const raw = env.WEBHOOK_RETRY_DELAYS || DEFAULT_WEBHOOK_RETRY_DELAYS;
+  const items = raw.split(',').map((item) => item.trim());
+  const delays = items.map((item) => {
+    const match = /^(\d{1,9})(ms|s|m|h)$/u.exec(item);
+    const ms = match === null ? Number.NaN : Number(match[1]) * DURATION_UNITS_MS[match[2]!]!;
+    if (!(ms > 0 && ms <= 7 * 86_400_000)) {
+      throw new TtsError('E_INVALID_ARGUMENT', `Expected WEBHOOK_RETRY_DELAYS to list waits such as ${DEFAULT_WEBHOOK_RETRY_DELAYS} (each from 1ms to 7 days, units ms, s, m, h), got "${item}".`);
+    }
+    return ms;
+  });
+  if (delays.length > MAX_WEBHOOK_RETRIES) throw new TtsError('E_INVALID_ARGUMENT', `Expected WEBHOOK_RETRY_DELAYS to list at most ${MAX_WEBHOOK_RETRIES} waits, got ${delays.length}.`);
+  return delays;
+}
+
+function webhookSecret(env: Env): string | undefined {
+  const secret = env.WEBHOOK_SECRET || undefined;
+  // The value is never repeated: only its length is wrong.
+  if (secret !== undefined && secret.length < MIN_WEBHOOK_SECRET_CHARS) {
+    throw new TtsError('E_INVALID_ARGUMENT', `Expected WEBHOOK_SECRET to be at least ${MIN_WEBHOOK_SECRET_CHARS} characters (e.g. \`openssl rand -base64 32\`), got ${secret.length}.`);
+  }
+  return secret;
+}
+
 function redisPrefix(env: Env): string {
   const prefix = env.REDIS_PREFIX || 'ttsq';
   // BullMQ builds keys as prefix:queue:...; a colon or a brace in the prefix would change their shape.
@@ -299,5 +346,11 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
       allowPrivate: flag(env, 'MODERATION_ALLOW_PRIVATE'),
     },
     auditRetentionMs: integer(env, 'AUDIT_RETENTION_DAYS', 90, 0, 36_500) * 86_400_000,
+    webhooks: {
+      allowPrivate: flag(env, 'WEBHOOK_ALLOW_PRIVATE'),
+      timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      retryDelaysMs: retryDelays(env),
+      secret: webhookSecret(env),
+    },
   };
 }

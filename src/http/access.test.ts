@@ -271,3 +271,13 @@ test('the audit log records tasks, downloads, cancels, voices and keys, with key
     [id],
   );
 });
+
+test('webhook secrets: each key reads its own at GET /api/webhooks/secret; without a key it is 401', async () => {
+  assert.equal((await service.request('/api/webhooks/secret')).status, 401);
+  const mine = await service.request('/api/webhooks/secret', as(alice.key));
+  const theirs = await service.request('/api/webhooks/secret', as(bob.key));
+  assert.equal(mine.body.owner, alice.id);
+  assert.equal(theirs.body.owner, bob.id);
+  assert.match(mine.body.secret, /^whsec_/u);
+  assert.notEqual(mine.body.secret, theirs.body.secret);
+});

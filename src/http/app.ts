@@ -21,6 +21,7 @@ import { taskRoutes } from './routes/tasks.js';
 import { voiceRoutes } from './routes/voices.js';
 import { keyRoutes } from './routes/keys.js';
 import { pageRoutes } from './routes/page.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 import { registerAccess, type AccessSettings } from './access.js';
@@ -34,6 +35,7 @@ import type { TaskService } from '../service/task-service.js';
 import type { VoiceService } from '../service/voice-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
+import type { WebhookSecrets } from '../webhooks/secrets.js';
 
 export interface AppDependencies {
   tasks: TaskService;
@@ -63,6 +65,8 @@ export interface AppDependencies {
   audit: AuditLog;
   /** The built web page served at / (default: dist/web). */
   webRoot?: string;
+  /** The secrets that sign each owner's webhooks (GET /api/webhooks/secret, and shown when a key is made). */
+  webhookSecrets: WebhookSecrets;
 }
 
 /** TRUST_PROXY=hops:N: the nearest N proxies are trusted (Fastify takes a function for that). */
@@ -165,6 +169,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   healthRoutes(app, deps);
   auditRoutes(app, deps);
   await pageRoutes(app, deps.webRoot);
+  webhookRoutes(app, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

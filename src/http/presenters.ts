@@ -1,7 +1,8 @@
 /** Records as the API shows them: snake_case fields, ISO times, links. */
 
-import type { ApiKeyRecord, AuditEntry, TaskRecord, TaskEvent, VoiceRecord } from '../backends/backend.js';
-import type { AuditEntryJson, TaskJson } from './schemas.js';
+import type { ApiKeyRecord, AuditEntry, TaskRecord, TaskEvent, VoiceRecord, WebhookAttempt, WebhookDelivery } from '../backends/backend.js';
+import type { Static } from '@sinclair/typebox';
+import type { AuditEntryJson, TaskJson, WebhookAttemptBody, WebhookDeliveryBody } from './schemas.js';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -9,7 +10,9 @@ export function taskLinks(id: string): TaskJson['links'] {
   return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events` };
 }
 
-export function presentTask(task: TaskRecord): TaskJson {
+/** A task; with `deliveries`, its webhook shows them (GET /api/task/:id). */
+export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDelivery[]): TaskJson {
+  const { webhook } = task.request;
   return {
     id: task.id,
     status: task.status,
@@ -25,6 +28,7 @@ export function presentTask(task: TaskRecord): TaskJson {
     expires_at: iso(task.expiresAt),
     error: task.error ?? null,
     cached: task.cached === true,
+    webhook: webhook === undefined ? null : { url: webhook.url, events: webhook.events, ...(deliveries === undefined ? {} : { deliveries: deliveries.map(presentDelivery) }) },
     result:
       task.result === undefined
         ? null
@@ -37,6 +41,26 @@ export function presentTask(task: TaskRecord): TaskJson {
             expired: task.expired,
           },
     links: taskLinks(task.id),
+  };
+}
+
+function presentAttempt(attempt: WebhookAttempt): Static<typeof WebhookAttemptBody> {
+  return { at: iso(attempt.at)!, duration_ms: Math.round(attempt.durationMs), status_code: attempt.statusCode ?? null, error: attempt.error ?? null };
+}
+
+export function presentDelivery(delivery: WebhookDelivery): Static<typeof WebhookDeliveryBody> {
+  const last = delivery.attempts.at(-1);
+  return {
+    id: delivery.id,
+    type: delivery.type,
+    status: delivery.status,
+    attempts: delivery.attempts.length,
+    last_attempt_at: iso(last?.at),
+    last_status_code: last?.statusCode ?? null,
+    last_error: last?.error ?? null,
+    next_attempt_at: iso(delivery.nextAttemptAt),
+    delivered_at: iso(delivery.deliveredAt),
+    history: delivery.attempts.map(presentAttempt),
   };
 }
 
@@ -73,6 +97,7 @@ export function presentKey(key: ApiKeyRecord): Record<string, unknown> {
     name: key.name,
     role: key.role,
     quotas: { requests_per_second: requestsPerSecond, chars_per_day: charsPerDay, open_tasks: openTasks, voices },
+    webhook_url: key.webhookUrl ?? null,
     created_at: iso(key.createdAt)!,
     last_used_at: iso(key.lastUsedAt),
     revoked_at: iso(key.revokedAt),

@@ -5,7 +5,7 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
-import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES } from '../backends/backend.js';
+import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 
@@ -75,6 +75,19 @@ export const SynthesisBody = Type.Object(
           'Default true: an identical earlier request of the same key whose result is still kept is copied (`cached: true`) instead of run again, on engines that are deterministic for it (GET /api/engines). false: always run.',
       }),
     ),
+    webhook_url: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        description: "An http(s) URL to POST the task's changes to, signed (README: Webhooks); a public address only. Default: the key's own `webhook_url`, if it has one.",
+      }),
+    ),
+    webhook_events: Type.Optional(
+      Type.Unsafe<WebhookEvents>({
+        type: 'string',
+        enum: WEBHOOK_EVENT_SETS,
+        description: '`final` (default): completed, failed and canceled; `all`: every change of status.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
 );
@@ -85,6 +98,40 @@ export const SynthesisHeaders = Type.Object({
 });
 
 export const TaskLinks = Type.Object({ self: Type.String(), audio: Type.String(), events: Type.String() });
+
+const isoOrNull = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
+
+export const WebhookAttemptBody = Type.Object({
+  at: Type.String({ description: 'When the try started.' }),
+  duration_ms: Type.Integer(),
+  status_code: Type.Union([Type.Integer(), Type.Null()], { description: "The receiver's HTTP status; null when no answer came." }),
+  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()], { description: 'Why the try failed; null for a 2xx.' }),
+});
+
+export const WebhookDeliveryBody = Type.Object({
+  id: Type.String({ description: 'The `webhook-id` header: the same on every try of this delivery.' }),
+  type: Type.String({ description: 'task.completed, task.failed, task.canceled, or task.<status> (events `all`).' }),
+  status: literals(WEBHOOK_DELIVERY_STATUSES),
+  attempts: Type.Integer({ description: 'Tries so far.' }),
+  last_attempt_at: isoOrNull('When the last try started.'),
+  last_status_code: Type.Union([Type.Integer(), Type.Null()], { description: "The last try's HTTP status; null if no answer came or none was tried." }),
+  last_error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()], { description: 'Why the last try failed (E_WEBHOOK_URL_FORBIDDEN, E_WEBHOOK_DELIVERY_FAILED).' }),
+  next_attempt_at: isoOrNull('When a pending delivery is tried next.'),
+  delivered_at: isoOrNull('When a 2xx answer came.'),
+  history: Type.Array(WebhookAttemptBody, { description: 'Every try, oldest first.' }),
+});
+
+export const TaskWebhookBody = Type.Union(
+  [
+    Type.Object({
+      url: Type.String(),
+      events: literals(WEBHOOK_EVENT_SETS),
+      deliveries: Type.Optional(Type.Array(WebhookDeliveryBody, { description: 'Oldest first; shown by GET /api/task/:id (not in lists, events or the webhook payload itself).' })),
+    }),
+    Type.Null(),
+  ],
+  { description: "Where the task's changes are POSTed (null: nowhere)." },
+);
 
 export const TaskBody = Type.Object(
   {
@@ -102,6 +149,7 @@ export const TaskBody = Type.Object(
     expires_at: nullable(Type.String()),
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     cached: Type.Boolean({ description: "true: the result is a copy of an identical earlier request's, made without running the engine (README, Result reuse)." }),
+    webhook: TaskWebhookBody,
     result: Type.Union([
       Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
       Type.Null(),
@@ -174,6 +222,7 @@ export const NewKeyBody = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 64, description: 'For people: who or what uses the key (unique among keys not revoked).' }),
     role: Type.Optional(literals(KEY_ROLES)),
     quotas: Type.Optional(Type.Object(QuotaFields, { additionalProperties: false, description: "The key's own limits; those not given are the service's defaults." })),
+    webhook_url: Type.Optional(Type.String({ maxLength: 2048, description: "Where the webhooks of this key's tasks that name no `webhook_url` go (events `final`); a public http(s) address." })),
   },
   { additionalProperties: false },
 );
@@ -184,6 +233,7 @@ export const KeyBody = Type.Object(
     name: Type.String(),
     role: literals(KEY_ROLES),
     quotas: Type.Object(QuotaFields),
+    webhook_url: Type.Union([Type.String(), Type.Null()], { description: "The default webhook of the key's tasks (null: none)." }),
     created_at: Type.String(),
     last_used_at: nullable(Type.String()),
     revoked_at: nullable(Type.String()),
@@ -194,6 +244,12 @@ export const KeyBody = Type.Object(
 export const CreatedKeyBody = Type.Object({
   key: Type.String({ description: 'The key: shown this once only; send it as `Authorization: Bearer <key>`.' }),
   api_key: Type.Ref('ApiKey'),
+  webhook_secret: Type.String({ description: "The secret that signs this key's webhooks (`whsec_…`); also at GET /api/webhooks/secret with the key." }),
+});
+
+export const WebhookSecretBody = Type.Object({
+  secret: Type.String({ description: 'The `whsec_…` secret that signs the webhooks of your tasks (Standard Webhooks).' }),
+  owner: Type.Union([Type.String(), Type.Null()], { description: 'Whose: your key id (null: tasks made without a key).' }),
 });
 
 /** The most audit entries one page of GET /api/audit holds, and how many by default. */

@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { TASK_STATUSES, type TaskBackend, type TaskRecord, type WorkKind } from '../backends/backend.js';
 import type { PoolEvent } from '../engines/engine-pool.js';
 import type { WorkerMetrics } from './worker-metrics.js';
+import type { WebhookMetrics } from '../webhooks/dispatcher.js';
 
 export const METRIC_PREFIX = 'ttsq_';
 
@@ -43,9 +44,10 @@ const DEFAULT_PRIORITY = '0';
 const SEGMENT_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
 const TASK_SECONDS_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 // espeak runs near 0.003, GLM-TTS 0.5–1.6 depending on the GPU.
+const WEBHOOK_SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const REAL_TIME_FACTOR_BUCKETS = [0.001, 0.003, 0.01, 0.03, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5];
 
-export class ServiceMetrics implements WorkerMetrics {
+export class ServiceMetrics implements WorkerMetrics, WebhookMetrics {
   readonly registry = new Registry();
   private readonly options: ServiceMetricsOptions;
   private readonly segmentsQueued: Gauge<'engine' | 'priority'>;
@@ -60,6 +62,8 @@ export class ServiceMetrics implements WorkerMetrics {
   private readonly hostStartFailures: Counter<'engine'>;
   private readonly leasesLost: Counter<'kind'>;
   private readonly resultsReused: Counter<'engine'>;
+  private readonly webhookAttempts: Counter<'outcome'>;
+  private readonly webhookSeconds: Histogram<'outcome'>;
   /** Engine and priority pairs reported before: they drop to 0 instead of vanishing, so a query never sees a gap. */
   private readonly seenSegmentLabels = new Map<string, { engine: string; priority: string }>();
   /** One backend read serves all the gauges of a scrape (prom-client collects them at once). */
@@ -141,6 +145,22 @@ export class ServiceMetrics implements WorkerMetrics {
       registers,
     });
 
+    this.webhookAttempts = new Counter({
+      name: `${METRIC_PREFIX}webhook_attempts_total`,
+      help: 'Webhook tries by what they led to: delivered (a 2xx), retrying (tried again later), failed (given up: 410, or the retry schedule used up); delivered + failed count each delivery once',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.webhookSeconds = new Histogram({
+      name: `${METRIC_PREFIX}webhook_attempt_duration_seconds`,
+      help: 'Time one webhook try took, by outcome',
+      labelNames: ['outcome'],
+      buckets: WEBHOOK_SECONDS_BUCKETS,
+      registers,
+    });
+    // Every outcome has a series from the start, so a rate() sees the first one.
+    for (const outcome of ['delivered', 'retrying', 'failed']) this.webhookAttempts.inc({ outcome }, 0);
+
     const engines = options.engines;
     if (engines !== undefined) {
       const hostGauge = (name: string, help: string, value: (e: EngineHostCounts) => number): void => {
@@ -197,6 +217,11 @@ export class ServiceMetrics implements WorkerMetrics {
 
   leaseLost(kind: WorkKind): void {
     this.leasesLost.inc({ kind });
+  }
+
+  webhookAttempt(outcome: 'delivered' | 'retrying' | 'failed', seconds: number): void {
+    this.webhookAttempts.inc({ outcome });
+    this.webhookSeconds.observe({ outcome }, seconds);
   }
 
   private readBackend(): Promise<void> {

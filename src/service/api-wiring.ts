@@ -1,7 +1,7 @@
 /**
  * What an API process is made of, wired from the configuration: the task and voice services
- * with their limits, the access layer (keys, authentication, rate limits, audit trail) and the
- * content policy. service.ts builds the app from it; tests that build an app build it here too.
+ * with their limits, the access layer (keys, authentication, rate limits, audit trail), the
+ * content policy and the webhook signing secrets. service.ts builds the app from it; tests that build an app build it here too.
  */
 
 import type { Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
 import { VoiceService } from './voice-service.js';
+import { loadWebhookSecrets } from '../webhooks/secrets.js';
 
 /** Whether HOST is a loopback address (or `localhost`): then only this machine can call. */
 export function isLoopbackHost(host: string): boolean {
@@ -45,7 +46,7 @@ export async function checkExposure(config: ServiceConfig, backend: TaskBackend,
 }
 
 export interface ApiWiring {
-  deps: Pick<AppDependencies, 'tasks' | 'voices' | 'keys' | 'authenticator' | 'auditTrail' | 'access' | 'corsOrigins' | 'trustProxy' | 'metricsToken'>;
+  deps: Pick<AppDependencies, 'tasks' | 'voices' | 'keys' | 'authenticator' | 'auditTrail' | 'access' | 'corsOrigins' | 'trustProxy' | 'metricsToken' | 'webhookSecrets'>;
   close(): Promise<void>;
 }
 
@@ -57,7 +58,7 @@ export async function wireApi(
   const moderation: Moderation = await createModeration(config.moderation, logger);
   const auditTrail = new AuditTrail(backend.audit, logger);
   const consentRequired = config.voiceConsent === 'required';
-  const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate, consentRequired };
+  const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate, webhookAllowPrivate: config.webhooks.allowPrivate, consentRequired };
   const tasks = new TaskService({ backend, blobs, limits, engines, usage: backend.keys, defaultQuotas: config.defaultQuotas, moderate: (text) => moderation.check(text), audit: auditTrail });
   // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
   const voices = new VoiceService({
@@ -69,12 +70,14 @@ export async function wireApi(
     audit: auditTrail,
   });
   const loopbackOnly = isLoopbackHost(config.host);
+  const webhookSecrets = await loadWebhookSecrets(config.webhooks.secret, backend.webhooks);
   const authenticator = new Authenticator({ keys: backend.keys, mode: config.auth, loopbackOnly, logger });
   return {
     deps: {
       tasks,
       voices,
-      keys: new KeyService(backend.keys),
+      keys: new KeyService(backend.keys, Date.now, config.webhooks.allowPrivate),
+      webhookSecrets,
       authenticator,
       auditTrail,
       access: {

@@ -28,6 +28,8 @@ import { Worker, workerSettings } from '../worker/worker.js';
 import type { Logger } from './logger.js';
 import { Redis } from 'ioredis';
 import { checkExposure, wireApi, type ApiWiring } from './api-wiring.js';
+import { postWebhook } from '../net/post-webhook.js';
+import { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
 export const SERVICE_ROLES = ['serve', 'api', 'worker'] as const;
 export type ServiceRole = (typeof SERVICE_ROLES)[number];
@@ -61,7 +63,7 @@ export interface RunningService {
 /** How often a process with engines reports them, and how long a report lasts. */
 const ENGINE_REPORT_EVERY_MS = 2_000;
 const ENGINE_REPORT_TTL_MS = 10_000;
-/** How often audit log entries past AUDIT_RETENTION_DAYS are pruned (and once at start). */
+/** How often audit log entries and ended webhook deliveries past AUDIT_RETENTION_DAYS are pruned (and once at start). */
 const AUDIT_PRUNE_EVERY_MS = 3_600_000;
 
 export async function startService(config: ServiceConfig, options: StartServiceOptions): Promise<RunningService> {
@@ -124,6 +126,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
 
   let app: FastifyInstance;
   let api: ApiWiring | undefined;
+  let webhooks: WebhookDispatcher | undefined;
   let rateLimitRedis: Redis | undefined;
   if (role === 'worker') {
     app = createMetricsApp({ metrics, isReady: () => workerReadiness({ isReady, backend, engines: localReports }), metricsToken: config.metricsToken });
@@ -146,6 +149,19 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       metrics,
       audit: backend.audit,
       webRoot: options.webRoot,
+      webhookSecrets: api.deps.webhookSecrets,
+    });
+    // API processes send the webhook outbox (every one of them may: deliveries are claimed).
+    const { allowPrivate, timeoutMs, retryDelaysMs } = config.webhooks;
+    webhooks = new WebhookDispatcher({
+      store: backend.webhooks,
+      tasks: backend,
+      secrets: api.deps.webhookSecrets,
+      send: (url, body, headers, signal) => postWebhook(url, body, headers, { timeoutMs, allowPrivate, signal }),
+      retryDelaysMs,
+      timeoutMs,
+      logger,
+      metrics,
     });
   }
   const port = role === 'worker' ? config.metricsPort : config.port;
@@ -160,6 +176,8 @@ export async function startService(config: ServiceConfig, options: StartServiceO
     timer.unref();
     timers.push(timer);
   };
+
+  webhooks?.start();
 
   let enginesReady: Promise<void>;
   if (engines === undefined) {
@@ -209,6 +227,9 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       const pruneAudit = async (): Promise<void> => {
         const pruned = await backend.audit.prune(Date.now() - config.auditRetentionMs);
         if (pruned > 0) logger.info({ count: pruned }, 'audit log entries past their retention pruned');
+        // Webhook deliveries are kept as long as the audit log, counted from when they ended.
+        const deliveries = await backend.webhooks.prune(Date.now() - config.auditRetentionMs);
+        if (deliveries > 0) logger.info({ count: deliveries }, 'webhook deliveries past their retention pruned');
       };
       void pruneAudit().catch((error: unknown) => logger.warn({ err: error }, 'audit log prune failed'));
       every(AUDIT_PRUNE_EVERY_MS, pruneAudit, 'audit log prune');
@@ -226,6 +247,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       closing = true;
       for (const timer of timers) clearInterval(timer);
       await app.close();
+      await webhooks?.stop();
       await api?.close();
       rateLimitRedis?.disconnect();
       // Stop claiming first; closing the pool then lets segments on a host finish and turns

@@ -12,6 +12,7 @@ import { normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../text/prepare.js';
 import { checkAudioUrl } from '../net/fetch-audio-url.js';
+import { checkWebhookUrl } from '../net/post-webhook.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 export const MAX_PROMPT_TEXT_CHARS = 1_000;
@@ -19,6 +20,8 @@ export const MAX_PROMPT_TEXT_CHARS = 1_000;
 export interface RequestLimits {
   maxTextChars: number;
   audioUrlAllowPrivate: boolean;
+  /** WEBHOOK_ALLOW_PRIVATE: webhook_url may point at loopback and private addresses. */
+  webhookAllowPrivate: boolean;
   /** Whether a recording to clone needs `consent: true` and `speaker_name`. */
   consentRequired: boolean;
 }
@@ -40,7 +43,22 @@ export function speakerConsent(consent: unknown, speakerName: unknown, required:
 /** A request's fields, checked; the upload (if any) is added by the caller. */
 export type ParsedSynthesis = Omit<TaskRequest, 'uploadPath'>;
 
-export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLimits, options: { hasUpload: boolean }): ParsedSynthesis {
+/**
+ * The task's webhook: its own `webhook_url`, else the key's default (checked when the key was
+ * made), with `webhook_events` or `final`; `webhook_events` alone, with no URL to go with it, is refused.
+ */
+function webhookOf(fields: SynthesisFields, limits: RequestLimits, defaultUrl: string | undefined): TaskRequest['webhook'] {
+  const events = fields.webhook_events ?? 'final';
+  if (fields.webhook_url !== undefined) {
+    checkWebhookUrl(fields.webhook_url, limits.webhookAllowPrivate);
+    return { url: fields.webhook_url, events };
+  }
+  if (defaultUrl !== undefined) return { url: defaultUrl, events };
+  if (fields.webhook_events !== undefined) throw new TtsError('E_INVALID_ARGUMENT', 'Expected `webhook_url` with `webhook_events`: this key has no default webhook to send them to.');
+  return undefined;
+}
+
+export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLimits, options: { hasUpload: boolean; defaultWebhookUrl?: string }): ParsedSynthesis {
   // Lengths count characters once normalised, and the limit is configured: not a schema's.
   const text = prepareText(fields.text, limits.maxTextChars);
 
@@ -75,6 +93,8 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   if (fields.engine_options !== undefined) request.engineOptions = fields.engine_options;
   // Only a refusal is stored: reuse is the default.
   if (fields.reuse === false) request.reuse = false;
+  const webhook = webhookOf(fields, limits, options.defaultWebhookUrl);
+  if (webhook !== undefined) request.webhook = webhook;
   return request;
 }
 

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { KeyQuotas, KeyStore, TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus } from '../backends/backend.js';
+import type { KeyQuotas, KeyStore, TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus, WebhookDelivery } from '../backends/backend.js';
 import type { AuditTrail } from '../access/audit-trail.js';
 import { canSee, listScope, ownerOf, type Actor, type Principal } from '../access/principal.js';
 import { charCount } from '../text/normalize.js';
@@ -70,7 +70,7 @@ export class TaskService {
     const owner = ownerOf(principal);
     let reserved: { day: string; chars: number } | undefined;
     try {
-      const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined });
+      const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined, defaultWebhookUrl: principal.webhookUrl });
       // A task no configured engine can do is refused now, not left to wait (checked again when
       // prepared); one for an engine whose hosts are restarting is accepted and waits for it.
       const engines = this.options.engines();
@@ -129,6 +129,11 @@ export class TaskService {
     const task = UUID.test(id) ? await this.options.backend.getTask(id) : undefined;
     if (task === undefined || !canSee(principal, task.owner)) throw new TtsError('E_NOT_FOUND', 'No task has this id.');
     return task;
+  }
+
+  /** The task's webhook deliveries, oldest first (none without a webhook). */
+  async webhookDeliveries(task: TaskRecord): Promise<WebhookDelivery[]> {
+    return task.request.webhook === undefined ? [] : await this.options.backend.webhooks.listForTask(task.id);
   }
 
   async list(options: { status?: TaskStatus; limit: number; cursor?: string }, principal: Principal): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {

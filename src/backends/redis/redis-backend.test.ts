@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { TtsError } from '../../errors.js';
 import { runBackendContract } from '../testing/backend-contract.js';
 import { runAccessContract } from '../testing/access-contract.js';
+import { runWebhookContract } from '../testing/webhook-contract.js';
 import { RedisBackend } from './redis-backend.js';
 import { TEST_REDIS_URL, dropPrefix, testPrefix } from './testing/redis-test-prefix.js';
 import { freePort } from './testing/redis-server.js';
@@ -29,6 +30,17 @@ runBackendContract(
 );
 
 runAccessContract('redis', async () => {
+  const prefix = testPrefix();
+  const backend = await RedisBackend.open({ url: TEST_REDIS_URL, prefix, repairIntervalMs: 0 });
+  const close = backend.close.bind(backend);
+  backend.close = async () => {
+    await close();
+    await dropPrefix(prefix);
+  };
+  return backend;
+});
+
+runWebhookContract('redis', async () => {
   const prefix = testPrefix();
   const backend = await RedisBackend.open({ url: TEST_REDIS_URL, prefix, repairIntervalMs: 0 });
   const close = backend.close.bind(backend);

@@ -36,6 +36,7 @@ import { TtsError, type WireError } from '../../errors.js';
 import { RedisAuditLog } from './audit.js';
 import { RedisConnection } from './connection.js';
 import { RedisKeyStore } from './keys.js';
+import { RedisWebhookStore } from './webhooks.js';
 import { epochOf, rankOf, toTask } from './task-records.js';
 import { RedisWorkQueue, type RedisWorkOptions } from './work-queue.js';
 
@@ -90,6 +91,7 @@ export class RedisBackend implements TaskBackend {
   readonly audit: AuditLog;
   private readonly work: RedisWorkQueue;
   readonly keys: RedisKeyStore;
+  readonly webhooks: RedisWebhookStore;
   private readonly repairTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -100,6 +102,7 @@ export class RedisBackend implements TaskBackend {
     this.work = new RedisWorkQueue(connection, bullConnection, options);
     this.keys = new RedisKeyStore(connection, (body) => this.call(body));
     this.audit = new RedisAuditLog(connection, (body) => this.call(body));
+    this.webhooks = new RedisWebhookStore(connection, (body) => this.call(body));
     const repairMs = options.repairIntervalMs ?? 60_000;
     if (repairMs > 0) {
       this.repairTimer = setInterval(() => void this.work.repairQueued().catch(() => undefined), repairMs);
@@ -150,6 +153,8 @@ export class RedisBackend implements TaskBackend {
         options.owner ?? '',
         options.maxOpenTasks ?? 0,
         FAIR_RANK_CAP,
+        request.webhook?.url ?? '',
+        request.webhook?.events ?? '',
       )) as [string, string[] | number];
       if (outcome === 'quota') throw openTasksQuotaError(fields as number);
       if (outcome === 'conflict') throw new TtsError('E_IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used with a different request; use a new key for a new request.');

@@ -7,6 +7,7 @@
  * Records (K = prefix + ':'):
  *   K task:ID        hash: id seq status priority request total done retries error result reference engine
  *                    expired createdAt startedAt finishedAt expiresAt updatedAt lease hash idem epoch agen next inflight reuse cached
+ *                    whurl whevents (the task's webhook, if any) whlast (the status of its last delivery)
  *   K task:ID:seg    hash per segment i: t<i> text, s<i> pending|queued|running|done, g<i> generation,
  *                    k<i> lease token, n<i> attempts, p<i> audio path, d<i> duration
  *   K task:ID:ev     list of the task's events (JSON)
@@ -18,6 +19,8 @@
  *   K audit          stream of audit entries (JSON), ids from the entries' times (APPEND_AUDIT)
  *   K reuse:OWNER:KEY   id of the owner's last completed task prepared with reuse key KEY, expiring with its result
  *                    (the task's own key is its field `reuse`; a result copied from another's has `cached` 1)
+ *   K webhook:DID    hash of a webhook delivery (redis/webhooks.ts); K task:ID:wh its task's delivery ids;
+ *                    K webhooks:due (pending ids by next try), K webhooks:ended (ended ids by end time)
  * Timestamps travel as decimal strings and are stored as given (no float round trip).
  */
 
@@ -43,6 +46,25 @@ local function setStatus(new)
   end
 end
 
+local function isFinal(status)
+  return status == 'completed' or status == 'failed' or status == 'canceled'
+end
+
+-- The outbox: a status event of a task whose webhook wants it (webhookWants in backend.ts) records
+-- its delivery in the same script. A repeat of the status just delivered (a stalled claim) is not a change.
+local function recordWebhook(status, eid, now)
+  local w = rcall('HMGET', tkey, 'whurl', 'whevents', 'owner', 'whlast')
+  if not w[1] or w[1] == '' then return end
+  if w[2] ~= 'all' and not isFinal(status) then return end
+  if w[4] == status then return end
+  local did = 'msg_' .. id .. '_' .. eid
+  rcall('HSET', K .. 'webhook:' .. did, 'id', did, 'task', id, 'owner', w[3] or '', 'url', w[1], 'type', 'task.' .. status, 'status', 'pending',
+    'eventAt', now, 'next', now, 'attempts', '[]')
+  rcall('ZADD', K .. 'webhooks:due', now, did)
+  rcall('RPUSH', tkey .. ':wh', did)
+  rcall('HSET', tkey, 'whlast', status)
+end
+
 local function event(kind, now)
   local f = rcall('HMGET', tkey, 'status', 'done', 'total', 'error')
   local eid = rcall('INCR', K .. 'eseq')
@@ -51,10 +73,7 @@ local function event(kind, now)
   local json = cjson.encode(ev)
   rcall('RPUSH', tkey .. ':ev', json)
   rcall('XADD', K .. 'events', 'MAXLEN', '~', '100000', eid .. '-1', 'e', json)
-end
-
-local function isFinal(status)
-  return status == 'completed' or status == 'failed' or status == 'canceled'
+  if kind == 'status' then recordWebhook(f[1], eid, now) end
 end
 
 -- The segments of the task that wait in a queue (to remove their jobs): index, generation pairs.
@@ -87,11 +106,13 @@ end
 
 /**
  * ARGV: prefix, id, now, priority, request, idempotency key or '', request hash or '', owner or
- * '', most unfinished tasks of the owner or 0, fair rank cap. Returns the outcome and the record
- * ('quota' and the count when the owner has as many unfinished tasks as it may).
+ * '', most unfinished tasks of the owner or 0, fair rank cap, webhook URL or '', webhook events
+ * or ''. Returns the outcome and the record ('quota' and the count when the owner has as many
+ * unfinished tasks as it may).
  */
 export const CREATE_TASK = `${HELPERS}
 local now, priority, request, idem, hash, owner, maxOpen, rankCap = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+local whurl, whevents = ARGV[11] or '', ARGV[12] or ''
 if idem ~= '' then
   local existing = rcall('GET', K .. 'idem:' .. idem)
   if existing then
@@ -105,6 +126,7 @@ local seq = rcall('INCR', K .. 'seq')
 rcall('HSET', tkey, 'id', id, 'seq', seq, 'status', 'queued', 'priority', priority, 'request', request, 'total', 0, 'done', 0,
   'retries', 0, 'expired', 0, 'createdAt', now, 'updatedAt', now, 'hash', hash, 'epoch', 0, 'agen', 0, 'next', 0, 'inflight', 0, 'lease', '',
   'owner', owner, 'rank', math.min(open, rankCap))
+if whurl ~= '' then rcall('HSET', tkey, 'whurl', whurl, 'whevents', whevents) end
 rcall('ZADD', K .. 'tasks', seq, id)
 rcall('ZADD', K .. 'status:queued', seq, id)
 rcall('SADD', K .. 'open:' .. owner, id)

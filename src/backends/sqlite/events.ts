@@ -1,7 +1,11 @@
-/** Task events: appended inside the transaction that changed the task, replayed by id. */
+/**
+ * Task events: appended inside the transaction that changed the task, replayed by id. A status
+ * event of a task whose webhook wants it records its delivery in the same transaction (the outbox).
+ */
 
 import type Database from 'better-sqlite3';
 import type { SqliteConnection } from './connection.js';
+import type { SqliteWebhookStore } from './webhooks.js';
 import type { TaskEvent, TaskRecord, TaskStatus } from '../backend.js';
 
 interface EventRow {
@@ -34,7 +38,10 @@ export class EventLog {
   private readonly insert: Database.Statement<[string, string, string, number, number, string | null, string | null, number]>;
   private readonly after: Database.Statement<[string, number], EventRow>;
 
-  constructor(private readonly connection: SqliteConnection) {
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly webhooks: SqliteWebhookStore,
+  ) {
     this.insert = connection.db.prepare('INSERT INTO events (task_id, type, status, segments_done, segments_total, error_code, error_message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.after = connection.db.prepare('SELECT * FROM events WHERE task_id = ? AND id > ? ORDER BY id');
   }
@@ -45,6 +52,7 @@ export class EventLog {
     const { lastInsertRowid } = this.insert.run(task.id, type, task.status, task.segmentsDone, task.segmentsTotal, task.error?.code ?? null, task.error?.message ?? null, at);
     const event: TaskEvent = { id: Number(lastInsertRowid), taskId: task.id, type, status: task.status, segmentsDone: task.segmentsDone, segmentsTotal: task.segmentsTotal, at };
     if (task.error !== undefined) event.error = task.error;
+    if (type === 'status') this.webhooks.recordDelivery(task, event.id, at);
     this.connection.queueEvent(event);
   }
 

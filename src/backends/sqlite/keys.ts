@@ -13,12 +13,14 @@ interface KeyRow {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  webhook_url: string | null;
 }
 
 function toKey(row: KeyRow): ApiKeyRecord {
   const key: ApiKeyRecord = { id: row.id, name: row.name, role: row.role, hash: row.hash, quotas: JSON.parse(row.quotas) as KeyQuotas, createdAt: row.created_at };
   if (row.last_used_at !== null) key.lastUsedAt = row.last_used_at;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
+  if (row.webhook_url !== null) key.webhookUrl = row.webhook_url;
   return key;
 }
 
@@ -31,8 +33,8 @@ export class SqliteKeyStore implements KeyStore {
         throw new TtsError('E_KEY_NAME_TAKEN', `A key named "${key.name}" exists; choose another name or revoke that key first.`);
       }
       this.connection
-        .sql('INSERT INTO api_keys (id, name, role, hash, quotas, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)')
-        .run(key.id, key.name, key.role, key.hash, JSON.stringify(key.quotas), key.createdAt);
+        .sql('INSERT INTO api_keys (id, name, role, hash, quotas, created_at, last_used_at, revoked_at, webhook_url) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)')
+        .run(key.id, key.name, key.role, key.hash, JSON.stringify(key.quotas), key.createdAt, key.webhookUrl ?? null);
     });
   }
 

@@ -4,7 +4,7 @@ import { TASK_STATUSES } from '../backend.js';
 
 const statusList = TASK_STATUSES.map((s) => `'${s}'`).join(', ');
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Steps from an older schema to this one, by the version they start from. */
 export const MIGRATIONS: Record<number, string> = {
@@ -17,6 +17,11 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE voices ADD COLUMN owner TEXT;
       ALTER TABLE voices ADD COLUMN consent TEXT;
       DROP INDEX IF EXISTS tasks_prepare_queue;`,
+  // 4: a key may name the webhook its tasks use when they name none. (A file older than 3 has no
+  // keys yet: the table is made first as schema 3 had it, so that the column can be added.)
+  3: `CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('admin', 'user')), hash TEXT NOT NULL,
+        quotas TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER);
+      ALTER TABLE api_keys ADD COLUMN webhook_url TEXT;`,
 };
 
 export const SCHEMA = `
@@ -110,7 +115,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
   quotas TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   last_used_at INTEGER,
-  revoked_at INTEGER
+  revoked_at INTEGER,
+  webhook_url TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
 
@@ -146,4 +152,31 @@ CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
 CREATE INDEX IF NOT EXISTS audit_by_key ON audit (key_id, id);
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject, id);
 CREATE INDEX IF NOT EXISTS audit_by_action ON audit (action, id);
+
+-- The webhook outbox (webhooks.ts): a row is written by the transaction that appends the status
+-- event calling for it. Pending rows are claimed by moving next_attempt_at to the end of the
+-- claim (lease_token names the claim); attempts is a JSON list of every try.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  id TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL,
+  owner TEXT,
+  url TEXT NOT NULL,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  event_at INTEGER NOT NULL,
+  next_attempt_at INTEGER,
+  lease_token TEXT,
+  attempts TEXT NOT NULL DEFAULT '[]',
+  delivered_at INTEGER,
+  ended_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_task ON webhook_deliveries (task_id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_ended ON webhook_deliveries (ended_at) WHERE status != 'pending';
+
+-- Values the service makes once and every later start reads (the webhook master secret).
+CREATE TABLE IF NOT EXISTS settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 `;

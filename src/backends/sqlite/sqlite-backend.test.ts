@@ -7,14 +7,45 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteBackend } from './sqlite-backend.js';
 import { SCHEMA_VERSION } from './schema.js';
-import { SCHEMA_1, SCHEMA_2 } from './testing/old-schemas.js';
+import { SCHEMA_1, SCHEMA_2, SCHEMA_3 } from './testing/old-schemas.js';
 import type { WorkUnit } from '../backend.js';
 import { runBackendContract } from '../testing/backend-contract.js';
 import { runAccessContract } from '../testing/access-contract.js';
+import { runWebhookContract } from '../testing/webhook-contract.js';
 import { TtsError } from '../../errors.js';
 
 runBackendContract('sqlite', async (clock) => new SqliteBackend({ path: ':memory:', now: clock.now }));
 runAccessContract('sqlite', async () => new SqliteBackend({ path: ':memory:' }));
+runWebhookContract('sqlite', async () => new SqliteBackend({ path: ':memory:' }));
+
+test('sqlite: a database of schema 3 is migrated: its keys have no default webhook, new ones may; a webhook claim of a dead process is released', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sqlite-migrate-3-'));
+  const path = join(dir, 'tasks.db');
+  const old = new Database(path);
+  old.exec(SCHEMA_3);
+  old.pragma('user_version = 3');
+  old.prepare("INSERT INTO api_keys (id, name, role, hash, quotas, created_at) VALUES ('oldkey000001', 'old', 'user', ?, '{}', 1)").run('a'.repeat(64));
+  old.close();
+
+  const backend = new SqliteBackend({ path });
+  assert.equal((await backend.keys.get('oldkey000001'))?.webhookUrl, undefined);
+  await backend.keys.create({ id: 'newkey000001', name: 'new', role: 'user', hash: 'b'.repeat(64), quotas: {}, createdAt: 2, webhookUrl: 'https://hooks.example.com/' });
+  assert.equal((await backend.keys.get('newkey000001'))?.webhookUrl, 'https://hooks.example.com/');
+  const { task } = await backend.createTask({ text: '一。', format: 'wav', priority: 0, pronunciations: [], webhook: { url: 'https://hooks.example.com/', events: 'final' } });
+  await backend.cancelTask(task.id);
+  const due = (await backend.webhooks.listForTask(task.id))[0]!.eventAt;
+  assert.equal((await backend.webhooks.claimDue(due, due + 3_600_000, 10)).length, 1); // held when the process "dies"
+  await backend.close();
+
+  const second = new SqliteBackend({ path });
+  assert.equal(second.releaseWebhookClaims(), 1);
+  assert.equal((await second.webhooks.claimDue(Date.now(), Date.now() + 60_000, 10)).length, 1, 'due again at once, not when the dead claim would have ended');
+  await second.close();
+  const reopened = new Database(path, { readonly: true });
+  assert.equal(reopened.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  reopened.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 test('sqlite: tasks and finished segments survive reopening the file; leases are released at start-up', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sqlite-backend-'));

@@ -3,7 +3,7 @@
  * and events. Every state change is one transaction; events are delivered to subscribers
  * after it commits. Semantics are those of `TaskBackend` (../backend.ts). This class only
  * composes the parts, one role each: connection.ts (file, schema, transactions), task-store.ts,
- * work-queue.ts, events.ts, voices.ts, audit.ts.
+ * work-queue.ts, events.ts, voices.ts, audit.ts, webhooks.ts.
  */
 
 import { SqliteAuditLog } from './audit.js';
@@ -14,6 +14,7 @@ import { TaskStore } from './task-store.js';
 import { VoiceStore } from './voices.js';
 import { SqliteKeyStore } from './keys.js';
 import { WorkQueue } from './work-queue.js';
+import { SqliteWebhookStore } from './webhooks.js';
 import { sumEngineReports, type StoredReports } from '../engine-reports.js';
 import type {
   AuditLog,
@@ -56,13 +57,15 @@ export class SqliteBackend implements TaskBackend {
   private readonly work: WorkQueue;
   private readonly voices: VoiceStore;
   readonly keys: SqliteKeyStore;
+  readonly webhooks: SqliteWebhookStore;
   private readonly now: () => number;
   private readonly reports = { workers: new Map<string, StoredReports['workers'][number]>(), known: new Map<string, StoredReports['known'][number]>() };
 
   constructor(options: SqliteBackendOptions) {
     this.now = options.now ?? Date.now;
     this.connection = new SqliteConnection(options);
-    this.events = new EventLog(this.connection);
+    this.webhooks = new SqliteWebhookStore(this.connection);
+    this.events = new EventLog(this.connection, this.webhooks);
     const reuseKeys = new ReuseKeys(this.connection);
     this.tasks = new TaskStore(this.connection, this.events, reuseKeys);
     this.work = new WorkQueue(this.connection, this.tasks, this.events, reuseKeys, options);
@@ -138,6 +141,11 @@ export class SqliteBackend implements TaskBackend {
    */
   releaseAllLeases(): number {
     return this.work.releaseAllLeases();
+  }
+
+  /** Makes webhook deliveries a dead process had claimed due at once (start-up of the embedded service, as releaseAllLeases). */
+  releaseWebhookClaims(): number {
+    return this.webhooks.releaseClaims(this.now());
   }
 
   // ---- events ------------------------------------------------------------------------------

@@ -19,19 +19,20 @@ export function keyRoutes(app: FastifyInstance, deps: AppDependencies): void {
       '/api/keys',
       { ...admin, schema: { summary: 'Create an API key (admin); the answer holds the key, shown this once', body: NewKeyBody, response: { 201: CreatedKeyBody, '4xx': ErrorBody } } },
       async (request, reply) => {
-        const { name, quotas = {} } = request.body;
+        const { name, quotas = {}, webhook_url: webhookUrl } = request.body;
         const role = request.body.role as KeyRole | undefined;
         const { record, key } = await deps.keys.create({
           name,
           role,
           quotas: { requestsPerSecond: quotas.requests_per_second, charsPerDay: quotas.chars_per_day, openTasks: quotas.open_tasks, voices: quotas.voices },
+          webhookUrl,
         });
         deps.authenticator.forget();
         await deps.auditTrail.record(actorOf(request), 'key.create', record.id, { name: record.name, role: record.role });
         return reply
           .code(201)
           .header('location', `/api/keys/${record.id}`)
-          .send({ key, api_key: presentKey(record) });
+          .send({ key, api_key: presentKey(record), webhook_secret: deps.webhookSecrets.secretFor(record.id) });
       },
     );
 

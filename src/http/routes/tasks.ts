@@ -21,10 +21,12 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   const taskJson = new LRUCache<string, { task: TaskRecord; body: string }>({ max: TASK_JSON_CACHE_SIZE });
   app.get(
     '/api/task/:id',
-    { schema: { summary: 'A task: status, progress, times, error, result', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } },
+    { schema: { summary: 'A task: status, progress, times, error, result, its webhook and deliveries', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } },
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const task = await deps.tasks.get(id, request.principal);
+      // Deliveries change without the task: a task with a webhook is presented afresh each time.
+      if (task.request.webhook !== undefined) return presentTask(task, await deps.tasks.webhookDeliveries(task));
       let entry = taskJson.get(id);
       if (entry?.task !== task) {
         entry = { task, body: JSON.stringify(presentTask(task)) };
@@ -37,7 +39,7 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.get('/api/tasks', { schema: { summary: 'Tasks, newest first', querystring: ListQuery, response: { 200: TaskListBody, '4xx': ErrorBody } } }, async (request) => {
     const query = request.query as { status?: TaskStatus; limit?: number; cursor?: string };
     const page = await deps.tasks.list({ status: query.status, limit: query.limit ?? 20, cursor: query.cursor }, request.principal);
-    return { tasks: page.tasks.map(presentTask), next_cursor: page.nextCursor ?? null };
+    return { tasks: page.tasks.map((task) => presentTask(task)), next_cursor: page.nextCursor ?? null };
   });
 
   app.delete('/api/task/:id', { schema: { summary: 'Cancel a task (stops its running segment)', params: IdParams, response: { 200: Type.Ref('Task'), '4xx': ErrorBody } } }, async (request) => {
