@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { makeTone } from '../audio/testing/fixtures.js';
 import { DEFAULT_WEB_ROOT } from '../http/routes/page.js';
 import { jsonPost, startTestService, type TestService } from '../service/testing/test-service.js';
@@ -134,7 +134,7 @@ async function mp3OfACompletedTask(headers: Record<string, string> = {}): Promis
 }
 
 /** Plays a row's audio and waits until the element knows a duration and has played some of it. */
-async function playAndMeasure(row: ReturnType<typeof newestTask>): Promise<{ duration: number; currentTime: number; source: string | undefined; src: string }> {
+async function playAndMeasure(row: Locator): Promise<{ duration: number; currentTime: number; source: string | undefined; src: string }> {
   await row.getByRole('button', { name: /^Play/u }).click();
   const audio = row.locator('audio');
   await audio.evaluate(
@@ -238,6 +238,10 @@ test('upload a voice: it is listed and offered in the voice menu', async () => {
   assert.ok(voice !== undefined);
   assert.equal(voice.speaker_name, 'Test Speaker');
   assert.equal(await page.locator('#voice option', { hasText: 'Uploaded voice' }).getAttribute('value'), voice.id);
+  // Its recording plays from the library, as the engines hear it.
+  const played = await playAndMeasure(page.locator('#voices li', { hasText: 'Uploaded voice' }));
+  assert.ok(Math.abs(played.duration * 1000 - voice.duration_ms) < 100, `duration ${played.duration} s, voice ${voice.duration_ms} ms`);
+  assert.match(played.src, new RegExp(`/api/voices/${voice.id}/audio$`, 'u'));
 });
 
 test('record a voice with the fake microphone, store it, and use it in a task; delete a voice', async () => {

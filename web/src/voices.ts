@@ -1,12 +1,12 @@
 /**
- * The voice library: the stored voices (list, delete; the API has no route that serves a
- * voice's audio, so there is nothing to play) and the form that adds one from a file or from
- * a recording made here (MediaRecorder; the service normalises it like any upload).
+ * The voice library: the stored voices (list, play, delete) and the form that adds one from a
+ * file or from a recording made here (MediaRecorder; the service normalises it like any upload).
  */
 
 import { asApiError, getJson, send, type Voice } from './api.js';
 import { byId, formatSeconds, h, showError } from './dom.js';
 import { Recorder, type Recording } from './recorder.js';
+import { storedKey } from './store.js';
 
 export class VoiceLibrary {
   private voices: Voice[] = [];
@@ -32,13 +32,17 @@ export class VoiceLibrary {
       ...this.voices.map((voice) => {
         const remove = h('button', { type: 'button', 'aria-label': `Delete the voice ${voice.name}` }, 'Delete');
         remove.addEventListener('click', () => void this.remove(voice));
+        const player = h('audio', { controls: '', preload: 'none', hidden: '', 'aria-label': `The recording of ${voice.name}` });
+        const play = h('button', { type: 'button', 'aria-label': `Play the voice ${voice.name}` }, 'Play');
+        play.addEventListener('click', () => void this.play(voice, player));
         const details = [formatSeconds(voice.duration_ms), voice.speaker_name === null ? undefined : `voice of ${voice.speaker_name}`].filter(Boolean).join(' · ');
         return h(
           'li',
           { class: 'voice', 'data-voice-id': voice.id },
           h('div', {}, h('strong', {}, voice.name), ' ', h('span', { class: 'hint' }, details)),
           h('p', { class: 'hint transcript' }, voice.prompt_text === '' ? '(no transcript)' : `“${voice.prompt_text}”`),
-          h('div', { class: 'actions' }, remove),
+          h('div', { class: 'actions' }, play, remove),
+          player,
         );
       }),
     );
@@ -46,6 +50,18 @@ export class VoiceLibrary {
     const chosen = this.select.value;
     this.select.replaceChildren(h('option', { value: '' }, "The engine's own voice"), ...this.voices.map((voice) => h('option', { value: voice.id }, voice.name)));
     if (this.voices.some((voice) => voice.id === chosen)) this.select.value = chosen;
+  }
+
+  /** Plays the recording as the engines hear it; with a key it is fetched (an `<audio src>` cannot send one). */
+  private async play(voice: Voice, player: HTMLAudioElement): Promise<void> {
+    const path = `/api/voices/${encodeURIComponent(voice.id)}/audio`;
+    try {
+      if (player.src === '') player.src = storedKey() === '' ? path : URL.createObjectURL(await (await send(path)).blob());
+      player.hidden = false;
+      await player.play();
+    } catch (error) {
+      this.report(asApiError(error));
+    }
   }
 
   private async remove(voice: Voice): Promise<void> {

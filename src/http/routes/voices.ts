@@ -8,6 +8,7 @@ import { presentVoice } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
 import { TtsError } from '../../errors.js';
 import { actorOf } from '../access.js';
+import { sendDownload } from '../send-file.js';
 
 export function voiceRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.post(
@@ -35,6 +36,26 @@ export function voiceRoutes(app: FastifyInstance, deps: AppDependencies): void {
   app.get('/api/voices/:id', { schema: { summary: 'One voice', params: IdParams, response: { 200: Type.Ref('Voice'), '4xx': ErrorBody } } }, async (request) => {
     return presentVoice(await deps.voices.get((request.params as { id: string }).id, request.principal));
   });
+
+  app.get(
+    '/api/voices/:id/audio',
+    {
+      schema: {
+        summary: "A voice's recording as the engines hear it: normalised WAV (Range and ETag supported)",
+        params: IdParams,
+        response: { 200: { description: 'The recording', type: 'string', format: 'binary' }, 206: { description: 'Part of it', type: 'string', format: 'binary' }, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const voice = await deps.voices.get((request.params as { id: string }).id, request.principal);
+      return await sendDownload(request, reply, await deps.blobs.openForDownload(voice.audioPath), {
+        contentType: 'audio/wav',
+        fileName: `${voice.id}.wav`,
+        // Deleted between the lookup and the read: as gone as an unknown voice.
+        missing: () => new TtsError('E_VOICE_NOT_FOUND', 'No voice has this id; GET /api/voices lists them.'),
+      });
+    },
+  );
 
   app.delete('/api/voices/:id', { schema: { summary: 'Delete a voice and its recordings', params: IdParams, response: { 204: Type.Null(), '4xx': ErrorBody } } }, async (request, reply) => {
     await deps.voices.delete((request.params as { id: string }).id, actorOf(request));
