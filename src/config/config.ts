@@ -10,6 +10,7 @@ import { TtsError } from '../errors.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/registry.js';
 import { AUTH_MODES, type AuthMode } from '../access/authenticator.js';
 import type { KeyQuotas } from '../backends/backend.js';
+import { parseOpenAIVoices } from '../service/openai-speech.js';
 
 export const BACKEND_NAMES = ['sqlite', 'redis'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -62,6 +63,7 @@ export const ENVIRONMENT_VARIABLES = [
   'MODERATION_FAIL',
   'MODERATION_ALLOW_PRIVATE',
   'AUDIT_RETENTION_DAYS',
+  'OPENAI_VOICES',
 ] as const;
 
 export interface ServiceConfig {
@@ -121,6 +123,8 @@ export interface ServiceConfig {
   moderation: ModerationConfig;
   /** How long audit log entries are kept; 0: forever. */
   auditRetentionMs: number;
+  /** POST /v1/audio/speech: OpenAI voice names mapped to stored voices; an unmapped name gets the engine's own default voice. */
+  openaiVoices: Record<string, string>;
 }
 
 export const MODERATION_FAIL_MODES = ['closed', 'open'] as const;
@@ -299,5 +303,6 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
       allowPrivate: flag(env, 'MODERATION_ALLOW_PRIVATE'),
     },
     auditRetentionMs: integer(env, 'AUDIT_RETENTION_DAYS', 90, 0, 36_500) * 86_400_000,
+    openaiVoices: parseOpenAIVoices(env.OPENAI_VOICES),
   };
 }

@@ -6,7 +6,7 @@ import type { AuditEntryJson, TaskJson } from './schemas.js';
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 export function taskLinks(id: string): TaskJson['links'] {
-  return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events` };
+  return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events`, stream: `/api/task/${id}/stream` };
 }
 
 export function presentTask(task: TaskRecord): TaskJson {

@@ -22,6 +22,7 @@ import type {
   FailOptions,
   ListTasksOptions,
   PreparedTask,
+  SegmentAudio,
   TaskBackend,
   TaskEvent,
   TaskRecord,
@@ -128,6 +129,10 @@ export class SqliteBackend implements TaskBackend {
    */
   releaseAllLeases(): number {
     return this.work.releaseAllLeases();
+  }
+
+  async segmentAudio(taskId: string): Promise<Array<SegmentAudio | undefined>> {
+    return this.work.segmentAudio(taskId);
   }
 
   // ---- events ------------------------------------------------------------------------------
