@@ -2,7 +2,8 @@
  * Streamed output: PCM written in pieces (segments as they finish) comes out as a valid stream of
  * the requested format while it is written. Encoded formats (mp3, opus, aac, flac), a speed other
  * than 1 and a resampled rate go through ONE long-lived ffmpeg per stream, started at once (its
- * start-up is off the path of the first segment) and reniced so that it never slows the engines;
+ * start-up is off the path of the first segment) and reniced once its first audio is out, so that
+ * it never slows the engines;
  * it reads a WAV stream on stdin (the header comes with the first segment, which says the rate) and
  * flushes every packet. wav and pcm at speed 1 are written directly.
  */
@@ -141,12 +142,17 @@ export class StreamEncoder {
       const [error] = (await once(child, 'error')) as [NodeJS.ErrnoException];
       throw spawnFailure(ffmpegPath(), error);
     }
-    try {
-      setPriority(child.pid, this.options.niceness ?? STREAM_ENCODER_NICENESS);
-    } catch {
-      // Not allowed here (a container without the capability): it runs at the service's priority.
-    }
     const running = child as ChildProcessWithoutNullStreams;
+    // The first audio is encoded at the service's priority (a few milliseconds of work on the way
+    // of the first bytes); then the encoder yields to the engines. Raising a niceness needs no privilege.
+    const pid = child.pid;
+    running.stdout.once('data', () => {
+      try {
+        setPriority(pid, this.options.niceness ?? STREAM_ENCODER_NICENESS);
+      } catch {
+        // Gone already, or not allowed here: it keeps the service's priority.
+      }
+    });
     running.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)));
     running.stdin.on('error', () => undefined); // reported through the exit code
     this.closed = new Promise((resolve, reject) => {
