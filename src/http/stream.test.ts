@@ -190,3 +190,15 @@ test("refusals: unknown task and another key's task 404, a bad format 400, no ke
     JSON.stringify(audit.body),
   );
 });
+
+test('a service that stops ends the streams waiting for a first segment (they do not hold the shutdown)', async () => {
+  const slow = await startTestService({ BENCH_SLEEP_COST_MS: '600000', SHUTDOWN_GRACE_SECONDS: '0' });
+  const id = (await slow.request('/api/synthesis', jsonPost({ text: sentences(1) }))).body.id as string;
+  const waiting = fetch(`${slow.url}/api/task/${id}/stream`).then(
+    (response) => response.status,
+    () => 'connection closed',
+  );
+  await waitUntil(async () => (await slow.request(`/api/task/${id}`)).body.status === 'synthesizing', 'the segment to run');
+  await slow.stop();
+  assert.ok([503, 409, 'connection closed'].includes(await waiting), String(await waiting));
+});

@@ -16,17 +16,29 @@ export type StreamOpener = (reply: FastifyReply, open: (signal: AbortSignal) => 
  * away and destroyed when the server closes (which would otherwise wait for it to end).
  */
 export function streamOpener(app: FastifyInstance): StreamOpener {
-  const bodies = new Set<Readable>();
+  // Every stream, from the request on: one still waiting for its first segment is stopped too.
+  const streams = new Set<{ controller: AbortController; body?: Readable }>();
   app.addHook('preClose', async () => {
-    for (const body of bodies) body.destroy();
+    for (const stream of streams) {
+      stream.controller.abort();
+      stream.body?.destroy();
+    }
   });
   return async (reply, open) => {
-    const controller = new AbortController();
-    reply.raw.once('close', () => controller.abort());
-    const opened = await open(controller.signal);
-    bodies.add(opened.body);
-    opened.body.once('close', () => bodies.delete(opened.body));
-    return opened;
+    const stream: { controller: AbortController; body?: Readable } = { controller: new AbortController() };
+    streams.add(stream);
+    reply.raw.once('close', () => {
+      stream.controller.abort();
+      streams.delete(stream);
+    });
+    try {
+      const opened = await open(stream.controller.signal);
+      stream.body = opened.body;
+      return opened;
+    } catch (error) {
+      streams.delete(stream);
+      throw error;
+    }
   };
 }
 
