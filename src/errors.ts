@@ -23,7 +23,13 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'A forced reading is malformed: it needs a short `text` and pinyin syllables with tone numbers, e.g. `chong2`, and its text must occur in the text to read.',
   },
-  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output format is not one of wav, mp3, opus, flac, pcm.' },
+  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac.' },
+  E_INSTRUCTIONS_UNSUPPORTED: {
+    status: 400,
+    retryable: false,
+    summary: 'POST /v1/audio/speech: `instructions` (a speaking style) was given, and no engine here follows style instructions; leave it out or empty.',
+  },
+  E_MODEL_NOT_FOUND: { status: 404, retryable: false, summary: 'POST /v1/audio/speech: `model` is neither an engine nor one of tts-1, tts-1-hd, gpt-4o-mini-tts; GET /v1/models lists them.' },
   E_FILE_NOT_FOUND: { status: 404, retryable: false, summary: 'A file named on the command line does not exist or cannot be read.' },
   E_AUDIO_UNREADABLE: { status: 415, retryable: false, summary: 'The reference is not an audio file that can be decoded (random bytes, a text file, a broken header).' },
   E_AUDIO_UNSUPPORTED_FORMAT: { status: 415, retryable: false, summary: 'The reference is media, but not in an accepted container (wav, mp3, m4a/aac, ogg/opus, webm, flac).' },
@@ -183,14 +189,17 @@ export class TtsError extends Error {
   readonly retryable: boolean;
   /** Seconds after which a retry may succeed (a limit that resets): sent as `Retry-After`. */
   readonly retryAfterS: number | undefined;
+  /** The request field at fault, where known (the OpenAI-compatible routes report it as `param`). */
+  readonly param: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; retryAfterS?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; retryAfterS?: number; param?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TtsError';
     this.code = code;
     this.status = ERROR_CATALOGUE[code].status;
     this.retryable = options.retryable ?? ERROR_CATALOGUE[code].retryable;
     this.retryAfterS = options.retryAfterS;
+    this.param = options.param;
   }
 
   toWire(): WireError {

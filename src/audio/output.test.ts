@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { AudioSink, OUTPUT_FORMAT_NAMES, parseOutputFormat, writeSegments } from './output.js';
+import { AudioSink, OUTPUT_FORMAT_NAMES, atempoFilters, parseOutputFormat, writeSegments } from './output.js';
 import { probeMedia } from './probe.js';
 import { decodeWav, encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
@@ -70,7 +70,7 @@ for (const format of OUTPUT_FORMAT_NAMES) {
     const probe = await probeMedia(outPath);
     assert.ok(probe.audio, 'has an audio stream');
     assert.ok(Math.abs((probe.durationMs ?? 0) - 1600) < 120, `duration ${probe.durationMs}`);
-    const expected = { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus', flac: 'flac' }[format];
+    const expected = { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus', flac: 'flac', aac: 'aac' }[format];
     assert.equal(probe.audio.codec, expected);
     assert.deepEqual(
       (await readdir(dir)).filter((f) => f.endsWith('.partial')),
@@ -78,6 +78,33 @@ for (const format of OUTPUT_FORMAT_NAMES) {
     );
   });
 }
+
+for (const [speed, format] of [
+  [0.25, 'wav'],
+  [0.7, 'mp3'],
+  [1.5, 'pcm'],
+  [4, 'opus'],
+] as const) {
+  test(`speed ${speed} (${format}): atempo, chained beyond 0.5–2, changes the length by 1/speed; the result says so`, async () => {
+    const outPath = join(dir, `speed-${speed}.${format}`);
+    const result = await writeSegments(await segmentFiles(), format, outPath, { pauseMs: 100, speed });
+    assert.ok(Math.abs(result.durationMs - 1600 / speed) < 1, `announced ${result.durationMs}`);
+    const measured = format === 'pcm' ? ((await stat(outPath)).size / 2 / 22_050) * 1000 : (await probeMedia(outPath)).durationMs!;
+    assert.ok(Math.abs(measured - 1600 / speed) < 120, `measured ${measured} ms, expected ${1600 / speed}`);
+  });
+}
+
+test('atempo chains stay within 0.5–2 per instance', () => {
+  assert.deepEqual(atempoFilters(1), []);
+  assert.deepEqual(atempoFilters(0.25), ['atempo=0.5', 'atempo=0.5']);
+  assert.deepEqual(atempoFilters(4), ['atempo=2', 'atempo=2']);
+  assert.deepEqual(atempoFilters(3), ['atempo=2', 'atempo=1.5']);
+  assert.deepEqual(atempoFilters(0.3), ['atempo=0.5', 'atempo=0.6']);
+  assert.throws(
+    () => atempoFilters(5),
+    (e: unknown) => e instanceof TtsError && e.code === 'E_INVALID_ARGUMENT',
+  );
+});
 
 test('unknown formats are refused with the list of known ones', () => {
   assert.throws(

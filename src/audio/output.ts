@@ -24,7 +24,35 @@ export const OUTPUT_FORMATS = {
   opus: { extension: 'ogg', contentType: 'audio/ogg', ffmpegArgs: ['-c:a', 'libopus', '-b:a', '48k', '-ar', '24000', '-compression_level', '5', '-f', 'ogg'] },
   flac: { extension: 'flac', contentType: 'audio/flac', ffmpegArgs: ['-c:a', 'flac', '-f', 'flac'] },
   pcm: { extension: 'pcm', contentType: 'audio/L16', ffmpegArgs: null },
+  aac: { extension: 'aac', contentType: 'audio/aac', ffmpegArgs: ['-c:a', 'aac', '-b:a', '96k', '-f', 'adts'] },
 } as const;
+
+/** The ffmpeg arguments that write raw PCM (wav, pcm) when it must pass through ffmpeg anyway (a speed other than 1). */
+const PCM_THROUGH_FFMPEG: Partial<Record<OutputFormat, readonly string[]>> = { wav: ['-c:a', 'pcm_s16le', '-f', 'wav'], pcm: ['-f', 's16le'] };
+
+/** Playback speeds a task may ask for (atempo's range once chained). */
+export const MIN_SPEED = 0.25;
+export const MAX_SPEED = 4;
+
+/**
+ * ffmpeg's atempo filter for a playback speed: one instance takes 0.5 to 2 (on older ffmpeg),
+ * so a speed outside that is a chain (0.25 = 0.5 × 0.5, 4 = 2 × 2, 3 = 2 × 1.5). Empty at 1.
+ */
+export function atempoFilters(speed: number): string[] {
+  if (!(speed >= MIN_SPEED && speed <= MAX_SPEED)) throw new TtsError('E_INVALID_ARGUMENT', `Expected a speed from ${MIN_SPEED} to ${MAX_SPEED}, got ${speed}.`);
+  const filters: string[] = [];
+  let rest = speed;
+  while (rest > 2) {
+    filters.push('atempo=2');
+    rest /= 2;
+  }
+  while (rest < 0.5) {
+    filters.push('atempo=0.5');
+    rest /= 0.5;
+  }
+  if (Math.abs(rest - 1) > 1e-9) filters.push(`atempo=${Number(rest.toFixed(6))}`);
+  return filters;
+}
 
 export type OutputFormat = keyof typeof OUTPUT_FORMATS;
 export const OUTPUT_FORMAT_NAMES = Object.keys(OUTPUT_FORMATS) as OutputFormat[];
@@ -99,11 +127,13 @@ class EncoderDestination implements PcmDestination {
     this.closed.catch(() => undefined);
   }
 
-  static async start(format: OutputFormat, partialPath: string, sampleRate: number, channels: number): Promise<EncoderDestination> {
-    const args = OUTPUT_FORMATS[format].ffmpegArgs!;
+  static async start(format: OutputFormat, partialPath: string, sampleRate: number, channels: number, speed = 1): Promise<EncoderDestination> {
+    const args = OUTPUT_FORMATS[format].ffmpegArgs ?? PCM_THROUGH_FFMPEG[format]!;
+    const tempo = atempoFilters(speed);
+    const filters = tempo.length === 0 ? [] : ['-af', tempo.join(',')];
     let child: ChildProcess;
     try {
-      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...args, asFileUrl(partialPath)], {
+      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...filters, ...args, asFileUrl(partialPath)], {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
     } catch (error) {
@@ -140,6 +170,8 @@ class EncoderDestination implements PcmDestination {
 export interface AudioSinkOptions {
   /** Silence between segments. */
   pauseMs: number;
+  /** Playback speed (0.25–4; absent: 1), by ffmpeg's atempo: wav and pcm then go through ffmpeg too. */
+  speed?: number;
 }
 
 /**
@@ -198,7 +230,7 @@ export class AudioSink {
       format: this.format,
       sampleRate: this.sampleRate,
       channels: this.channels,
-      durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate) * 1000,
+      durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate / (this.options.speed ?? 1)) * 1000,
       bytes: size,
     };
   }
@@ -210,6 +242,8 @@ export class AudioSink {
   }
 
   private async openDestination(): Promise<PcmDestination> {
+    const speed = this.options.speed ?? 1;
+    if (speed !== 1) return EncoderDestination.start(this.format, this.partialPath, this.sampleRate, this.channels, speed);
     if (this.format === 'wav') return await FileDestination.open(this.partialPath, { sampleRate: this.sampleRate, channels: this.channels });
     if (this.format === 'pcm') return await FileDestination.open(this.partialPath, null);
     return EncoderDestination.start(this.format, this.partialPath, this.sampleRate, this.channels);

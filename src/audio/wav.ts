@@ -72,3 +72,14 @@ export function decodeWav(file: Buffer, name = 'WAV file'): PcmAudio {
 export function durationMs(audio: PcmAudio): number {
   return (audio.samples.length / audio.channels / audio.sampleRate) * 1000;
 }
+
+/**
+ * The header of a WAV stream whose length is not known yet: RIFF and data sizes 0xFFFFFFFF, as
+ * ffmpeg writes to a pipe; readers take the data to the end of the stream.
+ */
+export function streamingWavHeader(sampleRate: number, channels: number): Buffer {
+  const header = encodeWav({ sampleRate, channels, samples: new Int16Array(0) });
+  header.writeUInt32LE(0xffffffff, 4);
+  header.writeUInt32LE(0xffffffff, 40);
+  return header;
+}

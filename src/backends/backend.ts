@@ -126,6 +126,12 @@ export type WorkUnit =
   | { kind: 'segment'; task: TaskRecord; segment: { index: number; text: string; attempt: number }; lease: Lease }
   | { kind: 'assemble'; task: TaskRecord; segmentPaths: string[]; lease: Lease };
 
+/** A finished segment's audio (a 16-bit WAV in the blob store). */
+export interface SegmentAudio {
+  audioPath: string;
+  durationMs: number;
+}
+
 export interface TaskEvent {
   id: number;
   taskId: string;
@@ -286,6 +292,13 @@ export interface TaskBackend {
    * the lease was lost or none of those segments was finished.
    */
   reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean>;
+
+  /**
+   * The task's finished segments by index (`segmentsTotal` entries; undefined where a segment is
+   * not finished, or the task is unknown or not yet prepared: then an empty list). Read by streams
+   * of a task's audio; a path may already be gone once the task is assembled (its scratch is removed).
+   */
+  segmentAudio(taskId: string): Promise<Array<SegmentAudio | undefined>>;
 
   listEvents(taskId: string, afterId: number): Promise<TaskEvent[]>;
   /** Calls `listener` for every new event of any task; returns the unsubscribe function. */

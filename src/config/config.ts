@@ -10,6 +10,7 @@ import { TtsError } from '../errors.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/registry.js';
 import { AUTH_MODES, type AuthMode } from '../access/authenticator.js';
 import type { KeyQuotas } from '../backends/backend.js';
+import { parseOpenAIVoices } from '../service/openai-speech.js';
 
 export const BACKEND_NAMES = ['sqlite', 'redis'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -66,6 +67,7 @@ export const ENVIRONMENT_VARIABLES = [
   'WEBHOOK_TIMEOUT_MS',
   'WEBHOOK_RETRY_DELAYS',
   'WEBHOOK_SECRET',
+  'OPENAI_VOICES',
 ] as const;
 
 export interface ServiceConfig {
@@ -126,6 +128,8 @@ export interface ServiceConfig {
   /** How long audit log entries are kept, and webhook deliveries after they ended; 0: forever. */
   auditRetentionMs: number;
   webhooks: WebhookConfig;
+  /** POST /v1/audio/speech: OpenAI voice names mapped to stored voices; an unmapped name gets the engine's own default voice. */
+  openaiVoices: Record<string, string>;
 }
 
 export interface WebhookConfig {
@@ -352,5 +356,6 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
       retryDelaysMs: retryDelays(env),
       secret: webhookSecret(env),
     },
+    openaiVoices: parseOpenAIVoices(env.OPENAI_VOICES),
   };
 }

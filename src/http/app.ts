@@ -18,6 +18,8 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { synthesisRoutes } from './routes/synthesis.js';
 import { taskRoutes } from './routes/tasks.js';
+import { streamRoutes } from './routes/stream.js';
+import { openaiRoutes } from './routes/openai.js';
 import { voiceRoutes } from './routes/voices.js';
 import { keyRoutes } from './routes/keys.js';
 import { pageRoutes } from './routes/page.js';
@@ -32,6 +34,7 @@ import type { AuditLog } from '../backends/backend.js';
 import type { EngineCapabilities } from '../engines/protocol.js';
 import type { Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
+import type { TaskAudioStreamer } from '../service/task-audio-stream.js';
 import type { VoiceService } from '../service/voice-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
@@ -39,6 +42,10 @@ import type { WebhookSecrets } from '../webhooks/secrets.js';
 
 export interface AppDependencies {
   tasks: TaskService;
+  /** Tasks' audio as their segments finish (GET /api/task/:id/stream, POST /v1/audio/speech). */
+  audioStreamer: TaskAudioStreamer;
+  /** The OpenAI-compatible routes' settings: OpenAI voice names mapped to stored voices (OPENAI_VOICES). */
+  openai: { voices: Record<string, string> };
   voices: VoiceService;
   keys: KeyService;
   authenticator: Authenticator;
@@ -163,6 +170,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
 
   synthesisRoutes(app, deps);
   taskRoutes(app, deps);
+  streamRoutes(app, deps);
   eventRoutes(app, deps);
   voiceRoutes(app, deps);
   keyRoutes(app, deps);
@@ -170,6 +178,7 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   auditRoutes(app, deps);
   await pageRoutes(app, deps.webRoot);
   webhookRoutes(app, deps);
+  openaiRoutes(app, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -615,6 +615,61 @@ const cases: Case[] = [
   { name: 'audit with an unknown parameter', path: '/api/audit?acton=task.create', init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'audit with a __proto__ parameter', path: '/api/audit?__proto__=x', init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'audit with action given twice', path: '/api/audit?action=task.create&action=key.create', init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
+  // speed
+  { name: 'speed below 0.25', path: '/api/synthesis', init: () => jsonPost({ text: '你好', speed: 0.2 }), status: 400, code: 'E_INVALID_ARGUMENT', message: /`speed`.*0\.25 to 4/u },
+  { name: 'speed above 4', path: '/api/synthesis', init: () => jsonPost({ text: '你好', speed: 4.5 }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'speed as text', path: '/api/synthesis', init: () => jsonPost({ text: '你好', speed: 'fast' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'speed null', path: '/api/synthesis', init: () => jsonPost({ text: '你好', speed: null }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'speed not a number in multipart', path: '/api/synthesis', init: () => multipart({ text: '你好', speed: 'NaN' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  // GET /api/task/:id/stream
+  { name: 'stream of an unknown task', path: `/api/task/${missing}/stream`, init: () => ({}), status: 404, code: 'E_NOT_FOUND' },
+  { name: 'stream of a malformed id', path: '/api/task/..%2F..%2Fetc/stream', init: () => ({}), status: 404, code: 'E_NOT_FOUND' },
+  { name: 'stream in an unknown format', path: `/api/task/${task}/stream?format=aiff`, init: () => ({}), status: 400, code: 'E_FORMAT_UNSUPPORTED', message: /mp3/u },
+  { name: 'stream format given twice', path: `/api/task/${task}/stream?format=mp3&format=wav`, init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'stream with an unknown parameter', path: `/api/task/${task}/stream?speed=2`, init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
+  // POST /v1/audio/speech (OpenAI's shape; the code is ours)
+  { name: 'speech: malformed JSON', path: '/v1/audio/speech', init: () => raw('{"input": '), status: 400, code: 'E_MALFORMED_JSON' },
+  { name: 'speech: missing input', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', voice: 'alloy' }), status: 400, code: 'E_INVALID_ARGUMENT', message: /`input`/u },
+  { name: 'speech: missing voice', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '你好' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'speech: voice as a number', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '你好', voice: 7 }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'speech: voice object with extra fields',
+    path: '/v1/audio/speech',
+    init: () => jsonPost({ model: 'tts-1', input: '你好', voice: { id: missing, x: 1 } }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+  },
+  { name: 'speech: an unknown voice name', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '你好', voice: '../../etc' }), status: 404, code: 'E_VOICE_NOT_FOUND' },
+  { name: 'speech: an unknown model', path: '/v1/audio/speech', init: () => jsonPost({ model: 'dall-e-3', input: '你好', voice: 'alloy' }), status: 404, code: 'E_MODEL_NOT_FOUND' },
+  { name: 'speech: an empty model', path: '/v1/audio/speech', init: () => jsonPost({ model: '', input: '你好', voice: 'alloy' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'speech: format aiff',
+    path: '/v1/audio/speech',
+    init: () => jsonPost({ model: 'tts-1', input: '你好', voice: 'alloy', response_format: 'aiff' }),
+    status: 400,
+    code: 'E_FORMAT_UNSUPPORTED',
+  },
+  { name: 'speech: speed 0', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '你好', voice: 'alloy', speed: 0 }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'speech: stream_format json',
+    path: '/v1/audio/speech',
+    init: () => jsonPost({ model: 'tts-1', input: '你好', voice: 'alloy', stream_format: 'json' }),
+    status: 400,
+    code: 'E_INVALID_ARGUMENT',
+  },
+  {
+    name: 'speech: instructions',
+    path: '/v1/audio/speech',
+    init: () => jsonPost({ model: 'tts-1', input: '你好', voice: 'alloy', instructions: 'Sing it.' }),
+    status: 400,
+    code: 'E_INSTRUCTIONS_UNSUPPORTED',
+  },
+  { name: 'speech: an unknown field', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '你好', voice: 'alloy', temperature: 1 }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'speech: empty input', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '。。', voice: 'alloy' }), status: 400, code: 'E_TEXT_EMPTY' },
+  { name: 'speech: input over the limit', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', input: '长'.repeat(3001), voice: 'alloy' }), status: 413, code: 'E_TEXT_TOO_LONG' },
+  { name: 'speech: a text/plain body', path: '/v1/audio/speech', init: () => raw('hello', 'text/plain'), status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'models: an unknown model', path: '/v1/models/whisper-1', init: () => ({}), status: 404, code: 'E_MODEL_NOT_FOUND' },
+  { name: 'an unknown /v1 route', path: '/v1/chat/completions', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
   // the WebSocket route without a WebSocket
   { name: 'a plain GET on the WebSocket route', path: '/api/ws', init: () => ({}), status: 404, code: 'E_ROUTE_NOT_FOUND' },
   // routes and methods
@@ -684,6 +739,8 @@ for (const c of cases) {
     assert.equal(body?.error?.code, c.code, JSON.stringify(body)?.slice(0, 500));
     assert.ok(typeof body.error.message === 'string' && body.error.message.length > 10, 'the message says what to fix');
     if (c.message) assert.match(body.error.message, c.message);
+    // OpenAI's shape on /v1: the same code, with a type and the field at fault (or null).
+    if (c.path.startsWith('/v1/')) assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
   });
 }
 

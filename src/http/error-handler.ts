@@ -1,5 +1,6 @@
 /**
- * One place maps every error to a response `{"error": {"code", "message"}}`: typed errors keep
+ * One place maps every error to a response `{"error": {"code", "message"}}` (on the
+ * OpenAI-compatible /v1 routes, OpenAI's shape with the same code): typed errors keep
  * their code and status; Fastify's own refusals (bad JSON, body too large, wrong content type,
  * schema violations) get codes of the catalogue; anything unexpected is logged and answered
  * as E_INTERNAL without its details.
@@ -45,14 +46,34 @@ function fromFastify(error: FastifyError, request: FastifyRequest): TtsError | u
   return undefined;
 }
 
+/** The OpenAI-compatible routes answer errors in OpenAI's shape; every other route in ours. */
+const OPENAI_PREFIX = /^\/v1(?:[/?]|$)/u;
+
+/** OpenAI's error `type` for an HTTP status. */
+function openAIErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+/**
+ * The body of an error: `{"error": {"code", "message"}}`, or on /v1 routes OpenAI's
+ * `{"error": {"message", "type", "param", "code"}}` (code: ours, stable; param: the field at fault, if known).
+ */
+function errorBody(error: TtsError, url: string): Record<string, unknown> {
+  const message = redactPaths(error.message);
+  if (OPENAI_PREFIX.test(url)) return { error: { message, type: openAIErrorType(error.status), param: error.param ?? null, code: error.code } };
+  return { error: { code: error.code, message } };
+}
+
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {
   const retryAfterS = error.retryAfterS ?? (error.code === 'E_STORAGE_FULL' ? STORAGE_FULL_RETRY_AFTER_S : undefined);
   if (retryAfterS !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterS))));
   if (error.code === 'E_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="tts-queue"');
-  return reply
-    .code(error.status)
-    .header('content-type', 'application/json; charset=utf-8')
-    .send({ error: { code: error.code, message: redactPaths(error.message) } });
+  return reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(errorBody(error, reply.request.url));
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

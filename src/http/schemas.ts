@@ -4,10 +4,11 @@
  */
 
 import { Type, type Static } from '@sinclair/typebox';
-import { OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
+import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
 import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
+import { OPENAI_RESPONSE_FORMATS, type OpenAIResponseFormat } from '../service/openai-speech.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
@@ -41,6 +42,9 @@ export const SynthesisBody = Type.Object(
     speaker_name: Type.Optional(Type.String({ maxLength: 100, description: 'With an uploaded `audio` or `audio_url`: whose voice the recording is.' })),
     format: Type.Optional(
       Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The audio format of the result; default wav.' }),
+    ),
+    speed: Type.Optional(
+      Type.Number({ minimum: MIN_SPEED, maximum: MAX_SPEED, description: `Playback speed of the result and its stream, ${MIN_SPEED} to ${MAX_SPEED} (ffmpeg's atempo, pitch kept); default 1.` }),
     ),
     sample_rate: Type.Optional(Type.Integer({ minimum: 8_000, maximum: 48_000, description: 'One of the rates GET /api/engines lists.' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: 'Seed for engines that sample: the same seed, text and voice give the same audio.' })),
@@ -97,7 +101,12 @@ export const SynthesisHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The same key and body give the same task.' })),
 });
 
-export const TaskLinks = Type.Object({ self: Type.String(), audio: Type.String(), events: Type.String() });
+export const TaskLinks = Type.Object({
+  self: Type.String(),
+  audio: Type.String(),
+  events: Type.String(),
+  stream: Type.String({ description: 'The audio as its segments finish (GET; ?format=mp3|opus|aac|flac|wav|pcm, default mp3).' }),
+});
 
 const isoOrNull = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
 
@@ -204,6 +213,14 @@ export const EngineBody = Type.Object({
 export const EnginesBody = Type.Object({ engines: Type.Array(EngineBody, { description: 'In the order tasks are routed to them: the first that can do what a task asks takes it.' }) });
 
 export const IdParams = Type.Object({ id: Type.String() });
+
+/** GET /api/task/:id/stream: the format of the stream (any output format; mp3 by default). */
+export const StreamQuery = Type.Object(
+  {
+    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
+  },
+  { additionalProperties: false },
+);
 export const ListQuery = Type.Object({
   status: Type.Optional(literals(TASK_STATUSES)),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
@@ -288,3 +305,33 @@ export const AuditListBody = Type.Object({
   entries: Type.Array(AuditEntryBody, { description: 'Newest first. A page may hold fewer than `limit` entries and still have a next_cursor.' }),
   next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page.' }),
 });
+
+// ---- OpenAI-compatible routes (/v1) ------------------------------------------------------------
+
+/** OpenAI's error shape, on /v1 routes only: `code` is ours (docs/errors.md), `param` the field at fault or null. */
+export const OpenAIErrorBody = Type.Object({
+  error: Type.Object({ message: Type.String(), type: Type.String(), param: Type.Union([Type.String(), Type.Null()]), code: Type.String() }),
+});
+
+/** The body of OpenAI's POST /v1/audio/speech (its SDK's SpeechCreateParams). */
+export const OpenAISpeechBody = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 100, description: 'An engine (GET /v1/models), or tts-1, tts-1-hd, gpt-4o-mini-tts.' }),
+    input: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised).' }),
+    voice: Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false })], {
+      'x-expected': 'a voice id, an OpenAI voice name such as "alloy", or {"id": "<voice id>"}',
+      description: 'A voice id (GET /api/voices), {"id": ...}, or an OpenAI voice name mapped by OPENAI_VOICES (unmapped: the engine\'s own voice).',
+    }),
+    response_format: Type.Optional(
+      Type.Unsafe<OpenAIResponseFormat>({ type: 'string', enum: [...OPENAI_RESPONSE_FORMATS], 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'Default mp3; pcm is 24 kHz s16le mono.' }),
+    ),
+    speed: Type.Optional(Type.Number({ minimum: MIN_SPEED, maximum: MAX_SPEED, description: 'Default 1.' })),
+    instructions: Type.Optional(Type.String({ maxLength: 4096, description: 'Refused when not empty: no engine here follows style instructions.' })),
+    stream_format: Type.Optional(Type.Union([Type.Literal('audio'), Type.Literal('sse')], { description: 'audio (default): the bytes; sse: speech.audio.delta events, then speech.audio.done.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const OpenAIModelBody = Type.Object({ id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String() });
+export const OpenAIModelListBody = Type.Object({ object: Type.Literal('list'), data: Type.Array(OpenAIModelBody) });
+export const OpenAIModelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });

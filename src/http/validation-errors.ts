@@ -144,22 +144,26 @@ export function schemaViolation(errors: SchemaError[], context: string | undefin
   const at = field === '' ? (ROOT_NAMES[context ?? ''] ?? 'the request') : `\`${field}\``;
   const code = codeFor(error, rootSchema);
   const inside = field === '' ? '' : ` in ${at}`;
+  // The field at fault, as OpenAI's error shape reports it (`param`).
+  const param = field === '' ? undefined : field;
   switch (error.keyword) {
     case 'required': {
       const missing = String(error.params.missingProperty);
+      const named = field === '' ? missing : `${field}.${missing}`;
       const described = (error.parentSchema?.properties?.[missing] as { description?: string } | undefined)?.description;
       const what = described === undefined ? '' : `: ${described.charAt(0).toLowerCase()}${described.slice(1).replace(/\.$/u, '')}`;
-      return new TtsError(code, `Expected \`${field === '' ? missing : `${field}.${missing}`}\` to be given${what}.`);
+      return new TtsError(code, `Expected \`${named}\` to be given${what}.`, { param: named });
     }
     case 'additionalProperties': {
       const known = Object.keys(error.parentSchema?.properties ?? {});
-      return new TtsError(code, `Unknown field ${quote(String(error.params.additionalProperty), 40)}${inside}; the fields are ${known.join(', ')}.`);
+      const unknown = String(error.params.additionalProperty);
+      return new TtsError(code, `Unknown field ${quote(unknown, 40)}${inside}; the fields are ${known.join(', ')}.`, { param: field === '' ? unknown.slice(0, 40) : param });
     }
     case 'propertyNames': {
       const names = (error.parentSchema as { propertyNames?: SchemaNode } | undefined)?.propertyNames;
-      return new TtsError(code, `Expected the names${inside} to be ${expectedBy(names)}, got ${quote(String(error.params.propertyName), 40)}.`);
+      return new TtsError(code, `Expected the names${inside} to be ${expectedBy(names)}, got ${quote(String(error.params.propertyName), 40)}.`, { param });
     }
     default:
-      return new TtsError(code, `Expected ${at} to be ${expectedBy(error.parentSchema)}, got ${previewValue(error.data)}.`);
+      return new TtsError(code, `Expected ${at} to be ${expectedBy(error.parentSchema)}, got ${previewValue(error.data)}.`, { param });
   }
 }

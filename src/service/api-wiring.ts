@@ -18,6 +18,7 @@ import type { AppDependencies } from '../http/app.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Logger } from './logger.js';
 import { TaskService } from './task-service.js';
+import { TaskAudioStreamer } from './task-audio-stream.js';
 import { VoiceService } from './voice-service.js';
 import { loadWebhookSecrets } from '../webhooks/secrets.js';
 
@@ -46,7 +47,7 @@ export async function checkExposure(config: ServiceConfig, backend: TaskBackend,
 }
 
 export interface ApiWiring {
-  deps: Pick<AppDependencies, 'tasks' | 'voices' | 'keys' | 'authenticator' | 'auditTrail' | 'access' | 'corsOrigins' | 'trustProxy' | 'metricsToken' | 'webhookSecrets'>;
+  deps: Pick<AppDependencies, 'tasks' | 'audioStreamer' | 'openai' | 'voices' | 'keys' | 'authenticator' | 'auditTrail' | 'access' | 'corsOrigins' | 'trustProxy' | 'metricsToken' | 'webhookSecrets'>;
   close(): Promise<void>;
 }
 
@@ -75,6 +76,8 @@ export async function wireApi(
   return {
     deps: {
       tasks,
+      audioStreamer: new TaskAudioStreamer({ backend, blobs, pauseMs: config.pauseMs, logger }),
+      openai: { voices: config.openaiVoices },
       voices,
       keys: new KeyService(backend.keys, Date.now, config.webhooks.allowPrivate),
       webhookSecrets,

@@ -84,6 +84,8 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   };
   if (fields.sample_rate !== undefined) request.sampleRate = fields.sample_rate;
   if (fields.seed !== undefined) request.seed = fields.seed;
+  // 1 is the default: left out, so the same request with and without it is one request.
+  if (fields.speed !== undefined && fields.speed !== 1) request.speed = fields.speed;
   if (promptText !== undefined) request.promptText = promptText;
   if (voiceId !== undefined) request.voiceId = voiceId;
   if (audioUrl !== undefined) request.audioUrl = audioUrl;

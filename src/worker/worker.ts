@@ -366,7 +366,7 @@ export class Worker {
     await blobs.prepareFor(resultPath);
     let encoded: Awaited<ReturnType<typeof writeSegments>>;
     try {
-      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs });
+      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs, speed: task.request.speed });
     } catch (error) {
       if (!signal.aborted && (await this.loadSegments(unit)) === undefined) return; // deleted while being joined
       throw error;

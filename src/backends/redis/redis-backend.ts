@@ -21,6 +21,7 @@ import {
   type FailOptions,
   type ListTasksOptions,
   type PreparedTask,
+  type SegmentAudio,
   type TaskBackend,
   type TaskEvent,
   type TaskRecord,
@@ -245,6 +246,18 @@ export class RedisBackend implements TaskBackend {
 
   async reopenSegments(unit: WorkUnit & { kind: 'assemble' }, indexes: readonly number[]): Promise<boolean> {
     return await this.call(() => this.work.reopenSegments(unit, indexes));
+  }
+
+  async segmentAudio(taskId: string): Promise<Array<SegmentAudio | undefined>> {
+    return await this.call(async () => {
+      const key = this.connection.taskKey(taskId);
+      // One round trip, read at one moment: the count and every segment's state, path and duration.
+      const [[, total], [, fields]] = (await this.connection.redis.multi().hget(key, 'total').hgetall(`${key}:seg`).exec()) as [[unknown, string | null], [unknown, Record<string, string>]];
+      return Array.from({ length: Number(total ?? 0) }, (_, i) => {
+        const path = fields[`p${i}`];
+        return fields[`s${i}`] === 'done' && path !== undefined ? { audioPath: path, durationMs: Number(fields[`d${i}`]) } : undefined;
+      });
+    });
   }
 
   // ---- events ------------------------------------------------------------------------------

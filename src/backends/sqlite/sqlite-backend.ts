@@ -24,6 +24,7 @@ import type {
   FailOptions,
   ListTasksOptions,
   PreparedTask,
+  SegmentAudio,
   TaskBackend,
   TaskEvent,
   TaskRecord,
@@ -146,6 +147,10 @@ export class SqliteBackend implements TaskBackend {
   /** Makes webhook deliveries a dead process had claimed due at once (start-up of the embedded service, as releaseAllLeases). */
   releaseWebhookClaims(): number {
     return this.webhooks.releaseClaims(this.now());
+  }
+
+  async segmentAudio(taskId: string): Promise<Array<SegmentAudio | undefined>> {
+    return this.work.segmentAudio(taskId);
   }
 
   // ---- events ------------------------------------------------------------------------------

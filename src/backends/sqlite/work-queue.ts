@@ -9,7 +9,7 @@ import type { SqliteConnection } from './connection.js';
 import type { EventLog } from './events.js';
 import type { ReuseKeys } from './reuse-keys.js';
 import type { TaskStore } from './task-store.js';
-import { WORK_KINDS, type ClaimOptions, type FailOptions, type Lease, type PreparedTask, type TaskResult, type TaskStatus, type WorkKind, type WorkUnit } from '../backend.js';
+import { WORK_KINDS, type ClaimOptions, type FailOptions, type Lease, type PreparedTask, type SegmentAudio, type TaskResult, type TaskStatus, type WorkKind, type WorkUnit } from '../backend.js';
 import { TtsError, type WireError } from '../../errors.js';
 
 export interface WorkQueueOptions {
@@ -96,6 +96,17 @@ export class WorkQueue {
       }, recoveryMs);
       this.recoveryTimer.unref();
     }
+  }
+
+  /** Finished segments by index (see TaskBackend.segmentAudio). */
+  segmentAudio(taskId: string): Array<SegmentAudio | undefined> {
+    const total = this.connection.sql<[string], { n: number }>('SELECT segments_total AS n FROM tasks WHERE id = ?').get(taskId)?.n ?? 0;
+    const found: Array<SegmentAudio | undefined> = Array.from({ length: total }, () => undefined);
+    const rows = this.connection
+      .sql<[string], { idx: number; audio_path: string; duration_ms: number }>("SELECT idx, audio_path, duration_ms FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx")
+      .all(taskId);
+    for (const row of rows) if (row.idx < total) found[row.idx] = { audioPath: row.audio_path, durationMs: row.duration_ms };
+    return found;
   }
 
   async claim(owner: string, kinds: readonly WorkKind[], leaseMs: number, options: ClaimOptions = {}): Promise<WorkUnit | undefined> {

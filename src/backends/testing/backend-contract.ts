@@ -319,6 +319,30 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
       assert.deepEqual(second.segmentPaths, ['/s/0.wav', '/s/1-again.wav', '/s/2.wav']);
     }));
 
+  test(`${name}: finished segments' audio is read by index, in any order of completion, and a reopened one is unfinished again`, () =>
+    withBackend(factory, async (backend) => {
+      assert.deepEqual(await backend.segmentAudio('00000000-0000-0000-0000-000000000000'), []);
+      const { task: queued } = await backend.createTask(request('一。'));
+      assert.deepEqual(await backend.segmentAudio(queued.id), [], 'not prepared yet: no segments');
+      await backend.cancelTask(queued.id);
+      const id = await preparedTask(backend, ['一。', '二。', '三。']);
+      assert.deepEqual(await backend.segmentAudio(id), [undefined, undefined, undefined]);
+      const units = [await claimOf(backend, 'segment'), await claimOf(backend, 'segment'), await claimOf(backend, 'segment')];
+      await backend.completeSegment(units[2]!, { audioPath: '/s/2.wav', durationMs: 30.5 });
+      assert.deepEqual(await backend.segmentAudio(id), [undefined, undefined, { audioPath: '/s/2.wav', durationMs: 30.5 }]);
+      await backend.completeSegment(units[0]!, { audioPath: '/s/0.wav', durationMs: 10 });
+      await backend.completeSegment(units[1]!, { audioPath: '/s/1.wav', durationMs: 20 });
+      assert.deepEqual(
+        (await backend.segmentAudio(id)).map((s) => s?.audioPath),
+        ['/s/0.wav', '/s/1.wav', '/s/2.wav'],
+      );
+      assert.equal(await backend.reopenSegments(await claimOf(backend, 'assemble'), [1]), true);
+      assert.deepEqual(
+        (await backend.segmentAudio(id)).map((s) => s?.audioPath),
+        ['/s/0.wav', undefined, '/s/2.wav'],
+      );
+    }));
+
   test(`${name}: a canceled task gives no more work and its results are ignored`, () =>
     withBackend(factory, async (backend) => {
       const id = await preparedTask(backend, ['一。', '二。']);
