@@ -162,7 +162,12 @@ test("another key's voice is 404 to read, delete or use; voices need consent; an
   const recording = await fetch(`${service.url}/api/voices/${id}/audio`, as(alice.key));
   assert.equal(recording.status, 200);
   assert.equal(recording.headers.get('content-type'), 'audio/wav');
-  assert.equal(Buffer.from(await recording.arrayBuffer()).subarray(0, 4).toString('latin1'), 'RIFF');
+  assert.equal(
+    Buffer.from(await recording.arrayBuffer())
+      .subarray(0, 4)
+      .toString('latin1'),
+    'RIFF',
+  );
   assert.equal((await service.request(`/api/voices/${id}/audio`, as(bob.key))).body.error.code, 'E_VOICE_NOT_FOUND');
   assert.equal((await service.request(`/api/voices/${id}/audio`)).status, 401);
   const used = await service.request('/api/synthesis', jsonPost({ text: '借用别人的声音。', voice_id: id }, bearer(bob.key)));
