@@ -233,7 +233,9 @@ export class TaskAudioStreamer {
     const filters = [`aresample=${format.sampleRate}`, `atrim=start_sample=${start}`, ...(sent === undefined ? [] : atempoFilters(1 / speed))];
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-i', asFileUrl(path), '-af', filters.join(','), '-ac', String(format.channels), '-f', 's16le', 'pipe:1'], {
+      // A pcm result is raw samples: ffmpeg must be told their form (the others say it in their header).
+      const input = task.result.format === 'pcm' ? ['-f', 's16le', '-ar', String(task.result.sampleRate), '-ac', '1'] : [];
+      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', ...input, '-i', asFileUrl(path), '-af', filters.join(','), '-ac', String(format.channels), '-f', 's16le', 'pipe:1'], {
         stdio: ['pipe', 'pipe', 'pipe'],
       });
     } catch (error) {
