@@ -81,6 +81,11 @@ export const ERROR_CATALOGUE = {
   E_FORBIDDEN: { status: 403, retryable: false, summary: 'The route is for admin keys only (key management, the audit log).' },
   E_KEY_NOT_FOUND: { status: 404, retryable: false, summary: 'No API key has this id or name.' },
   E_KEY_NAME_TAKEN: { status: 409, retryable: false, summary: 'A key that is not revoked already has this name; choose another or revoke it first.' },
+  E_TOO_MANY_STREAMS: {
+    status: 429,
+    retryable: true,
+    summary: 'The caller (or the service) has as many audio streams open as it may at once (MAX_AUDIO_STREAMS_PER_CALLER, MAX_AUDIO_STREAMS); close one, or retry after `Retry-After` seconds.',
+  },
   E_RATE_LIMITED: { status: 429, retryable: true, summary: "The key (or, without keys, the client's address) sent more requests per second than its limit; retry after `Retry-After` seconds." },
   E_QUOTA_CHARS: { status: 429, retryable: true, summary: "The task's text would take the key past its characters per day (UTC); `Retry-After` says when the day ends." },
   E_QUOTA_TASKS: { status: 429, retryable: true, summary: 'The key has as many unfinished tasks as it may have at once; retry when one has finished (`Retry-After` is a guess).' },

@@ -41,6 +41,16 @@ export interface StreamEncoderOptions {
   niceness?: number;
 }
 
+/** Waits until `stream` takes more (or is gone); the listener of the other event is removed, not left to pile up with each wait. */
+async function drainedOrClosed(stream: PassThrough): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([once(stream, 'drain', { signal: done.signal }), once(stream, 'close', { signal: done.signal })]);
+  } finally {
+    done.abort();
+  }
+}
+
 /**
  * One stream's encoder. `begin` once with the PCM format, then `write` 16-bit PCM, then `end`;
  * `output` carries the encoded bytes and ends after `end`. `destroy` stops it at once (the
@@ -94,7 +104,7 @@ export class StreamEncoder {
 
   async write(bytes: Uint8Array): Promise<void> {
     if (this.direct) {
-      if (!this.out.write(bytes)) await Promise.race([once(this.out, 'drain'), once(this.out, 'close')]);
+      if (!this.out.write(bytes)) await drainedOrClosed(this.out);
       return;
     }
     const child = this.child!;

@@ -41,6 +41,8 @@ export const ENVIRONMENT_VARIABLES = [
   'LEASE_MS',
   'MAX_ATTEMPTS',
   'PAUSE_MS',
+  'MAX_AUDIO_STREAMS',
+  'MAX_AUDIO_STREAMS_PER_CALLER',
   'PREPARE_CONCURRENCY',
   'ASSEMBLE_CONCURRENCY',
   'AUDIO_URL_ALLOW_PRIVATE',
@@ -98,6 +100,9 @@ export interface ServiceConfig {
   maxAttempts: number;
   /** Silence between segments in the output. */
   pauseMs: number;
+  /** Audio streams (GET /api/task/:id/stream, /v1/audio/speech) open at once per API process, and per caller. */
+  maxAudioStreams: number;
+  maxAudioStreamsPerCaller: number;
   /** Tasks prepared (reference normalised, text split) ahead of the engine. */
   prepareConcurrency: number;
   /** Outputs assembled (joined, encoded) at once. */
@@ -324,6 +329,8 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     leaseMs: integer(env, 'LEASE_MS', 30_000, 100),
     maxAttempts: integer(env, 'MAX_ATTEMPTS', 3, 1, 20),
     pauseMs: integer(env, 'PAUSE_MS', 200, 0, 5_000),
+    maxAudioStreams: integer(env, 'MAX_AUDIO_STREAMS', 200, 1, 100_000),
+    maxAudioStreamsPerCaller: integer(env, 'MAX_AUDIO_STREAMS_PER_CALLER', 20, 1, 100_000),
     prepareConcurrency: integer(env, 'PREPARE_CONCURRENCY', 2, 1, 64),
     assembleConcurrency: integer(env, 'ASSEMBLE_CONCURRENCY', 1, 1, 64),
     audioUrlAllowPrivate: flag(env, 'AUDIO_URL_ALLOW_PRIVATE'),

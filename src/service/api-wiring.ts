@@ -76,7 +76,7 @@ export async function wireApi(
   return {
     deps: {
       tasks,
-      audioStreamer: new TaskAudioStreamer({ backend, blobs, pauseMs: config.pauseMs, logger }),
+      audioStreamer: new TaskAudioStreamer({ backend, blobs, pauseMs: config.pauseMs, logger, maxStreams: config.maxAudioStreams, maxStreamsPerCaller: config.maxAudioStreamsPerCaller }),
       openai: { voices: config.openaiVoices },
       voices,
       keys: new KeyService(backend.keys, Date.now, config.webhooks.allowPrivate),

@@ -1,7 +1,8 @@
 /**
  * The streamer against a real SQLite backend, real files and ffmpeg, with the task's work done by
  * hand, so that the order of events is the test's: a stream that lags behind a task assembled
- * meanwhile (its segment files removed) continues from the result, at speed 1 and at another.
+ * meanwhile (its segment files removed) continues from the result, at speed 1 and at another;
+ * streams are limited per caller and in all, and a stream that ends gives its slot back.
  */
 
 import { test } from 'node:test';
@@ -35,6 +36,8 @@ async function claim<K extends WorkUnit['kind']>(backend: TaskBackend, kind: K):
   return unit as WorkUnit & { kind: K };
 }
 
+const STREAMER_OPTIONS = { blobs: { load: async (path: string) => path }, pauseMs: PAUSE_MS, logger: createLogger('silent'), pollMs: 50 };
+
 async function readRest(chunks: AsyncIterator<Buffer>, first: Buffer): Promise<Buffer> {
   const all = [first];
   for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) all.push(next.value);
@@ -55,8 +58,8 @@ for (const [speed, format] of [
       for (const [i, path] of paths.entries()) await writeFile(path, encodeWav({ sampleRate: RATE, channels: 1, samples: tone(5, 220 * (i + 1)) }));
       await backend.completeSegment(await claim(backend, 'segment'), { audioPath: paths[0]!, durationMs: 5000 });
 
-      const streamer = new TaskAudioStreamer({ backend, blobs: { load: async (path) => path }, pauseMs: PAUSE_MS, logger: createLogger('silent'), pollMs: 50 });
-      const opened = await streamer.open((await backend.getTask(task.id))!, { format, signal: new AbortController().signal });
+      const streamer = new TaskAudioStreamer({ ...STREAMER_OPTIONS, backend, maxStreams: 10, maxStreamsPerCaller: 10 });
+      const opened = await streamer.open((await backend.getTask(task.id))!, { format, caller: 'test', signal: new AbortController().signal });
       const chunks = (opened.body as Readable)[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const first = (await chunks.next()).value as Buffer;
 
@@ -78,3 +81,43 @@ for (const [speed, format] of [
     }
   });
 }
+
+test('streams are limited per caller and in all; one that ends (here: its client went away) frees its slot', async () => {
+  const backend = new SqliteBackend({ path: ':memory:' });
+  const streams: Array<{ controller: AbortController; opened: Promise<unknown> }> = [];
+  const streamer = new TaskAudioStreamer({ ...STREAMER_OPTIONS, backend, maxStreams: 3, maxStreamsPerCaller: 2 });
+  try {
+    // A queued task: every stream of it waits for a first segment, holding its slot (and an mp3 encoder).
+    const { task } = await backend.createTask({ text: '一。', format: 'wav', priority: 0, pronunciations: [] });
+    const open = (caller: string) => {
+      const controller = new AbortController();
+      const opened = streamer.open(task, { format: 'mp3', caller, signal: controller.signal });
+      opened.catch(() => undefined);
+      streams.push({ controller, opened });
+      return { controller, opened };
+    };
+    const refused = async (caller: string, why: RegExp) => {
+      const { opened } = open(caller);
+      await assert.rejects(
+        opened,
+        (error: { code?: string; message?: string; retryAfterS?: number }) => error.code === 'E_TOO_MANY_STREAMS' && why.test(error.message ?? '') && error.retryAfterS !== undefined,
+      );
+    };
+    const a1 = open('a');
+    open('a');
+    await refused('a', /This caller has 2/u);
+    open('b');
+    await refused('c', /The service has 3/u);
+    assert.equal(streamer.openStreams(), 3);
+    a1.controller.abort();
+    await assert.rejects(a1.opened, { code: 'E_CANCELED' });
+    assert.equal(streamer.openStreams(), 2);
+    open('c');
+    assert.equal(streamer.openStreams(), 3);
+  } finally {
+    for (const stream of streams) stream.controller.abort();
+    await Promise.allSettled(streams.map((stream) => stream.opened));
+    assert.equal(streamer.openStreams(), 0);
+    await backend.close();
+  }
+});

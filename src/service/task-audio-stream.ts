@@ -27,6 +27,10 @@ const POLL_MS = 2_000;
 
 export interface TaskAudioStreamerOptions {
   backend: Pick<TaskBackend, 'getTask' | 'segmentAudio' | 'subscribe'>;
+  /** Streams open at once in this process (MAX_AUDIO_STREAMS): each may hold an encoder. */
+  maxStreams: number;
+  /** Streams one caller (a key, or a client's address without one) may hold at once (MAX_AUDIO_STREAMS_PER_CALLER). */
+  maxStreamsPerCaller: number;
   blobs: Pick<BlobStore, 'load'>;
   /** Silence between segments, as assembly puts it (PAUSE_MS). */
   pauseMs: number;
@@ -36,6 +40,8 @@ export interface TaskAudioStreamerOptions {
 
 export interface AudioStreamRequest {
   format: OutputFormat;
+  /** Who asks (a key id, or the client's address without a key): counted against the per-caller limit. */
+  caller: string;
   /** Resample to this rate (OpenAI's pcm); absent: the task's own. */
   sampleRate?: number;
   /** Aborted when the client goes away: everything stops, the encoder is killed. */
@@ -67,8 +73,48 @@ function endedError(task: TaskRecord): TtsError {
 
 const expiredError = (): TtsError => new TtsError('E_RESULT_EXPIRED', 'The audio was deleted after the retention period; submit the task again.');
 
+/** A guess of when a stream slot frees up: the client is told to retry then. */
+const STREAMS_RETRY_AFTER_S = 5;
+
 export class TaskAudioStreamer {
+  /** Open streams by caller; their sum is the process's count. */
+  private readonly byCaller = new Map<string, number>();
+  private total = 0;
+
   constructor(private readonly options: TaskAudioStreamerOptions) {}
+
+  /**
+   * Takes a stream slot for `caller` (a client that opens streams and never reads them holds an
+   * encoder each: bounded here, not by memory); returns its release, to call once.
+   */
+  private take(caller: string): () => void {
+    const { maxStreams, maxStreamsPerCaller } = this.options;
+    const held = this.byCaller.get(caller) ?? 0;
+    if (held >= maxStreamsPerCaller) {
+      throw new TtsError('E_TOO_MANY_STREAMS', `This caller has ${held} audio streams open, as many as one may; close one (or read a finished task's /audio) first.`, {
+        retryAfterS: STREAMS_RETRY_AFTER_S,
+      });
+    }
+    if (this.total >= maxStreams) {
+      throw new TtsError('E_TOO_MANY_STREAMS', `The service has ${this.total} audio streams open, as many as it serves at once; retry in a moment.`, { retryAfterS: STREAMS_RETRY_AFTER_S });
+    }
+    this.byCaller.set(caller, held + 1);
+    this.total++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.total--;
+      const left = (this.byCaller.get(caller) ?? 1) - 1;
+      if (left === 0) this.byCaller.delete(caller);
+      else this.byCaller.set(caller, left);
+    };
+  }
+
+  /** Streams open now (metrics, tests). */
+  openStreams(): number {
+    return this.total;
+  }
 
   /**
    * Opens a stream of `task`'s audio; resolves once its first segment is there (a queued task
@@ -80,8 +126,15 @@ export class TaskAudioStreamer {
     signal.throwIfAborted();
     if (task.status === 'completed' && task.expired) throw expiredError();
     const speed = task.request.speed ?? 1;
-    // Started before the first segment is there: its start-up is not on the way of the first bytes.
-    let encoder = await StreamEncoder.start({ format: request.format, speed, outputRate: request.sampleRate });
+    const release = this.take(request.caller);
+    let encoder: StreamEncoder;
+    try {
+      // Started before the first segment is there: its start-up is not on the way of the first bytes.
+      encoder = await StreamEncoder.start({ format: request.format, speed, outputRate: request.sampleRate });
+    } catch (error) {
+      release();
+      throw error;
+    }
     const source = this.pieces(task.id, speed, signal);
     const stop = (): void => {
       void encoder.destroy();
@@ -99,12 +152,15 @@ export class TaskAudioStreamer {
     } catch (error) {
       await source.return(undefined);
       await encoder.destroy();
+      release();
       if (signal.aborted) throw new TtsError('E_CANCELED', 'The client went away before the audio began.');
       throw error;
     }
     signal.addEventListener('abort', stop, { once: true });
     // The client went away (or stopped reading and was cut off): stop reading and encoding.
     encoder.output.once('close', stop);
+    // The slot is held until the client's stream is gone, however it ends.
+    encoder.output.once('close', release);
     void this.pump(task.id, source, encoder, signal).finally(() => signal.removeEventListener('abort', stop));
     return { contentType: OUTPUT_FORMATS[request.format].contentType, sampleRate: encoder.outputRate(input), channels: input.channels, body: encoder.output };
   }

@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { OpenAIErrorBody, OpenAIModelBody, OpenAIModelListBody, OpenAIModelParams, OpenAISpeechBody } from '../schemas.js';
 import type { AppDependencies } from '../app.js';
 import { actorOf } from '../access.js';
-import { streamOpener, streamHeaders } from './stream.js';
+import { streamCaller, streamOpener, streamHeaders } from './stream.js';
 import { OPENAI_MODEL_ALIASES, planSpeech } from '../../service/openai-speech.js';
 import { TtsError, toTtsError } from '../../errors.js';
 import type { TaskRecord } from '../../backends/backend.js';
@@ -88,7 +88,7 @@ export function openaiRoutes(app: FastifyInstance, deps: AppDependencies): void 
       reply.header('x-task-id', task.id);
       let opened: OpenedAudioStream;
       try {
-        opened = await openStream(reply, (signal) => deps.audioStreamer.open(task, { format: plan.format, sampleRate: plan.sampleRate, signal }));
+        opened = await openStream(reply, (signal) => deps.audioStreamer.open(task, { format: plan.format, caller: streamCaller(request), sampleRate: plan.sampleRate, signal }));
       } catch (error) {
         throw withParam(error);
       }

@@ -1,7 +1,7 @@
 /** GET /api/task/:id/stream: a task's audio as its segments finish (service/task-audio-stream.ts). */
 
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorBody, IdParams, StreamQuery } from '../schemas.js';
 import type { AppDependencies } from '../app.js';
 import type { OutputFormat } from '../../audio/output.js';
@@ -42,6 +42,11 @@ export function streamOpener(app: FastifyInstance): StreamOpener {
   };
 }
 
+/** Whom a stream counts against: the key, or the client's address where there is no key. */
+export function streamCaller(request: FastifyRequest): string {
+  return request.principal.keyId ?? `address:${request.ip}`;
+}
+
 /** Headers of a stream's answer: the format's type, no caching, and the rate of raw samples. */
 export function streamHeaders(reply: FastifyReply, opened: OpenedAudioStream, format: OutputFormat): FastifyReply {
   reply.header('content-type', opened.contentType).header('cache-control', 'no-store').header('x-accel-buffering', 'no');
@@ -67,7 +72,7 @@ export function streamRoutes(app: FastifyInstance, deps: AppDependencies): void 
       const { id } = request.params as { id: string };
       const format = (request.query as { format?: OutputFormat }).format ?? 'mp3';
       const task = await deps.tasks.get(id, request.principal);
-      const opened = await openStream(reply, (signal) => deps.audioStreamer.open(task, { format, signal }));
+      const opened = await openStream(reply, (signal) => deps.audioStreamer.open(task, { format, caller: streamCaller(request), signal }));
       await deps.auditTrail.record(actorOf(request), 'task.download', id, { format, stream: true });
       return streamHeaders(reply, opened, format).send(opened.body);
     },
