@@ -71,6 +71,51 @@ export interface TaskRequest {
   webhook?: WebhookSpec;
   /** false: never reuse an identical completed result (absent: reuse where the engine is deterministic). */
   reuse?: boolean;
+  /**
+   * Several voices in one task: each part is segmented and synthesised with its own voice (else
+   * the task's), in order. With parts, `text` is their texts joined by a blank line (what
+   * moderation, quotas and reuse see).
+   */
+  parts?: TextPart[];
+  /** Not prepared before this time (ms since the epoch). */
+  notBefore?: number;
+  /** A document fetched and read when the task is prepared; its text becomes `parts`. */
+  documentUrl?: string;
+  /** What the text was read from, when it came from a document (for GET /api/task/:id/text). */
+  document?: { kind: DocumentKind; name?: string };
+}
+
+export const DOCUMENT_KINDS = ['text', 'markdown', 'html', 'epub', 'pdf'] as const;
+export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
+
+/** One part of a task with several voices, chapters or pauses (POST /api/synthesis `parts`, or a document's). */
+export interface TextPart {
+  text: string;
+  /** A stored voice for this part; absent: the task's voice (or the engine's default). */
+  voiceId?: string;
+  /** Transcript of this part's voice, when it differs from the stored one. */
+  promptText?: string;
+  /** Silence after this part (ms); absent: the service's pause between segments. */
+  pauseMs?: number;
+  /** This part starts a chapter with this title. */
+  chapter?: string;
+}
+
+/** A chapter of a result: from a part's `chapter` or a document's heading. */
+export interface ResultChapter {
+  title: string;
+  startMs: number;
+  endMs: number;
+}
+
+/** Where one segment's audio lies in the result (the timeline a result's subtitles are made from). */
+export interface TimelineEntry {
+  /** The segment's text. */
+  text: string;
+  /** The part it belongs to (0 without parts). */
+  part: number;
+  startMs: number;
+  endMs: number;
 }
 
 /** A reference ready for the engine: normalised WAV, its hash and transcript. */
@@ -86,6 +131,10 @@ export interface TaskResult {
   durationMs: number;
   bytes: number;
   sampleRate: number;
+  /** Chapters with their times (from parts' `chapter` or a document's headings). */
+  chapters?: ResultChapter[];
+  /** A JSON file of TimelineEntry[], stored beside the result with its retention (subtitles are made from it). */
+  timelinePath?: string;
 }
 
 export interface TaskRecord {
