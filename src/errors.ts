@@ -169,7 +169,8 @@ export const ERROR_CATALOGUE = {
   E_SERVER_RESPONSE: {
     status: 502,
     retryable: false,
-    summary: '`tts-queue say --server`: the URL answered, but not as the tts-queue API does (not JSON, no error code, or a code this version does not know, quoted in the message).',
+    summary:
+      "`tts-queue say --server`: the URL answered, but not as the tts-queue API does (not JSON, not of the API's shape, larger than 1 MiB, no error code, or a code this version does not know, quoted in the message; audio that is not audio or not of the size its task gives).",
   },
   E_CANCELED: { status: 409, retryable: false, summary: 'The work was canceled.' },
   E_INTERNAL: { status: 500, retryable: false, summary: 'An unexpected internal error; the message says what happened.' },

@@ -14,7 +14,8 @@ export function createProgressBar(stream: NodeJS.WriteStream = process.stderr, e
   return {
     update(done, total) {
       const ratio = total === 0 ? 1 : done / total;
-      const filled = Math.round(ratio * WIDTH);
+      // Within the bar whatever the counts say (a server may send done > total).
+      const filled = Number.isFinite(ratio) ? Math.min(WIDTH, Math.max(0, Math.round(ratio * WIDTH))) : WIDTH;
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       stream.write(`\r[${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${done}/${total} segments  ${seconds}s`);
       drawn = true;

@@ -53,9 +53,9 @@ export async function runRemoteSay(request: SayRequest, options: RemoteSayOption
   const bar = createProgressBar(process.stderr, !options.quiet);
   const started = performance.now();
   if (signal.aborted) throw new TtsError('E_CANCELED', 'Interrupted; nothing was sent.');
-  // Submitting is not interrupted halfway (the task might exist without its id here): once it is
-  // stored, an interrupt cancels it.
-  const { id } = await client.submit(fields, request.voicePath);
+  // An interrupt while the submission waits for its answer ends the wait (the task may exist
+  // without its id here, and the message says so); once its id is known, an interrupt cancels it.
+  const { id } = await client.submit(fields, request.voicePath, signal);
   try {
     let final: RemoteEvent | undefined;
     try {
@@ -78,7 +78,7 @@ export async function runRemoteSay(request: SayRequest, options: RemoteSayOption
     }
     const task = await client.task(id);
     if (task.result === null) throw new TtsError('E_SERVER_RESPONSE', `The task ${id} is ${task.status} and has no result.`);
-    await client.download(id, request.outPath, signal);
+    await client.download(id, request.outPath, task.result.bytes, signal);
     bar.finish();
     const result: RemoteResult = {
       outPath: request.outPath,

@@ -8,7 +8,7 @@
 import { createWriteStream, openAsBlob } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { TtsError, isErrorCode } from '../errors.js';
@@ -35,9 +35,51 @@ export interface RemoteEvent {
 }
 
 const FINAL = new Set(['completed', 'failed', 'canceled']);
+/** The most an answer in JSON (a task, an error) or one event may weigh: the API's are a few KiB; a server that sends more is not the service, and is not held in memory. */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+/** Content types the audio download may come as (the service sends audio/<format>). */
+const AUDIO_TYPE = /^(?:audio\/|application\/octet-stream(?:$|;))/iu;
 /** Times an event stream that broke off (a restart, a proxy) is opened again before giving up. */
 const RECONNECTS = 5;
 const RECONNECT_DELAY_MS = 1_000;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isApiError = (value: unknown): boolean => value === null || (isObject(value) && typeof value.code === 'string' && typeof value.message === 'string');
+
+/** Whether `value` has the fields of a task that the client reads, with their types. */
+function isRemoteTask(value: unknown): value is RemoteTask {
+  if (!isObject(value) || typeof value.id !== 'string' || typeof value.status !== 'string' || !isCount(value.attempts) || !isApiError(value.error)) return false;
+  const { progress, result } = value;
+  if (!isObject(progress) || !isCount(progress.segments_done) || !isCount(progress.segments_total)) return false;
+  return result === null || (isObject(result) && typeof result.format === 'string' && isCount(result.duration_ms) && isCount(result.bytes) && isCount(result.sample_rate));
+}
+
+/** Whether `value` has the fields of an event of GET /api/task/:id/events that the client reads. */
+function isRemoteEvent(value: unknown): value is RemoteEvent {
+  return (
+    isObject(value) &&
+    (value.type === 'status' || value.type === 'progress') &&
+    typeof value.status === 'string' &&
+    isCount(value.segments_done) &&
+    isCount(value.segments_total) &&
+    (value.error === undefined || isApiError(value.error))
+  );
+}
+
+/** The body as text, refused with E_SERVER_RESPONSE (and left unread) past `limit` bytes. */
+async function readText(response: Response, limit: number, what: string): Promise<string> {
+  if (response.body === null) return '';
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.byteLength;
+    // Leaving the loop cancels the body: the rest is not read.
+    if (bytes > limit) throw new TtsError('E_SERVER_RESPONSE', `${what} is larger than ${limit} bytes, which no answer of the API is; is --server the tts-queue service?`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /** `--server`: an http(s) URL with a host and no credentials (the key goes in --key); a path is kept as a prefix. */
 export function parseServerUrl(raw: string): URL {
@@ -101,7 +143,7 @@ export class ServiceClient {
 
   /** The service's typed error, or E_SERVER_RESPONSE for an answer that is not the API's. */
   private async failure(response: Response): Promise<TtsError> {
-    const text = await response.text().catch(() => '');
+    const text = await readText(response, MAX_ANSWER_BYTES, 'The error').catch(() => '');
     let error: { code?: unknown; message?: unknown } | undefined;
     try {
       error = (JSON.parse(text) as { error?: typeof error }).error;
@@ -120,16 +162,20 @@ export class ServiceClient {
     return new TtsError('E_SERVER_RESPONSE', `${error.code}: ${error.message}`);
   }
 
-  private async json<T>(response: Response): Promise<T> {
+  private async json(response: Response): Promise<unknown> {
+    const text = await readText(response, MAX_ANSWER_BYTES, `The answer of ${response.url}`);
     try {
-      return (await response.json()) as T;
+      return JSON.parse(text) as unknown;
     } catch {
       throw new TtsError('E_SERVER_RESPONSE', `${this.base.origin} answered ${response.url} with something other than JSON; is --server the tts-queue service?`);
     }
   }
 
-  /** POST /api/synthesis: JSON, or multipart with the reference file as `audio`. */
-  async submit(fields: Record<string, unknown>, voicePath?: string): Promise<{ id: string }> {
+  /**
+   * POST /api/synthesis: JSON, or multipart with the reference file as `audio`. `signal` stops
+   * the wait for the answer (a server that never gives one); the task may then exist on the service.
+   */
+  async submit(fields: Record<string, unknown>, voicePath: string | undefined, signal: AbortSignal): Promise<{ id: string }> {
     let init: RequestInit;
     if (voicePath === undefined) {
       init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) };
@@ -139,13 +185,21 @@ export class ServiceClient {
       form.set('audio', await openAsBlob(voicePath), basename(voicePath));
       init = { method: 'POST', body: form };
     }
-    const accepted = await this.json<{ id?: unknown }>(await this.send('api/synthesis', init));
-    if (typeof accepted.id !== 'string') throw new TtsError('E_SERVER_RESPONSE', 'POST /api/synthesis answered without a task id; is --server the tts-queue service?');
+    let accepted: unknown;
+    try {
+      accepted = await this.json(await this.send('api/synthesis', { ...init, signal }));
+    } catch (error) {
+      if (signal.aborted) throw new TtsError('E_CANCELED', 'Interrupted before the service answered; the task may exist on the service all the same (GET /api/tasks), nothing was written.');
+      throw error;
+    }
+    if (!isObject(accepted) || typeof accepted.id !== 'string') throw new TtsError('E_SERVER_RESPONSE', 'POST /api/synthesis answered without a task id; is --server the tts-queue service?');
     return { id: accepted.id };
   }
 
   async task(id: string): Promise<RemoteTask> {
-    return await this.json<RemoteTask>(await this.send(`api/task/${encodeURIComponent(id)}`));
+    const task = await this.json(await this.send(`api/task/${encodeURIComponent(id)}`));
+    if (!isRemoteTask(task)) throw new TtsError('E_SERVER_RESPONSE', `GET /api/task/${id} answered with something other than a task; is --server the tts-queue service?`);
+    return task;
   }
 
   /**
@@ -163,12 +217,13 @@ export class ServiceClient {
         if (response.body === null) throw new TtsError('E_SERVER_RESPONSE', 'The event stream has no body.');
         for await (const event of readEventStream(response.body)) {
           if (event.type !== 'status' && event.type !== 'progress') continue;
-          let data: RemoteEvent;
+          let data: unknown;
           try {
-            data = JSON.parse(event.data) as RemoteEvent;
+            data = JSON.parse(event.data) as unknown;
           } catch {
             throw new TtsError('E_SERVER_RESPONSE', `The event stream sent data that is not JSON: ${event.data.slice(0, 100)}`);
           }
+          if (!isRemoteEvent(data)) throw new TtsError('E_SERVER_RESPONSE', `The event stream sent an event that is not a task's status or progress: ${event.data.slice(0, 100)}`);
           if (event.id !== undefined) lastId = Number(event.id);
           attempt = 0;
           yield data;
@@ -184,20 +239,38 @@ export class ServiceClient {
     }
   }
 
-  /** GET /api/task/:id/audio into `outPath`: written beside it, then renamed, so the file appears whole or not at all. */
-  async download(id: string, outPath: string, signal: AbortSignal): Promise<number> {
+  /**
+   * GET /api/task/:id/audio into `outPath`: written beside it, then renamed, so the file appears
+   * whole or not at all. `bytes`: the size the task gives its result; an answer that is not audio,
+   * or of another size, is refused (a server that sends for ever fills no disk).
+   */
+  async download(id: string, outPath: string, bytes: number, signal: AbortSignal): Promise<number> {
     const response = await this.send(`api/task/${encodeURIComponent(id)}/audio`, { signal });
+    const type = response.headers.get('content-type') ?? '';
+    if (!AUDIO_TYPE.test(type)) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new TtsError('E_SERVER_RESPONSE', `The audio download came as ${JSON.stringify(type.slice(0, 100))}, not audio; is --server the tts-queue service?`);
+    }
     if (response.body === null) throw new TtsError('E_SERVER_RESPONSE', 'The audio download has no body.');
     const partial = `${outPath}.partial`;
+    let received = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        if (received > bytes) done(new TtsError('E_SERVER_RESPONSE', `The audio download sent more than the ${bytes} bytes its task gives; nothing was written.`));
+        else done(null, chunk);
+      },
+    });
     try {
-      await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(partial), { signal });
+      await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), counted, createWriteStream(partial), { signal });
+      if (received !== bytes) throw new TtsError('E_SERVER_RESPONSE', `The audio download sent ${received} bytes, its task gives ${bytes}; nothing was written.`);
       await rename(partial, outPath);
     } catch (error) {
       await rm(partial, { force: true });
       if ((error as Error | undefined)?.name === 'AbortError' || signal.aborted) throw new TtsError('E_CANCELED', 'Interrupted during the download; nothing was written.');
       throw error instanceof TtsError ? error : unreachable(this.base, error);
     }
-    return Number(response.headers.get('content-length') ?? Number.NaN);
+    return received;
   }
 
   /** DELETE /api/task/:id; a task already finished is left as it is. */
@@ -216,8 +289,14 @@ async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncGenerato
   const decoder = new TextDecoder();
   let buffer = '';
   let fields: { id?: string; type: string; data: string[] } = { type: 'message', data: [] };
+  /** Characters of data in the event being read. */
+  let dataChars = 0;
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true });
+    // Neither a line nor an event grows without bound (a server that sends no line end, or no empty line).
+    if (buffer.length > MAX_ANSWER_BYTES && buffer.lastIndexOf('\n', MAX_ANSWER_BYTES) < 0) {
+      throw new TtsError('E_SERVER_RESPONSE', `The event stream sent a line longer than ${MAX_ANSWER_BYTES} characters; is --server the tts-queue service?`);
+    }
     let newline = buffer.indexOf('\n');
     while (newline >= 0) {
       const line = buffer.slice(0, newline).replace(/\r$/u, '');
@@ -225,12 +304,16 @@ async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncGenerato
       if (line === '') {
         if (fields.data.length > 0) yield { id: fields.id, type: fields.type, data: fields.data.join('\n') };
         fields = { type: 'message', data: [] };
+        dataChars = 0;
       } else if (!line.startsWith(':')) {
         const colon = line.indexOf(':');
         const name = colon < 0 ? line : line.slice(0, colon);
         const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /u, '');
-        if (name === 'data') fields.data.push(value);
-        else if (name === 'event') fields.type = value;
+        if (name === 'data') {
+          dataChars += value.length + 1;
+          if (dataChars > MAX_ANSWER_BYTES) throw new TtsError('E_SERVER_RESPONSE', `The event stream sent an event larger than ${MAX_ANSWER_BYTES} characters; is --server the tts-queue service?`);
+          fields.data.push(value);
+        } else if (name === 'event') fields.type = value;
         else if (name === 'id') fields.id = value;
       }
       newline = buffer.indexOf('\n');

@@ -64,9 +64,13 @@ function openAIErrorType(status: number): string {
  * `{"error": {"message", "type", "param", "code"}}` (code: ours, stable; param: the field at fault, if known).
  */
 function errorBody(error: TtsError, url: string): Record<string, unknown> {
-  const message = redactPaths(error.message);
-  if (OPENAI_PREFIX.test(url)) return { error: { message, type: openAIErrorType(error.status), param: error.param ?? null, code: error.code } };
-  return { error: { code: error.code, message } };
+  if (OPENAI_PREFIX.test(url)) return openAIErrorBody(error);
+  return { error: { code: error.code, message: redactPaths(error.message) } };
+}
+
+/** OpenAI's `{"error": {"message", "type", "param", "code"}}` (also the `error` event of the speech SSE). */
+export function openAIErrorBody(error: TtsError): { error: { message: string; type: string; param: string | null; code: string } } {
+  return { error: { message: redactPaths(error.message), type: openAIErrorType(error.status), param: error.param ?? null, code: error.code } };
 }
 
 export function sendError(reply: FastifyReply, error: TtsError): FastifyReply {

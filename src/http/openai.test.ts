@@ -88,6 +88,30 @@ test('stream_format sse: speech.audio.delta events whose audio decodes, then spe
   assert.ok(Math.abs(audio.durationMs - task.result.duration_ms) < 5, `${audio.durationMs} ms, result ${task.result.duration_ms} ms`);
 });
 
+test('stream_format sse of a task canceled midway ends with an error event, not speech.audio.done', async () => {
+  const response = await client.audio.speech.create({ model: 'tts-1', voice: 'echo', input: sentences(8), response_format: 'mp3', stream_format: 'sse' });
+  const id = response.headers.get('x-task-id')!;
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value, { stream: true });
+  const canceled = await fetch(`${service.url}/api/task/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${apiKey}` } });
+  assert.equal(canceled.status, 200);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  const events = text
+    .split('\n\n')
+    .filter((block) => block.startsWith('data: '))
+    .map((block) => JSON.parse(block.slice(6)) as { type: string; error?: Record<string, unknown> });
+  assert.ok(events.some((e) => e.type === 'speech.audio.delta'));
+  assert.ok(!events.some((e) => e.type === 'speech.audio.done'), 'a stream cut short is not "done"');
+  const last = events.at(-1)!;
+  assert.equal(last.type, 'error');
+  assert.deepEqual(last.error, { message: 'The task was canceled; it has no more audio.', type: 'invalid_request_error', param: null, code: 'E_CANCELED' });
+});
+
 test('models.list: the engines and the OpenAI model names; one model by id', async () => {
   const ids = [];
   for await (const model of client.models.list()) {

@@ -18,7 +18,7 @@ import { spawnFailure } from '../audio/run-binary.js';
 import { StreamEncoder, type PcmFormat } from '../audio/stream-encoder.js';
 import { decodeWav } from '../audio/wav.js';
 import type { TaskBackend, TaskRecord } from '../backends/backend.js';
-import { TtsError, isErrorCode } from '../errors.js';
+import { TtsError, isErrorCode, toTtsError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Logger } from './logger.js';
 
@@ -55,6 +55,8 @@ export interface OpenedAudioStream {
   channels: number;
   /** The bytes; ends after the last segment, or early (truncated but valid) when the task fails or is canceled. */
   body: Readable;
+  /** Why the audio ended before the task's last segment (failed, canceled, expired); undefined while it goes on, and when it was whole. Set before `body` ends. */
+  endedEarly(): TtsError | undefined;
 }
 
 /**
@@ -161,11 +163,13 @@ export class TaskAudioStreamer {
     encoder.output.once('close', stop);
     // The slot is held until the client's stream is gone, however it ends.
     encoder.output.once('close', release);
-    void this.pump(task.id, source, encoder, signal).finally(() => signal.removeEventListener('abort', stop));
-    return { contentType: OUTPUT_FORMATS[request.format].contentType, sampleRate: encoder.outputRate(input), channels: input.channels, body: encoder.output };
+    let early: TtsError | undefined;
+    void this.pump(task.id, source, encoder, signal, (reason) => (early = reason)).finally(() => signal.removeEventListener('abort', stop));
+    return { contentType: OUTPUT_FORMATS[request.format].contentType, sampleRate: encoder.outputRate(input), channels: input.channels, body: encoder.output, endedEarly: () => early };
   }
 
-  private async pump(taskId: string, source: AsyncGenerator<Piece>, encoder: StreamEncoder, signal: AbortSignal): Promise<void> {
+  /** Feeds the encoder until the last segment; `endEarly` hears why the audio stopped short, before the output ends. */
+  private async pump(taskId: string, source: AsyncGenerator<Piece>, encoder: StreamEncoder, signal: AbortSignal, endEarly: (reason: TtsError) => void): Promise<void> {
     try {
       for await (const piece of source) {
         if (piece.kind === 'pcm') await encoder.write(piece.bytes);
@@ -176,6 +180,7 @@ export class TaskAudioStreamer {
       if (signal.aborted || encoder.output.destroyed) return;
       // Too late for a status: the stream ends where the audio ends (the task says why).
       this.options.logger.debug({ task: taskId, err: error }, 'audio stream ended early');
+      endEarly(toTtsError(error));
       await encoder.end().catch(() => undefined);
     } finally {
       if (signal.aborted || encoder.output.destroyed) await encoder.destroy();

@@ -6,6 +6,7 @@
 
 import { Transform } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { openAIErrorBody } from '../error-handler.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { OpenAIErrorBody, OpenAIModelBody, OpenAIModelListBody, OpenAIModelParams, OpenAISpeechBody } from '../schemas.js';
 import type { AppDependencies } from '../app.js';
@@ -38,13 +39,23 @@ function withParam(error: unknown): unknown {
   return new TtsError(typed.code, typed.message, { cause: typed.cause, retryable: typed.retryable, retryAfterS: typed.retryAfterS, param });
 }
 
-/** Audio bytes as OpenAI's speech SSE: a `speech.audio.delta` per chunk (base64), then `speech.audio.done` with the usage. */
-function sseEvents(inputChars: number): Transform {
+/**
+ * Audio bytes as OpenAI's speech SSE: a `speech.audio.delta` per chunk (base64), then
+ * `speech.audio.done` with the usage; or, when the audio stopped short (`endedEarly`: the task
+ * failed or was canceled midway, the encoder failed), an `error` event in OpenAI's error shape
+ * instead, so that a cut stream is never taken for a whole one.
+ */
+function sseEvents(inputChars: number, endedEarly: () => TtsError | undefined): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       done(null, `data: ${JSON.stringify({ type: 'speech.audio.delta', audio: chunk.toString('base64') })}\n\n`);
     },
     flush(done) {
+      const early = endedEarly();
+      if (early !== undefined) {
+        done(null, `data: ${JSON.stringify({ type: 'error', ...openAIErrorBody(early) })}\n\n`);
+        return;
+      }
       // No tokens here: the input counts its characters, the output nothing.
       const usage = { input_tokens: inputChars, output_tokens: 0, total_tokens: inputChars };
       done(null, `data: ${JSON.stringify({ type: 'speech.audio.done', usage })}\n\n`);
@@ -94,8 +105,12 @@ export function openaiRoutes(app: FastifyInstance, deps: AppDependencies): void 
       }
       await deps.auditTrail.record(actorOf(request), 'task.download', task.id, { format: plan.format, stream: true });
       if (!plan.sse) return streamHeaders(reply, opened, plan.format).send(opened.body);
-      const events = sseEvents(charCount(task.request.text));
-      opened.body.once('error', () => events.end());
+      let failure: TtsError | undefined;
+      const events = sseEvents(charCount(task.request.text), () => failure ?? opened.endedEarly());
+      opened.body.once('error', (error) => {
+        failure = toTtsError(error);
+        events.end();
+      });
       // The client went away: the audio stream stops too.
       events.once('close', () => opened.body.destroy());
       opened.body.pipe(events);
