@@ -92,6 +92,15 @@ export const SynthesisBody = Type.Object(
         description: '`final` (default): completed, failed and canceled; `all`: every change of status.',
       }),
     ),
+    not_before: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        maxLength: 64,
+        'x-expected': 'an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z',
+        'x-error-code': 'E_NOT_BEFORE_INVALID',
+        description: 'Start later: the task stays queued until this time (at most 30 days ahead; README, Start later).',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
 );
@@ -159,6 +168,19 @@ export const TaskBody = Type.Object(
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     cached: Type.Boolean({ description: "true: the result is a copy of an identical earlier request's, made without running the engine (README, Result reuse)." }),
     webhook: TaskWebhookBody,
+    not_before: isoOrNull('Not prepared before this time (`not_before` of the request); null: as soon as its turn comes.'),
+    queue: Type.Optional(
+      Type.Union(
+        [
+          Type.Object({
+            position: Type.Integer({ description: 'Queued tasks prepared before this one (0: next); for a task still waiting, counted among those queued now that go first once it is due.' }),
+            starts_at: isoOrNull('For a task waiting for its `not_before`: that time (it is prepared then, or as soon after as its position allows); null for a task already due.'),
+          }),
+          Type.Null(),
+        ],
+        { description: 'Shown by GET /api/task/:id: where a queued task stands (README, Start later); null once it is no longer queued.' },
+      ),
+    ),
     result: Type.Union([
       Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
       Type.Null(),
