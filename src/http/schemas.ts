@@ -30,6 +30,9 @@ const ENGINE_OPTION_NAME = '^[a-z_][a-z0-9_]{0,39}$';
  * normalisation, one reference, a public URL, pinyin syllables) is checked in
  * service/synthesis-request.ts.
  */
+/** An RFC 3339 date-time with a zone (Z or ±hh:mm), fractions of a second allowed. */
+const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?([Zz]|[+-]\\d{2}:\\d{2})$';
+
 export const SynthesisBody = Type.Object(
   {
     text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised).' }),
@@ -94,7 +97,8 @@ export const SynthesisBody = Type.Object(
     ),
     not_before: Type.Optional(
       Type.String({
-        format: 'date-time',
+        // A pattern, not `format: 'date-time'`: the checks outside HTTP (say) compile schemas without Ajv's formats. parseNotBefore checks the calendar.
+        pattern: ISO_DATE_TIME,
         maxLength: 64,
         'x-expected': 'an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z',
         'x-error-code': 'E_NOT_BEFORE_INVALID',
