@@ -95,7 +95,7 @@ test('kill -9 while a task waits for not_before: after the restart it still wait
   try {
     // Long enough to outlast the restart: the test checks that the task was still waiting after it.
     const notBefore = new Date(Date.now() + 4 * HOLD_MS).toISOString();
-    const answer: any = await (await fetch(`${running.url}/api/synthesis`, jsonPost({ text: "重启以后再开始。", not_before: notBefore }))).json();
+    const answer: any = await (await fetch(`${running.url}/api/synthesis`, jsonPost({ text: '重启以后再开始。', not_before: notBefore }))).json();
     assert.equal(answer.status, 'queued');
     killServiceGroup(running);
     await running.exited;

@@ -118,7 +118,8 @@ function isCalendarDate(value: string): boolean {
 export function parseNotBefore(value: string, now: number): number {
   const ms = Date.parse(value);
   const shown = JSON.stringify(value.slice(0, 64));
-  if (Number.isNaN(ms) || !isCalendarDate(value)) throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z, got ${shown}.`);
+  if (Number.isNaN(ms) || !isCalendarDate(value))
+    throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z, got ${shown}.`);
   if (ms < now - NOT_BEFORE_SKEW_MS) throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be a time to come, got ${shown}, which has passed; leave it out to start at once.`);
   if (ms > now + NOT_BEFORE_MAX_AHEAD_MS) throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be at most 30 days ahead, got ${shown}; submit the task later.`);
   return ms;
