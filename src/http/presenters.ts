@@ -11,8 +11,8 @@ export function taskLinks(id: string): TaskJson['links'] {
 }
 
 /**
- * A task; with `deliveries`, its webhook shows them; with `queue` (null once not queued), where it
- * stands in the queue (both GET /api/task/:id only).
+ * A task; with `deliveries`, its webhook shows them; with `queue`, where a queued task stands
+ * (both GET /api/task/:id only; a task no longer queued has no `queue`, so it reads as its webhook payload).
  */
 export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDelivery[], queue?: { position: number } | null, now = Date.now()): TaskJson {
   const { webhook, notBefore } = task.request;
@@ -34,7 +34,7 @@ export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDeliv
     cached: task.cached === true,
     webhook: webhook === undefined ? null : { url: webhook.url, events: webhook.events, ...(deliveries === undefined ? {} : { deliveries: deliveries.map(presentDelivery) }) },
     not_before: iso(notBefore),
-    ...(queue === undefined ? {} : { queue: queue === null ? null : { position: queue.position, starts_at: waiting ? iso(notBefore) : null } }),
+    ...(queue === undefined || queue === null ? {} : { queue: { position: queue.position, starts_at: waiting ? iso(notBefore) : null } }),
     result:
       task.result === undefined
         ? null

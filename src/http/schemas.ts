@@ -174,15 +174,12 @@ export const TaskBody = Type.Object(
     webhook: TaskWebhookBody,
     not_before: isoOrNull('Not prepared before this time (`not_before` of the request); null: as soon as its turn comes.'),
     queue: Type.Optional(
-      Type.Union(
-        [
-          Type.Object({
-            position: Type.Integer({ description: 'Queued tasks prepared before this one (0: next); for a task still waiting, counted among those queued now that go first once it is due.' }),
-            starts_at: isoOrNull('For a task waiting for its `not_before`: that time (it is prepared then, or as soon after as its position allows); null for a task already due.'),
-          }),
-          Type.Null(),
-        ],
-        { description: 'Shown by GET /api/task/:id: where a queued task stands (README, Start later); null once it is no longer queued.' },
+      Type.Object(
+        {
+          position: Type.Integer({ description: 'Queued tasks prepared before this one (0: next); for a task still waiting, counted among those queued now that go first once it is due.' }),
+          starts_at: isoOrNull('For a task waiting for its `not_before`: that time (it is prepared then, or as soon after as its position allows); null for a task already due.'),
+        },
+        { description: 'Shown by GET /api/task/:id while the task is queued: where it stands (README, Start later); absent otherwise.' },
       ),
     ),
     result: Type.Union([

@@ -32,7 +32,7 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
       }
       let entry = taskJson.get(id);
       if (entry?.task !== task) {
-        entry = { task, body: JSON.stringify(presentTask(task, undefined, null)) };
+        entry = { task, body: JSON.stringify(presentTask(task)) };
         taskJson.set(id, entry);
       }
       return reply.type('application/json; charset=utf-8').send(entry.body);
