@@ -83,11 +83,12 @@ export class WorkQueue {
       queuedTask: db.prepare<[string], { priority: number; fair_rank: number; seq: number; available_at: number }>(
         "SELECT priority, fair_rank, seq, available_at FROM tasks WHERE id = ? AND status = 'queued'",
       ),
-      // Three ranges of the prepare index (higher priority; same priority, lower rank; same both, earlier seq), each filtered by due time.
+      // Three ranges of the queued tasks' order index (higher priority; same priority, lower rank; same both, earlier seq),
+      // each filtered by due time from the same index: the rows themselves are never read.
       queuedAhead: db.prepare<{ priority: number; rank: number; seq: number; due: number }, { n: number }>(
-        `SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'queued' AND priority > @priority AND available_at <= @due)
-              + (SELECT COUNT(*) FROM tasks WHERE status = 'queued' AND priority = @priority AND fair_rank < @rank AND available_at <= @due)
-              + (SELECT COUNT(*) FROM tasks WHERE status = 'queued' AND priority = @priority AND fair_rank = @rank AND seq < @seq AND available_at <= @due) AS n`,
+        `SELECT (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority > @priority AND available_at <= @due)
+              + (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority = @priority AND fair_rank < @rank AND available_at <= @due)
+              + (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority = @priority AND fair_rank = @rank AND seq < @seq AND available_at <= @due) AS n`,
       ),
       segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       // Driven by the few synthesizing tasks (status index), then each one's segments by key.
