@@ -1,7 +1,7 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
  * (names: reference, split, protocol, espeak, say, http, busy, auth, scale, glm, first-audio, redis-scale-out,
- * redis-accept, redis-busy, redis-tasks, redis-auth; the redis ones use the Redis at REDIS_URL).
+ * redis-accept, redis-busy, redis-tasks, redis-auth, queue-position; the redis ones and queue-position use the Redis at REDIS_URL).
  * Each prints its figures beside a baseline measured in the same run.
  */
 
@@ -12,6 +12,7 @@ import { benchEspeakScaling } from './espeak-scaling.js';
 import { benchGlmTtsHost } from './glm-tts-host.js';
 import { benchHttpThroughput } from './http-throughput.js';
 import { benchProtocolThroughput } from './protocol-throughput.js';
+import { benchQueuePosition } from './queue-position.js';
 import { benchReferenceNormalize } from './reference-normalize.js';
 import { benchSayCli } from './say-cli.js';
 import { benchAccepting, benchBusy, benchManyTasks, benchScaleOut } from './redis.js';
@@ -36,6 +37,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   'redis-busy': () => benchBusy(),
   'redis-tasks': () => benchManyTasks(),
   'redis-auth': () => benchAuthOverheadRedis(),
+  'queue-position': () => benchQueuePosition(),
 };
 
 const wanted = process.argv.slice(2);

@@ -23,6 +23,11 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: 'A forced reading is malformed: it needs a short `text` and pinyin syllables with tone numbers, e.g. `chong2`, and its text must occur in the text to read.',
   },
+  E_NOT_BEFORE_INVALID: {
+    status: 400,
+    retryable: false,
+    summary: '`not_before` is not an ISO 8601 date-time with a time zone, lies in the past (more than 60 s ago), or lies more than 30 days ahead.',
+  },
   E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac.' },
   E_INSTRUCTIONS_UNSUPPORTED: {
     status: 400,

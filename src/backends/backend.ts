@@ -21,6 +21,8 @@
  * - Expired leases are recovered while the backend is open, not only when work is claimed.
  * - A write that finds the storage full throws `E_STORAGE_FULL` (retryable); nothing is lost:
  *   a unit whose failure could not be recorded comes back when its lease expires.
+ * - A task with `notBefore` stays `queued`, its prepare work not claimable, until that time
+ *   (durably: a restart does not forget it); workers are woken when it comes due.
  * - `cancelTask` moves a task to `canceled`; the completion of any of its work is then ignored.
  * - Every change of a task's status or progress appends an event with an increasing id;
  *   `listEvents(taskId, afterId)` replays them and `subscribe` delivers new ones.
@@ -281,6 +283,8 @@ export interface PreparedTask {
 export interface WorkCounts {
   /** Every status, zeros included (as `countByStatus`). */
   tasksByStatus: Record<TaskStatus, number>;
+  /** Queued tasks not yet due: held by `notBefore`, or waiting out a prepare retry's backoff (counted in `queued` too). */
+  tasksWaiting: number;
   /**
    * Segments of `synthesizing` tasks not yet done, by the engine the task was routed to ('' if
    * it was prepared without one) and the task's priority; only pairs with a segment queued or
@@ -313,6 +317,14 @@ export interface TaskBackend {
   getTask(id: string): Promise<TaskRecord | undefined>;
   /** Newest first. */
   listTasks(options: ListTasksOptions): Promise<{ tasks: TaskRecord[]; nextCursor?: string }>;
+  /**
+   * Where a `queued` task stands: `position` counts the queued tasks that are prepared before it
+   * (0: next). For a task due now, those due now that go first (priority, fair rank, then
+   * submission order in SQLite, the moment each came due in Redis); for one waiting for its
+   * `notBefore`, those queued now that will go first once it is due. Undefined when the task is
+   * not queued (or unknown). Counts from an index, not a scan of every task.
+   */
+  queuePosition(taskId: string): Promise<{ position: number } | undefined>;
   /** Cancels a task that is not final; returns it as it is now, or undefined if unknown. */
   cancelTask(id: string): Promise<TaskRecord | undefined>;
 

@@ -10,9 +10,13 @@ export function taskLinks(id: string): TaskJson['links'] {
   return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events`, stream: `/api/task/${id}/stream` };
 }
 
-/** A task; with `deliveries`, its webhook shows them (GET /api/task/:id). */
-export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDelivery[]): TaskJson {
-  const { webhook } = task.request;
+/**
+ * A task; with `deliveries`, its webhook shows them; with `queue`, where a queued task stands
+ * (both GET /api/task/:id only; a task no longer queued has no `queue`, so it reads as its webhook payload).
+ */
+export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDelivery[], queue?: { position: number } | null, now = Date.now()): TaskJson {
+  const { webhook, notBefore } = task.request;
+  const waiting = notBefore !== undefined && notBefore > now;
   return {
     id: task.id,
     status: task.status,
@@ -29,6 +33,8 @@ export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDeliv
     error: task.error ?? null,
     cached: task.cached === true,
     webhook: webhook === undefined ? null : { url: webhook.url, events: webhook.events, ...(deliveries === undefined ? {} : { deliveries: deliveries.map(presentDelivery) }) },
+    not_before: iso(notBefore),
+    ...(queue === undefined || queue === null ? {} : { queue: { position: queue.position, starts_at: waiting ? iso(notBefore) : null } }),
     result:
       task.result === undefined
         ? null

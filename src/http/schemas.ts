@@ -30,6 +30,9 @@ const ENGINE_OPTION_NAME = '^[a-z_][a-z0-9_]{0,39}$';
  * normalisation, one reference, a public URL, pinyin syllables) is checked in
  * service/synthesis-request.ts.
  */
+/** An RFC 3339 date-time with a zone (Z or ±hh:mm), fractions of a second allowed. */
+const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?([Zz]|[+-]\\d{2}:\\d{2})$';
+
 export const SynthesisBody = Type.Object(
   {
     text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised).' }),
@@ -90,6 +93,16 @@ export const SynthesisBody = Type.Object(
         type: 'string',
         enum: WEBHOOK_EVENT_SETS,
         description: '`final` (default): completed, failed and canceled; `all`: every change of status.',
+      }),
+    ),
+    not_before: Type.Optional(
+      Type.String({
+        // A pattern, not `format: 'date-time'`: the checks outside HTTP (say) compile schemas without Ajv's formats. parseNotBefore checks the calendar.
+        pattern: ISO_DATE_TIME,
+        maxLength: 64,
+        'x-expected': 'an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z',
+        'x-error-code': 'E_NOT_BEFORE_INVALID',
+        description: 'Start later: the task stays queued until this time (at most 30 days ahead; README, Start later).',
       }),
     ),
   },
@@ -159,6 +172,16 @@ export const TaskBody = Type.Object(
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     cached: Type.Boolean({ description: "true: the result is a copy of an identical earlier request's, made without running the engine (README, Result reuse)." }),
     webhook: TaskWebhookBody,
+    not_before: isoOrNull('Not prepared before this time (`not_before` of the request); null: as soon as its turn comes.'),
+    queue: Type.Optional(
+      Type.Object(
+        {
+          position: Type.Integer({ description: 'Queued tasks prepared before this one (0: next); for a task still waiting, counted among those queued now that go first once it is due.' }),
+          starts_at: isoOrNull('For a task waiting for its `not_before`: that time (it is prepared then, or as soon after as its position allows); null for a task already due.'),
+        },
+        { description: 'Shown by GET /api/task/:id while the task is queued: where it stands (README, Start later); absent otherwise.' },
+      ),
+    ),
     result: Type.Union([
       Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
       Type.Null(),

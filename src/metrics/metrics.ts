@@ -53,6 +53,7 @@ export class ServiceMetrics implements WorkerMetrics, WebhookMetrics {
   private readonly segmentsQueued: Gauge<'engine' | 'priority'>;
   private readonly segmentsRunning: Gauge<'engine' | 'priority'>;
   private readonly tasks: Gauge<'status'>;
+  private readonly tasksWaiting: Gauge;
   private readonly backendUp: Gauge;
   private readonly segmentSeconds: Histogram<'engine' | 'outcome'>;
   private readonly realTimeFactor: Histogram<'engine'>;
@@ -91,6 +92,12 @@ export class ServiceMetrics implements WorkerMetrics, WebhookMetrics {
       collect: readBackend,
     });
     this.tasks = new Gauge({ name: `${METRIC_PREFIX}tasks`, help: 'Tasks in the backend by status', labelNames: ['status'], registers, collect: readBackend });
+    this.tasksWaiting = new Gauge({
+      name: `${METRIC_PREFIX}tasks_waiting`,
+      help: 'Queued tasks not yet due (not_before to come, or a retry backoff); also counted in tasks{status="queued"}',
+      registers,
+      collect: readBackend,
+    });
     this.backendUp = new Gauge({
       name: `${METRIC_PREFIX}backend_up`,
       help: '1 if this scrape read the queue figures from the backend, 0 if it failed (they keep their last values)',
@@ -242,6 +249,7 @@ export class ServiceMetrics implements WorkerMetrics, WebhookMetrics {
     }
     this.backendUp.set(1);
     for (const status of TASK_STATUSES) this.tasks.set({ status }, counts.tasksByStatus[status]);
+    this.tasksWaiting.set(counts.tasksWaiting);
     // This process's engines always have a series at the default priority, even before any work.
     for (const { engine } of this.options.engines?.() ?? []) this.seenSegmentLabels.set(`${engine}\u0000${DEFAULT_PRIORITY}`, { engine, priority: DEFAULT_PRIORITY });
     for (const labels of this.seenSegmentLabels.values()) {

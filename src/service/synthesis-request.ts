@@ -58,7 +58,7 @@ function webhookOf(fields: SynthesisFields, limits: RequestLimits, defaultUrl: s
   return undefined;
 }
 
-export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLimits, options: { hasUpload: boolean; defaultWebhookUrl?: string }): ParsedSynthesis {
+export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLimits, options: { hasUpload: boolean; defaultWebhookUrl?: string; now?: number }): ParsedSynthesis {
   // Lengths count characters once normalised, and the limit is configured: not a schema's.
   const text = prepareText(fields.text, limits.maxTextChars);
 
@@ -97,7 +97,32 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   if (fields.reuse === false) request.reuse = false;
   const webhook = webhookOf(fields, limits, options.defaultWebhookUrl);
   if (webhook !== undefined) request.webhook = webhook;
+  // A time within the allowed skew, or just passed, still starts the task at once.
+  if (fields.not_before !== undefined) request.notBefore = parseNotBefore(fields.not_before, options.now ?? Date.now());
   return request;
+}
+
+/** How far in the past `not_before` may lie (clocks of client and server differ a little). */
+export const NOT_BEFORE_SKEW_MS = 60_000;
+/** How far ahead `not_before` may lie: a task held longer is better submitted later. */
+export const NOT_BEFORE_MAX_AHEAD_MS = 30 * 24 * 3_600_000;
+
+/** Whether the date part names a real day (Date.parse takes 2025-02-30 for March 2) and the time a real one (not 24:00 or a leap second). */
+function isCalendarDate(value: string): boolean {
+  const [year, month, day, hour, minute, second] = [0, 5, 8, 11, 14, 17].map((at) => Number(value.slice(at, at + (at === 0 ? 4 : 2))));
+  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  return date.getUTCMonth() === month! - 1 && date.getUTCDate() === day && hour! < 24 && minute! < 60 && second! < 60;
+}
+
+/** `not_before` as ms, checked against `now` (the schema already asked for a date-time with a zone). */
+export function parseNotBefore(value: string, now: number): number {
+  const ms = Date.parse(value);
+  const shown = JSON.stringify(value.slice(0, 64));
+  if (Number.isNaN(ms) || !isCalendarDate(value))
+    throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be an ISO 8601 date-time with a time zone, such as 2025-01-31T12:00:00Z, got ${shown}.`);
+  if (ms < now - NOT_BEFORE_SKEW_MS) throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be a time to come, got ${shown}, which has passed; leave it out to start at once.`);
+  if (ms > now + NOT_BEFORE_MAX_AHEAD_MS) throw new TtsError('E_NOT_BEFORE_INVALID', `Expected \`not_before\` to be at most 30 days ahead, got ${shown}; submit the task later.`);
+  return ms;
 }
 
 /** What a task asks of the engine that takes it (routing.ts decides which one can). */

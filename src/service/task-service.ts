@@ -70,7 +70,7 @@ export class TaskService {
     const owner = ownerOf(principal);
     let reserved: { day: string; chars: number } | undefined;
     try {
-      const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined, defaultWebhookUrl: principal.webhookUrl });
+      const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined, defaultWebhookUrl: principal.webhookUrl, now: this.now() });
       // A task no configured engine can do is refused now, not left to wait (checked again when
       // prepared); one for an engine whose hosts are restarting is accepted and waits for it.
       const engines = this.options.engines();
@@ -129,6 +129,11 @@ export class TaskService {
     const task = UUID.test(id) ? await this.options.backend.getTask(id) : undefined;
     if (task === undefined || !canSee(principal, task.owner)) throw new TtsError('E_NOT_FOUND', 'No task has this id.');
     return task;
+  }
+
+  /** Where a queued task stands (null once it is no longer queued). */
+  async queuePosition(task: TaskRecord): Promise<{ position: number } | null> {
+    return (await this.options.backend.queuePosition(task.id)) ?? null;
   }
 
   /** The task's webhook deliveries, oldest first (none without a webhook). */

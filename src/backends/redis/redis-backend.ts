@@ -163,7 +163,7 @@ export class RedisBackend implements TaskBackend {
       // The job is added after the record; a repeated request adds it again in case its first
       // maker died in between (BullMQ ignores an id it has).
       if (outcome === 'created' || task.status === 'queued')
-        await this.work.addPrepare({ id: task.id, priority: task.request.priority, rank: rankOf(fields as string[]), epoch: epochOf(fields as string[]) });
+        await this.work.addPrepare({ id: task.id, priority: task.request.priority, rank: rankOf(fields as string[]), epoch: epochOf(fields as string[]), notBefore: task.request.notBefore });
       return { task, created: outcome === 'created' };
     });
   }
@@ -202,7 +202,15 @@ export class RedisBackend implements TaskBackend {
       const [status, queued] = (await this.connection.script('cancelTask', id, Date.now())) as [string, Array<string | number>];
       if (status === 'unknown') return undefined;
       await this.work.dropSegmentJobs(id, queued ?? []);
+      await this.work.dropPrepareJob(id);
       return await this.getTask(id);
+    });
+  }
+
+  async queuePosition(taskId: string): Promise<{ position: number } | undefined> {
+    return await this.call(async () => {
+      const position = await this.work.queuePosition(taskId);
+      return position === undefined ? undefined : { position };
     });
   }
 
@@ -358,7 +366,7 @@ export class RedisBackend implements TaskBackend {
         const [engine, priority, queued, running] = [String(flat[n]), Number(flat[n + 1]), Number(flat[n + 2]), Number(flat[n + 3])];
         if (queued > 0 || running > 0) segments.push({ engine, priority, queued, running });
       }
-      return { tasksByStatus, segments };
+      return { tasksByStatus, tasksWaiting: await this.work.waitingCount(), segments };
     });
   }
 

@@ -65,6 +65,17 @@ const assembleJobId = (taskId: string, epoch: number, agen: number): string => `
 
 type Claimed = { unit: WorkUnit; job: Job<JobData> };
 
+/**
+ * ARGV: prioritized key, job id, the job's BullMQ priority. A job in the prioritized set (score:
+ * priority * 2^32 + arrival counter) counts those scored below it; any other (delayed) those of
+ * its priority or better, since it arrives behind them.
+ */
+const QUEUE_POSITION = `
+local score = redis.call('ZSCORE', ARGV[1], ARGV[2])
+if score then return redis.call('ZCOUNT', ARGV[1], '-inf', '(' .. score) end
+return redis.call('ZCOUNT', ARGV[1], '-inf', '(' .. string.format('%.0f', (tonumber(ARGV[3]) + 1) * 4294967296))
+`;
+
 export class RedisWorkQueue {
   private readonly queues = new Map<string, Queue<JobData>>();
   private readonly workers = new Map<string, Worker<JobData>>();
@@ -124,13 +135,44 @@ export class RedisWorkQueue {
 
   // ---- adding work ----------------------------------------------------------------------
 
-  async addPrepare(task: { id: string; priority: number; rank: number; epoch: number }): Promise<void> {
+  /** Queues a task's preparing; with `notBefore` (start later) as a delayed job, claimable from then on. */
+  async addPrepare(task: { id: string; priority: number; rank: number; epoch: number; notBefore?: number }): Promise<void> {
+    const delay = task.notBefore === undefined ? 0 : Math.max(0, task.notBefore - Date.now());
     await this.queue(this.queueName('prepare')).add(
       'prepare',
       { taskId: task.id, epoch: task.epoch },
-      { jobId: prepareJobId(task.id, task.epoch), priority: preparePriority(task.priority, task.rank) },
+      { jobId: prepareJobId(task.id, task.epoch), priority: preparePriority(task.priority, task.rank), ...(delay > 0 ? { delay } : {}) },
     );
-    this.connection.wake('prepare');
+    // A delayed job is moved to the queue by the claims of idle workers (their polling) once due.
+    if (delay === 0) this.connection.wake('prepare');
+  }
+
+  /** Removes a canceled task's prepare job while it waits (a delayed job would otherwise linger until due). */
+  async dropPrepareJob(taskId: string): Promise<void> {
+    const epoch = await this.connection.redis.hget(this.connection.taskKey(taskId), 'epoch');
+    if (epoch === null) return;
+    // A job being claimed right now is locked and stays: its claim finds the task canceled and drops it.
+    await this.queue(this.queueName('prepare'))
+      .remove(prepareJobId(taskId, Number(epoch)))
+      .catch(() => 0);
+  }
+
+  /**
+   * Where a queued task's prepare job stands among those due (BullMQ's prioritized set, scored by
+   * priority then arrival): those before it; for a job still delayed, those of its priority or a
+   * better one, which it joins behind when it comes due. Undefined when the task is not queued.
+   */
+  async queuePosition(taskId: string): Promise<number | undefined> {
+    const [status, epoch, priority, rank] = await this.connection.redis.hmget(this.connection.taskKey(taskId), 'status', 'epoch', 'priority', 'rank');
+    if (status !== 'queued') return undefined;
+    const prioritized = this.queue(this.queueName('prepare')).toKey('prioritized');
+    const ahead = await this.connection.redis.eval(QUEUE_POSITION, 0, prioritized, prepareJobId(taskId, Number(epoch)), preparePriority(Number(priority), Number(rank ?? 0)));
+    return Number(ahead);
+  }
+
+  /** Prepare jobs not yet due: tasks held by not_before, or waiting out a retry's backoff. */
+  async waitingCount(): Promise<number> {
+    return (await this.queue(this.queueName('prepare')).getJobCounts('delayed')).delayed ?? 0;
   }
 
   private async addAssemble(task: { id: string; priority: number; epoch: number }, agen: number): Promise<void> {
@@ -390,11 +432,12 @@ export class RedisWorkQueue {
     const queue = this.queue(this.queueName('prepare'));
     let repaired = 0;
     for (const id of ids) {
-      const [epoch, priority, updatedAt, rank] = await this.connection.redis.hmget(this.connection.taskKey(id), 'epoch', 'priority', 'updatedAt', 'rank');
+      const [epoch, priority, updatedAt, rank, request] = await this.connection.redis.hmget(this.connection.taskKey(id), 'epoch', 'priority', 'updatedAt', 'rank', 'request');
       // Give the creator time to add the job itself.
       if (Date.now() - Number(updatedAt) < 10_000) continue;
       if ((await queue.getJobState(prepareJobId(id, Number(epoch)))) !== 'unknown') continue;
-      await this.addPrepare({ id, priority: Number(priority), rank: Number(rank ?? 0), epoch: Number(epoch) });
+      const { notBefore } = JSON.parse(request ?? '{}') as { notBefore?: number };
+      await this.addPrepare({ id, priority: Number(priority), rank: Number(rank ?? 0), epoch: Number(epoch), notBefore });
       repaired++;
     }
     return repaired;

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS tasks (
   updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_prepare_queue_fair ON tasks (status, priority DESC, fair_rank, seq);
+-- Queued tasks by the time they come due (start later, a retry's backoff): the next due time, the
+-- count of those waiting. New indexes need no migration.
+CREATE INDEX IF NOT EXISTS tasks_queued_due ON tasks (available_at) WHERE status = 'queued';
+-- Queued tasks in prepare order with their due time: a task's queue position is counted from this index alone.
+CREATE INDEX IF NOT EXISTS tasks_queued_order ON tasks (priority DESC, fair_rank, seq, available_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, seq);
 CREATE INDEX IF NOT EXISTS tasks_by_owner_status ON tasks (owner, status, seq);
 CREATE INDEX IF NOT EXISTS tasks_segment_queue_by_engine ON tasks (status, engine, priority DESC, last_served_at, seq) WHERE segments_pending > 0;

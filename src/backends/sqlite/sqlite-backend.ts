@@ -78,7 +78,14 @@ export class SqliteBackend implements TaskBackend {
   // ---- tasks ------------------------------------------------------------------------------
 
   async createTask(request: TaskRequest, options: CreateTaskOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
-    return await this.tasks.create(request, options);
+    const outcome = await this.tasks.create(request, options);
+    if (outcome.created && request.notBefore !== undefined) this.work.scheduleDue(request.notBefore);
+    return outcome;
+  }
+
+  async queuePosition(taskId: string): Promise<{ position: number } | undefined> {
+    const found = this.work.queuePosition(taskId);
+    return found === undefined ? undefined : { position: found.position };
   }
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
@@ -212,7 +219,7 @@ export class SqliteBackend implements TaskBackend {
 
   async workCounts(): Promise<WorkCounts> {
     // Both reads run in one synchronous turn of this process, the file's only writer: they describe the same moment.
-    return { tasksByStatus: this.tasks.countByStatus(), segments: this.work.segmentCounts() };
+    return { tasksByStatus: this.tasks.countByStatus(), tasksWaiting: this.work.waitingCount(), segments: this.work.segmentCounts() };
   }
 
   async close(): Promise<void> {

@@ -114,8 +114,8 @@ export class TaskStore {
       taskById: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
       taskByKey: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE idempotency_key = ?'),
       insertTask: db.prepare(
-        `INSERT INTO tasks (id, seq, status, priority, request, idempotency_key, request_hash, owner, fair_rank, created_at, updated_at)
-         VALUES (@id, @seq, 'queued', @priority, @request, @key, @hash, @owner, @rank, @now, @now)`,
+        `INSERT INTO tasks (id, seq, status, priority, request, idempotency_key, request_hash, owner, fair_rank, available_at, created_at, updated_at)
+         VALUES (@id, @seq, 'queued', @priority, @request, @key, @hash, @owner, @rank, @availableAt, @now, @now)`,
       ),
       // The owner's unfinished tasks, counted up to a limit (the fair rank's cap, or the quota).
       openTasksOf: db.prepare<[string | null, number], { n: number }>(
@@ -201,6 +201,8 @@ export class TaskStore {
       hash: options.requestHash ?? null,
       owner: options.owner ?? null,
       rank: Math.min(open, FAIR_RANK_CAP),
+      // Start later: the prepare claim takes only tasks whose available_at has come.
+      availableAt: request.notBefore ?? 0,
       now,
     });
     this.seq++;

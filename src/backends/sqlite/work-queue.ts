@@ -47,6 +47,9 @@ export class WorkQueue {
    */
   private readonly ownerServedAt = new Map<string | null, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Wakes preparing when the next queued task comes due (start later); one timer for the earliest. */
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = Number.POSITIVE_INFINITY;
   private readonly statements;
 
   constructor(
@@ -75,6 +78,18 @@ export class WorkQueue {
       nextAssemble: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1"),
       leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
       synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
+      nextDue: db.prepare<[number], { at: number | null }>("SELECT MIN(available_at) AS at FROM tasks WHERE status = 'queued' AND available_at > ?"),
+      waitingCount: db.prepare<[number], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'queued' AND available_at > ?"),
+      queuedTask: db.prepare<[string], { priority: number; fair_rank: number; seq: number; available_at: number }>(
+        "SELECT priority, fair_rank, seq, available_at FROM tasks WHERE id = ? AND status = 'queued'",
+      ),
+      // Three ranges of the queued tasks' order index (higher priority; same priority, lower rank; same both, earlier seq),
+      // each filtered by due time from the same index: the rows themselves are never read.
+      queuedAhead: db.prepare<{ priority: number; rank: number; seq: number; due: number }, { n: number }>(
+        `SELECT (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority > @priority AND available_at <= @due)
+              + (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority = @priority AND fair_rank < @rank AND available_at <= @due)
+              + (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority = @priority AND fair_rank = @rank AND seq < @seq AND available_at <= @due) AS n`,
+      ),
       segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       // Driven by the few synthesizing tasks (status index), then each one's segments by key.
       segmentCounts: db.prepare<[], { engine: string; priority: number; queued: number; running: number }>(
@@ -96,6 +111,51 @@ export class WorkQueue {
       }, recoveryMs);
       this.recoveryTimer.unref();
     }
+    // Tasks held until a later time survive a restart in their rows: wake when the first comes due.
+    this.scheduleNextDue();
+  }
+
+  /** Wakes preparing at `at` (or earlier, if another task comes due first). */
+  scheduleDue(at: number): void {
+    if (at >= this.dueAt) return;
+    clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    // setTimeout holds at most 2^31-1 ms (about 24.8 days); a longer wait wakes early and looks again.
+    this.dueTimer = setTimeout(
+      () => {
+        this.dueAt = Number.POSITIVE_INFINITY;
+        this.connection.wake('prepare');
+        try {
+          this.scheduleNextDue();
+        } catch {
+          // The database is closed or busy: workers' idle polling still finds the task.
+        }
+      },
+      Math.min(2 ** 31 - 1, Math.max(0, at - this.connection.now())),
+    );
+    this.dueTimer.unref();
+  }
+
+  private scheduleNextDue(): void {
+    const next = this.statements.nextDue.get(this.connection.now())?.at;
+    if (next !== null && next !== undefined) this.scheduleDue(next);
+  }
+
+  /**
+   * Where a queued task stands: the queued tasks prepared before it. For a task waiting for its
+   * time, those due by then; for a due one, those due now. Counts index ranges, not every task.
+   */
+  queuePosition(taskId: string): { position: number; dueAt: number } | undefined {
+    const row = this.statements.queuedTask.get(taskId);
+    if (row === undefined) return undefined;
+    const due = Math.max(row.available_at, this.connection.now());
+    const position = this.statements.queuedAhead.get({ priority: row.priority, rank: row.fair_rank, seq: row.seq, due })!.n;
+    return { position, dueAt: row.available_at };
+  }
+
+  /** Queued tasks not yet due (start later, or waiting out a retry's backoff). */
+  waitingCount(): number {
+    return this.statements.waitingCount.get(this.connection.now())!.n;
   }
 
   /** Finished segments by index (see TaskBackend.segmentAudio). */
@@ -431,6 +491,7 @@ export class WorkQueue {
   /** Stops the timers (recovery, retry wake-ups). */
   close(): void {
     clearInterval(this.recoveryTimer);
+    clearTimeout(this.dueTimer);
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
   }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import type { TaskBackend, TaskEvent, TaskRequest, WorkUnit } from '../backend.js';
 import { TtsError } from '../../errors.js';
 import { runAuditContract } from './audit-contract.js';
+import { runNotBeforeContract } from './not-before-contract.js';
 import { runReuseContract } from './reuse-contract.js';
 
 export interface Clock {
@@ -469,7 +470,7 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
   test(`${name}: work counts give tasks by status and unfinished segments by engine and priority`, () =>
     withBackend(factory, async (backend) => {
       const empty = await backend.workCounts();
-      assert.deepEqual(empty, { tasksByStatus: { queued: 0, preparing: 0, synthesizing: 0, encoding: 0, completed: 0, failed: 0, canceled: 0 }, segments: [] });
+      assert.deepEqual(empty, { tasksByStatus: { queued: 0, preparing: 0, synthesizing: 0, encoding: 0, completed: 0, failed: 0, canceled: 0 }, tasksWaiting: 0, segments: [] });
       const prepare = async (text: string, priority: number, segments: string[], engine: string): Promise<string> => {
         const { task } = await backend.createTask(request(text, priority));
         const unit = await claimOf(backend, 'prepare');
@@ -506,4 +507,5 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
     (body) => withBackend(factory, body),
     () => LEASE,
   );
+  runNotBeforeContract(name, (body) => withBackend(factory, body));
 }

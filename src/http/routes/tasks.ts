@@ -25,8 +25,11 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const task = await deps.tasks.get(id, request.principal);
-      // Deliveries change without the task: a task with a webhook is presented afresh each time.
-      if (task.request.webhook !== undefined) return presentTask(task, await deps.tasks.webhookDeliveries(task));
+      // Deliveries and a queued task's place change without the task: such tasks are presented afresh each time.
+      if (task.request.webhook !== undefined || task.status === 'queued') {
+        const deliveries = task.request.webhook === undefined ? undefined : await deps.tasks.webhookDeliveries(task);
+        return presentTask(task, deliveries, task.status === 'queued' ? await deps.tasks.queuePosition(task) : null);
+      }
       let entry = taskJson.get(id);
       if (entry?.task !== task) {
         entry = { task, body: JSON.stringify(presentTask(task)) };
