@@ -109,7 +109,7 @@ export const ERROR_CATALOGUE = {
   E_URL_FORBIDDEN: {
     status: 400,
     retryable: false,
-    summary: '`audio_url` is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).',
+    summary: '`audio_url` (or `document_url`) is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).',
   },
   E_WEBHOOK_URL_FORBIDDEN: {
     status: 400,
@@ -123,7 +123,7 @@ export const ERROR_CATALOGUE = {
     summary:
       'Recorded on a webhook delivery, never an answer to a request: the receiver could not be reached, did not answer in WEBHOOK_TIMEOUT_MS, closed the connection, or answered other than 2xx (redirects are not followed). It is tried again on the WEBHOOK_RETRY_DELAYS schedule.',
   },
-  E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
+  E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` or `document_url` could not be downloaded (error status, time-out, or larger than the upload or document cap).' },
   E_DOCUMENT_UNSUPPORTED: {
     status: 415,
     retryable: false,

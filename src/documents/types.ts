@@ -1,6 +1,7 @@
 /** What every document reader returns and the caps it reads within (see extract.ts). */
 
 import type { DocumentKind, TextPart } from '../backends/backend.js';
+import type { BlobStore } from '../storage/blob-store.js';
 
 export interface ExtractedDocument {
   title?: string;
@@ -31,3 +32,16 @@ export const HEADING_PAUSE_MS = 800;
 export const SUBHEADING_PAUSE_MS = 600;
 /** A document gives at most this many parts (as `parts` in a request). */
 export const MAX_DOCUMENT_PARTS = 10_000;
+
+/** Caps where the service configures none (config.ts: MAX_DOCUMENT_BYTES, DOCUMENT_TIMEOUT_MS, MAX_DOCUMENT_PAGES). */
+export const DEFAULT_DOCUMENT_CAPS = { maxBytes: 20 * 1024 * 1024, timeoutMs: 30_000, maxPdfPages: 2_000 };
+
+/** The text of parts as one text (what moderation, quotas and reuse see): joined by a blank line. */
+export function partsText(parts: TextPart[]): string {
+  return parts.map((part) => part.text).join('\n\n');
+}
+
+/** Where a `document_url` task's parts are stored once read (beside its result; GET /api/task/:id/text reads them). */
+export function documentTextPath(blobs: Pick<BlobStore, 'resultPath'>, taskId: string): string {
+  return blobs.resultPath(taskId, 'text.json');
+}
