@@ -133,7 +133,13 @@ test('PDF: the text layer in page order, the outline as chapters', async () => {
       ['Introduction', 'The first page of the paper.'],
       ['Methods', 'We measured every-', 'thing twice.'],
     ],
-    { outline: [{ title: 'Introduction', page: 0 }, { title: 'Methods', page: 1 }], title: 'A Paper' },
+    {
+      outline: [
+        { title: 'Introduction', page: 0 },
+        { title: 'Methods', page: 1 },
+      ],
+      title: 'A Paper',
+    },
   );
   const { kind, document } = await read(pdf);
   assert.equal(kind, 'pdf');

@@ -43,5 +43,5 @@ export function partsText(parts: TextPart[]): string {
 
 /** Where a `document_url` task's parts are stored once read (beside its result; GET /api/task/:id/text reads them). */
 export function documentTextPath(blobs: Pick<BlobStore, 'resultPath'>, taskId: string): string {
-  return blobs.resultPath(taskId, 'text.json');
+  return blobs.resultPath(taskId, 'parts'); // JSON; an extension of its own beside the audio and any timeline
 }

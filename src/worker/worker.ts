@@ -315,7 +315,8 @@ export class Worker {
     const { blobs } = this.options;
     const caps = this.options.documents ?? DEFAULT_DOCUMENT_CAPS;
     const maxChars = this.options.maxTextChars ?? DEFAULT_MAX_TEXT_CHARS;
-    const source = blobs.uploadPath(`${taskId}-document`);
+    // Its own name: the task may also fetch an audio_url, to uploadPath(task id).
+    const source = blobs.uploadPath(randomUUID());
     await blobs.prepareFor(source);
     let read: Awaited<ReturnType<typeof extractDocument>>;
     try {
