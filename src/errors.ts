@@ -114,7 +114,7 @@ export const ERROR_CATALOGUE = {
   E_URL_FORBIDDEN: {
     status: 400,
     retryable: false,
-    summary: '`audio_url` is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).',
+    summary: '`audio_url` (or `document_url`) is not an http(s) URL to a public address (loopback, private, link-local and metadata addresses are refused, also after redirects).',
   },
   E_WEBHOOK_URL_FORBIDDEN: {
     status: 400,
@@ -128,7 +128,25 @@ export const ERROR_CATALOGUE = {
     summary:
       'Recorded on a webhook delivery, never an answer to a request: the receiver could not be reached, did not answer in WEBHOOK_TIMEOUT_MS, closed the connection, or answered other than 2xx (redirects are not followed). It is tried again on the WEBHOOK_RETRY_DELAYS schedule.',
   },
-  E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` could not be downloaded (error status, time-out, or larger than the upload cap).' },
+  E_URL_FETCH_FAILED: { status: 422, retryable: false, summary: '`audio_url` or `document_url` could not be downloaded (error status, time-out, or larger than the upload or document cap).' },
+  E_DOCUMENT_UNSUPPORTED: {
+    status: 415,
+    retryable: false,
+    summary: 'The document is not a kind read here (plain text, Markdown, HTML, EPUB, PDF), or `document_kind` names another; a zip that is not an EPUB, a binary file.',
+  },
+  E_DOCUMENT_UNREADABLE: {
+    status: 422,
+    retryable: false,
+    summary: 'The document is malformed for its kind (a broken PDF, an EPUB without container.xml, package or spine, binary data named as text).',
+  },
+  E_DOCUMENT_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    summary:
+      'The document is over MAX_DOCUMENT_BYTES, an EPUB unpacks to too much or compresses more than 100 to 1 (a zip bomb) or has too many entries, a PDF claims more than MAX_DOCUMENT_PAGES pages, or reading it needs more memory than allowed.',
+  },
+  E_DOCUMENT_TOO_LONG: { status: 413, retryable: false, summary: "The document's text is longer than MAX_TEXT_CHARS (or has more than 10,000 sections): it is refused, never cut; split it." },
+  E_DOCUMENT_TIMEOUT: { status: 422, retryable: false, summary: 'The document was not read within DOCUMENT_TIMEOUT_MS (its reader was stopped).' },
   E_RESOURCES_EXHAUSTED: { status: 503, retryable: true, summary: 'The service ran out of file descriptors, processes or memory for a moment (EMFILE, ENFILE, EAGAIN, ENOMEM); try again shortly.' },
   E_DATA_DIR_LOCKED: { status: 409, retryable: false, summary: 'DATA_DIR is in use by another running tts-queue service; stop it or choose another DATA_DIR.' },
   E_STORAGE_FULL: {

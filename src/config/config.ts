@@ -37,6 +37,9 @@ export const ENVIRONMENT_VARIABLES = [
   'ENGINE_HOSTS',
   'MAX_TEXT_CHARS',
   'MAX_UPLOAD_BYTES',
+  'MAX_DOCUMENT_BYTES',
+  'MAX_DOCUMENT_PAGES',
+  'DOCUMENT_TIMEOUT_MS',
   'RESULT_TTL_SECONDS',
   'LEASE_MS',
   'MAX_ATTEMPTS',
@@ -111,6 +114,12 @@ export interface ServiceConfig {
   audioUrlAllowPrivate: boolean;
   /** Longest wait for an audio_url download. */
   audioUrlTimeoutMs: number;
+  /** Largest document (upload or document_url). */
+  maxDocumentBytes: number;
+  /** Most pages of a PDF read; one that claims more is refused. */
+  maxDocumentPages: number;
+  /** Longest time reading one document (its worker thread is ended after it). */
+  documentTimeoutMs: number;
   /** Who must send an API key (src/access/authenticator.ts). */
   auth: AuthMode;
   /** When set, /metrics wants `Authorization: Bearer <token>`. */
@@ -335,6 +344,9 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     assembleConcurrency: integer(env, 'ASSEMBLE_CONCURRENCY', 1, 1, 64),
     audioUrlAllowPrivate: flag(env, 'AUDIO_URL_ALLOW_PRIVATE'),
     audioUrlTimeoutMs: integer(env, 'AUDIO_URL_TIMEOUT_MS', 15_000, 100),
+    maxDocumentBytes: integer(env, 'MAX_DOCUMENT_BYTES', 20 * 1024 * 1024, 1024),
+    maxDocumentPages: integer(env, 'MAX_DOCUMENT_PAGES', 2_000, 1, 1_000_000),
+    documentTimeoutMs: integer(env, 'DOCUMENT_TIMEOUT_MS', 30_000, 100),
     auth: oneOf(env, 'AUTH', AUTH_MODES, 'auto'),
     metricsToken: env.METRICS_TOKEN || undefined,
     defaultQuotas: {

@@ -65,7 +65,8 @@ export interface AppDependencies {
   /** /readyz says 503 while an engine has no host up (true where the engines run in this process). */
   enginesGateReadiness?: boolean;
   isReady: () => boolean;
-  limits: { maxUploadBytes: number; maxTextChars: number };
+  /** maxDocumentBytes: a `document` file's cap (default maxUploadBytes). */
+  limits: { maxUploadBytes: number; maxTextChars: number; maxDocumentBytes?: number };
   /** Served at GET /metrics when given. */
   metrics?: Pick<ServiceMetrics, 'contentType' | 'render'>;
   /** The audit log, read at GET /api/audit. */
@@ -165,7 +166,8 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(multipart, {
-    limits: { fileSize: deps.limits.maxUploadBytes, files: 1, fields: 20, fieldSize: deps.limits.maxTextChars * 4 + 1024, parts: 25 },
+    // One reference and one document; each file is capped again by its own limit as it is read (multipart.ts).
+    limits: { fileSize: Math.max(deps.limits.maxUploadBytes, deps.limits.maxDocumentBytes ?? 0), files: 2, fields: 24, fieldSize: deps.limits.maxTextChars * 4 + 1024, parts: 30 },
   });
 
   synthesisRoutes(app, deps);

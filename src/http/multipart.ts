@@ -1,7 +1,8 @@
-/** Reads a multipart request: text fields, and at most one file (`audio`) saved to the blob store. */
+/** Reads a multipart request: text fields, and at most one file each of `audio` (a reference) and `document` (a document to read), saved to the blob store. */
 
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -10,6 +11,15 @@ import { TtsError } from '../errors.js';
 export interface MultipartContent {
   fields: Record<string, string>;
   uploadPath?: string;
+  /** A `document` file, where the route takes one: its path and the name the client gave (a hint to its kind only). */
+  document?: { path: string; name?: string };
+}
+
+export interface MultipartOptions {
+  /** Take a `document` file field, of at most this many bytes. */
+  documentMaxBytes?: number;
+  /** The cap of an `audio` file, where the plugin's is larger (documents may be). */
+  audioMaxBytes?: number;
 }
 
 /**
@@ -25,9 +35,10 @@ function asMultipartError(error: unknown): unknown {
   return error;
 }
 
-export async function readMultipart(request: FastifyRequest, blobs: BlobStore): Promise<MultipartContent> {
+export async function readMultipart(request: FastifyRequest, blobs: BlobStore, options: MultipartOptions = {}): Promise<MultipartContent> {
   const fields: Record<string, string> = {};
   let uploadPath: string | undefined;
+  let document: MultipartContent['document'];
   try {
     for await (const part of request.parts()) {
       if (part.type === 'field') {
@@ -37,9 +48,28 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore): 
         fields[part.fieldname] = part.value;
         continue;
       }
+      if (part.fieldname === 'document' && options.documentMaxBytes !== undefined) {
+        if (document !== undefined) {
+          part.file.resume();
+          throw new TtsError('E_INVALID_ARGUMENT', 'Only one `document` file may be sent.');
+        }
+        document = { path: blobs.uploadPath(randomUUID()) };
+        if (part.filename) document.name = part.filename.slice(0, 255);
+        await blobs.prepareFor(document.path);
+        await pipeline(
+          part.file,
+          capped(options.documentMaxBytes, 'E_DOCUMENT_TOO_LARGE', `The document is larger than ${options.documentMaxBytes} bytes (MAX_DOCUMENT_BYTES).`),
+          createWriteStream(document.path),
+        );
+        if (part.file.truncated) throw new TtsError('E_DOCUMENT_TOO_LARGE', 'The document is larger than the upload cap.');
+        continue;
+      }
       if (part.fieldname !== 'audio') {
         part.file.resume();
-        throw new TtsError('E_INVALID_ARGUMENT', `Unexpected file field \`${part.fieldname}\`; the reference goes in \`audio\`.`);
+        throw new TtsError(
+          'E_INVALID_ARGUMENT',
+          `Unexpected file field \`${part.fieldname}\`; the reference goes in \`audio\`${options.documentMaxBytes === undefined ? '' : ', a document to read in `document`'}.`,
+        );
       }
       if (uploadPath !== undefined) {
         part.file.resume();
@@ -48,12 +78,30 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore): 
       // The name and type the client gave are not trusted: ffprobe decides what the file is.
       uploadPath = blobs.uploadPath(randomUUID());
       await blobs.prepareFor(uploadPath);
-      await pipeline(part.file, createWriteStream(uploadPath));
+      const audioCap = options.audioMaxBytes;
+      await (audioCap === undefined
+        ? pipeline(part.file, createWriteStream(uploadPath))
+        : pipeline(part.file, capped(audioCap, 'E_BODY_TOO_LARGE', 'The uploaded file is larger than the upload cap (MAX_UPLOAD_BYTES).'), createWriteStream(uploadPath)));
       if (part.file.truncated) throw new TtsError('E_BODY_TOO_LARGE', 'The uploaded file is larger than the upload cap (MAX_UPLOAD_BYTES).');
     }
   } catch (error) {
     if (uploadPath !== undefined) await blobs.remove(uploadPath);
+    if (document !== undefined) await blobs.remove(document.path);
     throw asMultipartError(error);
   }
-  return uploadPath === undefined ? { fields } : { fields, uploadPath };
+  const content: MultipartContent = { fields };
+  if (uploadPath !== undefined) content.uploadPath = uploadPath;
+  if (document !== undefined) content.document = document;
+  return content;
+}
+
+/** Passes a file through, refusing it once it passes `maxBytes`. */
+function capped(maxBytes: number, code: 'E_BODY_TOO_LARGE' | 'E_DOCUMENT_TOO_LARGE', message: string): Transform {
+  let received = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      callback(received > maxBytes ? new TtsError(code, message) : null, chunk);
+    },
+  });
 }

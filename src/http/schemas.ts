@@ -5,7 +5,7 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
-import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
+import { AUDIT_ACTIONS, DOCUMENT_KINDS, type DocumentKind, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 import { OPENAI_RESPONSE_FORMATS, type OpenAIResponseFormat } from '../service/openai-speech.js';
@@ -35,7 +35,18 @@ const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9}
 
 export const SynthesisBody = Type.Object(
   {
-    text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised).' }),
+    text: Type.Optional(Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text`, a `document` file or `document_url`.' })),
+    document_url: Type.Optional(
+      Type.String({ maxLength: 2048, description: 'An http(s) URL of a document to read (text, Markdown, HTML, EPUB, PDF; README: Documents); fetched and read when the task is prepared.' }),
+    ),
+    document_kind: Type.Optional(
+      Type.Unsafe<DocumentKind>({
+        type: 'string',
+        enum: [...DOCUMENT_KINDS],
+        'x-unlisted-code': 'E_DOCUMENT_UNSUPPORTED',
+        description: 'The kind of the `document` or `document_url`; default: from its name, its Content-Type, then its first bytes.',
+      }),
+    ),
     voice_id: Type.Optional(Type.String({ maxLength: 100, description: 'A stored voice (POST /api/voices).' })),
     audio_url: Type.Optional(Type.String({ maxLength: 2048, description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
     prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording (at most 1,000 characters once normalised).' })),
@@ -106,9 +117,33 @@ export const SynthesisBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false, description: 'JSON, or multipart/form-data with the same fields and an optional file field `audio` (the reference).' },
+  {
+    additionalProperties: false,
+    description: 'JSON, or multipart/form-data with the same fields and optional file fields `audio` (the reference) and `document` (a document to read instead of `text`).',
+  },
 );
 export type SynthesisFields = Static<typeof SynthesisBody>;
+
+/** GET /api/task/:id/text: what is read aloud, part by part. */
+export const TaskTextBody = Type.Object(
+  {
+    id: Type.String(),
+    source: Type.Union([Type.Literal('text'), Type.Literal('parts'), Type.Literal('document'), Type.Literal('document_url')]),
+    text: Type.String({ description: 'The whole text read, parts joined by a blank line.' }),
+    title: Type.Optional(Type.String({ description: "The document's title, where it has one." })),
+    document: Type.Optional(Type.Object({ kind: Type.String(), name: Type.Optional(Type.String()), url: Type.Optional(Type.String()) })),
+    parts: Type.Array(
+      Type.Object({
+        text: Type.String(),
+        chapter: Type.Optional(Type.String({ description: 'This part starts a chapter with this title.' })),
+        pause_ms: Type.Optional(Type.Integer({ description: 'Silence after this part.' })),
+        voice_id: Type.Optional(Type.String()),
+      }),
+    ),
+    chapters: Type.Array(Type.Object({ title: Type.String(), part: Type.Integer({ description: 'Index of the part that starts it.' }) })),
+  },
+  { description: "The text a task reads, with its chapters (a document's headings)." },
+);
 
 export const SynthesisHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The same key and body give the same task.' })),

@@ -59,7 +59,13 @@ export async function wireApi(
   const moderation: Moderation = await createModeration(config.moderation, logger);
   const auditTrail = new AuditTrail(backend.audit, logger);
   const consentRequired = config.voiceConsent === 'required';
-  const limits = { maxTextChars: config.maxTextChars, audioUrlAllowPrivate: config.audioUrlAllowPrivate, webhookAllowPrivate: config.webhooks.allowPrivate, consentRequired };
+  const limits = {
+    maxTextChars: config.maxTextChars,
+    audioUrlAllowPrivate: config.audioUrlAllowPrivate,
+    webhookAllowPrivate: config.webhooks.allowPrivate,
+    consentRequired,
+    documents: { maxBytes: config.maxDocumentBytes, timeoutMs: config.documentTimeoutMs, maxPdfPages: config.maxDocumentPages },
+  };
   const tasks = new TaskService({ backend, blobs, limits, engines, usage: backend.keys, defaultQuotas: config.defaultQuotas, moderate: (text) => moderation.check(text), audit: auditTrail });
   // Stored voices are normalised for the preferred engine that clones (others get a copy at their rate when used).
   const voices = new VoiceService({

@@ -145,7 +145,7 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       // An API node's readiness does not hang on workers: they may be scaled to zero while tasks queue.
       enginesGateReadiness: engines !== undefined,
       isReady,
-      limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars },
+      limits: { maxUploadBytes: config.maxUploadBytes, maxTextChars: config.maxTextChars, maxDocumentBytes: config.maxDocumentBytes },
       metrics,
       audit: backend.audit,
       webRoot: options.webRoot,

@@ -24,6 +24,21 @@ export interface RequestLimits {
   webhookAllowPrivate: boolean;
   /** Whether a recording to clone needs `consent: true` and `speaker_name`. */
   consentRequired: boolean;
+  /** Caps on reading a `document` or `document_url` (bytes, time, PDF pages; characters are maxTextChars). */
+  documents?: { maxBytes: number; timeoutMs: number; maxPdfPages: number };
+}
+
+/** Where a request's text comes from: exactly one is given (the one place this is checked). */
+export type TextSource = 'text' | 'document' | 'document_url';
+
+export function textSourceOf(fields: Pick<SynthesisFields, 'text' | 'document_url'>, hasDocument: boolean): TextSource {
+  const given: TextSource[] = [];
+  if (fields.text !== undefined) given.push('text');
+  if (hasDocument) given.push('document');
+  if (fields.document_url !== undefined) given.push('document_url');
+  if (given.length === 1) return given[0]!;
+  if (given.length === 0) throw new TtsError('E_INVALID_ARGUMENT', 'Expected one of `text`, a `document` file (multipart) or `document_url`: give the text to read.');
+  throw new TtsError('E_INVALID_ARGUMENT', `Give exactly one of \`text\`, a \`document\` file or \`document_url\`; got ${given.map((name) => `\`${name}\``).join(' and ')}.`);
 }
 
 const MAX_SPEAKER_NAME_CHARS = 100;
@@ -58,9 +73,23 @@ function webhookOf(fields: SynthesisFields, limits: RequestLimits, defaultUrl: s
   return undefined;
 }
 
-export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLimits, options: { hasUpload: boolean; defaultWebhookUrl?: string; now?: number }): ParsedSynthesis {
+/**
+ * `options.documentText`: the text read from an uploaded `document` (joined parts), checked here
+ * as `text` is. With `document_url` the text is not known until the task is prepared: it is '' until then.
+ */
+export function parseSynthesisFields(
+  fields: SynthesisFields,
+  limits: RequestLimits,
+  options: { hasUpload: boolean; defaultWebhookUrl?: string; hasDocument?: boolean; documentText?: string; now?: number },
+): ParsedSynthesis {
+  const source = textSourceOf(fields, options.hasDocument === true);
+  if (source === 'text' && fields.document_kind !== undefined) throw new TtsError('E_INVALID_ARGUMENT', 'Expected `document_kind` only with a `document` file or `document_url`.');
+  if (fields.document_url !== undefined) checkAudioUrl(fields.document_url, limits.audioUrlAllowPrivate, 'document_url');
+  if (source === 'document_url' && fields.pronunciations !== undefined && fields.pronunciations.length > 0) {
+    throw new TtsError('E_PRONUNCIATION_INVALID', 'Forced readings cannot be checked against a `document_url` (its text is read later); upload the document as `document` instead.');
+  }
   // Lengths count characters once normalised, and the limit is configured: not a schema's.
-  const text = prepareText(fields.text, limits.maxTextChars);
+  const text = source === 'document_url' ? '' : prepareText(source === 'text' ? fields.text! : (options.documentText ?? ''), limits.maxTextChars);
 
   const { voice_id: voiceId, audio_url: audioUrl } = fields;
   const references = [voiceId !== undefined, audioUrl !== undefined, options.hasUpload].filter(Boolean).length;
@@ -95,6 +124,8 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
   if (fields.engine_options !== undefined) request.engineOptions = fields.engine_options;
   // Only a refusal is stored: reuse is the default.
   if (fields.reuse === false) request.reuse = false;
+  if (fields.document_url !== undefined) request.documentUrl = fields.document_url;
+  if (fields.document_url !== undefined && fields.document_kind !== undefined) request.document = { kind: fields.document_kind };
   const webhook = webhookOf(fields, limits, options.defaultWebhookUrl);
   if (webhook !== undefined) request.webhook = webhook;
   // A time within the allowed skew, or just passed, still starts the task at once.

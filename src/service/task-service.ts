@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { KeyQuotas, KeyStore, TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus, WebhookDelivery } from '../backends/backend.js';
+import type { DocumentKind, KeyQuotas, KeyStore, TaskBackend, TaskEvent, TaskRecord, TaskRequest, TaskStatus, WebhookDelivery } from '../backends/backend.js';
 import type { AuditTrail } from '../access/audit-trail.js';
 import { canSee, listScope, ownerOf, type Actor, type Principal } from '../access/principal.js';
 import { charCount } from '../text/normalize.js';
@@ -15,7 +15,9 @@ import { chooseEngine } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
 import type { SynthesisFields } from '../http/schemas.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { engineNeeds, parseSynthesisFields, UUID, type RequestLimits } from './synthesis-request.js';
+import { engineNeeds, parseSynthesisFields, textSourceOf, UUID, type RequestLimits } from './synthesis-request.js';
+import { extractDocument, type ExtractedDocument } from '../documents/extract.js';
+import { DEFAULT_DOCUMENT_CAPS, partsText } from '../documents/types.js';
 
 export interface SubmitInput {
   /** Who submits: the task is theirs, counted against their limits. */
@@ -24,6 +26,8 @@ export interface SubmitInput {
   fields: SynthesisFields;
   /** A reference uploaded with the request, already saved at this path (from blobs.uploadPath). */
   uploadPath?: string;
+  /** A document uploaded with the request (saved at this path, removed once read), to read instead of `text`. */
+  document?: { path: string; name?: string };
   idempotencyKey?: string;
 }
 
@@ -70,7 +74,18 @@ export class TaskService {
     const owner = ownerOf(principal);
     let reserved: { day: string; chars: number } | undefined;
     try {
-      const parsed = parseSynthesisFields(input.fields, limits, { hasUpload: input.uploadPath !== undefined, defaultWebhookUrl: principal.webhookUrl, now: this.now() });
+      const documentRead = input.document === undefined ? undefined : await this.readDocument(input.fields, input.document);
+      const parsed = parseSynthesisFields(input.fields, limits, {
+        hasUpload: input.uploadPath !== undefined,
+        defaultWebhookUrl: principal.webhookUrl,
+        hasDocument: input.document !== undefined,
+        documentText: documentRead === undefined ? undefined : partsText(documentRead.document.parts),
+        now: this.now(),
+      });
+      if (documentRead !== undefined && input.document !== undefined) {
+        parsed.parts = documentRead.document.parts;
+        parsed.document = input.document.name === undefined ? { kind: documentRead.kind } : { kind: documentRead.kind, name: input.document.name };
+      }
       // A task no configured engine can do is refused now, not left to wait (checked again when
       // prepared); one for an engine whose hosts are restarting is accepted and waits for it.
       const engines = this.options.engines();
@@ -115,9 +130,19 @@ export class TaskService {
       if (input.uploadPath !== undefined) await blobs.remove(input.uploadPath);
       throw error;
     } finally {
+      // The document's text is on the task: the file is not kept.
+      if (input.document !== undefined) await blobs.remove(input.document.path).catch(() => undefined);
       // Characters counted for a task that was not made (refused, or a repeated request) are given back.
       if (reserved !== undefined && owner !== undefined) await this.options.usage.addUsage(owner, reserved.day, -reserved.chars, 0).catch(() => undefined);
     }
+  }
+
+  /** Reads an uploaded document in a worker thread (documents/extract.ts); refuses a second source of text first, before the work. */
+  private async readDocument(fields: SynthesisFields, document: { path: string; name?: string }): Promise<{ kind: DocumentKind; document: ExtractedDocument }> {
+    const { limits } = this.options;
+    textSourceOf(fields, true);
+    const caps = limits.documents ?? DEFAULT_DOCUMENT_CAPS;
+    return await extractDocument(document.path, fields.document_kind, { ...caps, maxChars: limits.maxTextChars }, document.name === undefined ? {} : { name: document.name });
   }
 
   private now(): number {

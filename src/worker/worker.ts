@@ -10,12 +10,15 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { extractDocument } from '../documents/extract.js';
+import { DEFAULT_DOCUMENT_CAPS, documentTextPath, partsText } from '../documents/types.js';
+import { DEFAULT_MAX_TEXT_CHARS, prepareText } from '../text/prepare.js';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
 import { normalizeReference } from '../audio/reference.js';
-import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type WorkKind, type WorkUnit } from '../backends/backend.js';
+import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type TaskRequest, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { chooseEngine } from '../engines/routing.js';
@@ -50,6 +53,9 @@ export interface WorkerOptions {
   maxUploadBytes: number;
   audioUrlTimeoutMs: number;
   audioUrlAllowPrivate: boolean;
+  /** A `document_url`'s caps (absent: DEFAULT_DOCUMENT_CAPS) and the text limit its text is held to. */
+  documents?: { maxBytes: number; timeoutMs: number; maxPdfPages: number };
+  maxTextChars?: number;
   /** Idle loops look for work this often even without a wake-up (retries coming due). */
   pollMs?: number;
   /** Told of failures, finished tasks and lost leases. */
@@ -58,8 +64,9 @@ export interface WorkerOptions {
 
 /** The worker's settings from the service's configuration: the service and `say` take them from here, so both run it alike. */
 export function workerSettings(config: ServiceConfig): Omit<WorkerOptions, 'backend' | 'engines' | 'blobs' | 'logger' | 'pollMs' | 'metrics'> {
-  const { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate } = config;
-  return { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate };
+  const { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate, maxTextChars } = config;
+  const documents = { maxBytes: config.maxDocumentBytes, timeoutMs: config.documentTimeoutMs, maxPdfPages: config.maxDocumentPages };
+  return { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate, documents, maxTextChars };
 }
 
 export class Worker {
@@ -283,18 +290,55 @@ export class Worker {
       reference = { audioPath: normalized.path, sha256: normalized.sha256, promptText: request.promptText ?? '' };
     }
 
-    const segments = splitText(request.text, { maxChars: capabilities.maxSegmentChars })
+    // A document_url is read now, before splitting (its text was not known at submit).
+    const text = request.documentUrl === undefined ? request.text : await this.readDocumentUrl(unit.task.id, request, signal);
+    const segments = splitText(text, { maxChars: capabilities.maxSegmentChars })
       .map((s) => s.text.trim())
       .filter(isSpeakable);
     if (segments.length === 0) throw new TtsError('E_TEXT_EMPTY', 'The text has nothing to read aloud.');
     const prepared: PreparedTask = { segments, reference, engine: capabilities.engine };
-    const key = reuseKey({ request, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs });
+    const key = reuseKey({ request: { ...request, text }, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs });
     if (key !== undefined) prepared.reuseKey = key;
     signal.throwIfAborted();
     if (key !== undefined && request.reuse !== false && (await this.reuseResult(unit, prepared, signal))) return;
     await backend.completePrepare(unit, prepared);
     // The normalised reference is kept with the task; the upload is no longer needed.
     if (request.uploadPath !== undefined) await blobs.remove(request.uploadPath);
+  }
+
+  /**
+   * Fetches and reads a task's `document_url` (net/fetch-audio-url.ts rules, documents/extract.ts
+   * caps); its parts are stored beside the result (GET /api/task/:id/text reads them). Returns the
+   * text to split (the parts' texts joined, until prepare splits per part).
+   */
+  private async readDocumentUrl(taskId: string, request: TaskRequest, signal: AbortSignal): Promise<string> {
+    const { blobs } = this.options;
+    const caps = this.options.documents ?? DEFAULT_DOCUMENT_CAPS;
+    const maxChars = this.options.maxTextChars ?? DEFAULT_MAX_TEXT_CHARS;
+    // Its own name: the task may also fetch an audio_url, to uploadPath(task id).
+    const source = blobs.uploadPath(randomUUID());
+    await blobs.prepareFor(source);
+    let read: Awaited<ReturnType<typeof extractDocument>>;
+    try {
+      const { contentType } = await fetchAudioUrl(request.documentUrl!, source, {
+        maxBytes: caps.maxBytes,
+        timeoutMs: this.options.audioUrlTimeoutMs,
+        allowPrivate: this.options.audioUrlAllowPrivate,
+        cancel: signal,
+        field: 'document_url',
+        expectAudio: false,
+      });
+      const hints: { name?: string; mediaType?: string } = { name: new URL(request.documentUrl!).pathname };
+      if (contentType !== undefined) hints.mediaType = contentType;
+      read = await extractDocument(source, request.document?.kind, { ...caps, maxChars }, hints);
+    } finally {
+      await blobs.remove(source);
+    }
+    const textPath = documentTextPath(blobs, taskId);
+    await blobs.prepareFor(textPath);
+    await writeFile(textPath, JSON.stringify({ kind: read.kind, title: read.document.title, parts: read.document.parts }));
+    await blobs.save(textPath);
+    return prepareText(partsText(read.document.parts), maxChars);
   }
 
   /**

@@ -10,8 +10,9 @@ import type { AppDependencies } from '../app.js';
 import { actorOf } from '../access.js';
 
 export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): void {
-  // A reference uploaded with a multipart request, until the task service takes it over.
+  // A reference (and a document) uploaded with a multipart request, until the task service takes them over.
   const uploads = new WeakMap<FastifyRequest, string>();
+  const documents = new WeakMap<FastifyRequest, { path: string; name?: string }>();
   app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/api/synthesis',
     {
@@ -26,8 +27,12 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
       // validates both forms.
       preValidation: async (request) => {
         if (!request.isMultipart()) return;
-        const { fields, uploadPath } = await readMultipart(request, deps.blobs);
+        const { fields, uploadPath, document } = await readMultipart(request, deps.blobs, {
+          audioMaxBytes: deps.limits.maxUploadBytes,
+          documentMaxBytes: deps.limits.maxDocumentBytes ?? deps.limits.maxUploadBytes,
+        });
         if (uploadPath !== undefined) uploads.set(request, uploadPath);
+        if (document !== undefined) documents.set(request, document);
         request.body = readTextValues(fields, SynthesisBody) as typeof request.body;
       },
       // A request refused before the handler ran leaves its upload here (removed before the answer goes out).
@@ -35,12 +40,17 @@ export function synthesisRoutes(app: FastifyInstance, deps: AppDependencies): vo
         const uploadPath = uploads.get(request);
         uploads.delete(request);
         if (uploadPath !== undefined) await deps.blobs.remove(uploadPath);
+        const document = documents.get(request);
+        documents.delete(request);
+        if (document !== undefined) await deps.blobs.remove(document.path);
       },
     },
     async (request, reply) => {
       const uploadPath = uploads.get(request);
       uploads.delete(request);
-      const { task, created } = await deps.tasks.submit({ actor: actorOf(request), fields: request.body, uploadPath, idempotencyKey: request.headers['idempotency-key'] });
+      const document = documents.get(request);
+      documents.delete(request);
+      const { task, created } = await deps.tasks.submit({ actor: actorOf(request), fields: request.body, uploadPath, document, idempotencyKey: request.headers['idempotency-key'] });
       return reply
         .code(created ? 202 : 200)
         .header('location', `/api/task/${task.id}`)

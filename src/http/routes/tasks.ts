@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { LRUCache } from 'lru-cache';
-import { ErrorBody, IdParams, ListQuery, TaskListBody } from '../schemas.js';
+import { ErrorBody, IdParams, ListQuery, TaskListBody, TaskTextBody } from '../schemas.js';
+import { presentTaskText } from '../present-text.js';
 import { presentTask } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
 import { OUTPUT_FORMATS } from '../../audio/output.js';
@@ -36,6 +37,15 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
         taskJson.set(id, entry);
       }
       return reply.type('application/json; charset=utf-8').send(entry.body);
+    },
+  );
+
+  app.get(
+    '/api/task/:id/text',
+    { schema: { summary: 'The text a task reads: its parts with their chapters and pauses (a document as it was read)', params: IdParams, response: { 200: TaskTextBody, '4xx': ErrorBody } } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return await presentTaskText(await deps.tasks.get(id, request.principal), deps.blobs);
     },
   );
 

@@ -23,7 +23,7 @@ export function voiceRoutes(app: FastifyInstance, deps: AppDependencies): void {
     },
     async (request, reply) => {
       if (!request.isMultipart()) throw new TtsError('E_UNSUPPORTED_MEDIA_TYPE', 'Send the voice as multipart/form-data with a file field `audio`.');
-      const { fields, uploadPath } = await readMultipart(request, deps.blobs);
+      const { fields, uploadPath } = await readMultipart(request, deps.blobs, { audioMaxBytes: deps.limits.maxUploadBytes });
       const voice = await deps.voices.create(actorOf(request), fields, uploadPath);
       return reply.code(201).header('location', `/api/voices/${voice.id}`).send(presentVoice(voice));
     },
