@@ -8,6 +8,7 @@ import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, type OutputFormat } from '..
 import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
+import { SUBTITLE_FORMAT_NAMES, type SubtitleFormat } from '../text/subtitles.js';
 import { OPENAI_RESPONSE_FORMATS, type OpenAIResponseFormat } from '../service/openai-speech.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -218,6 +219,15 @@ export const IdParams = Type.Object({ id: Type.String() });
 export const StreamQuery = Type.Object(
   {
     format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
+  },
+  { additionalProperties: false },
+);
+/** GET /api/task/:id/subtitles: the subtitle format (vtt by default). */
+export const SubtitlesQuery = Type.Object(
+  {
+    format: Type.Optional(
+      Type.Unsafe<SubtitleFormat>({ type: 'string', enum: SUBTITLE_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'vtt (WebVTT, the default) or srt (SubRip).' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -75,7 +75,7 @@ export class WorkQueue {
       nextAssemble: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1"),
       leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
       synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
-      segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
+      segmentPaths: db.prepare<[string], { audio_path: string; text: string }>("SELECT audio_path, text FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       // Driven by the few synthesizing tasks (status index), then each one's segments by key.
       segmentCounts: db.prepare<[], { engine: string; priority: number; queued: number; running: number }>(
         `SELECT IFNULL(t.engine, '') AS engine, t.priority AS priority, SUM(s.status = 'pending') AS queued, SUM(s.status = 'running') AS running
@@ -165,8 +165,8 @@ export class WorkQueue {
     if (row === undefined) return undefined;
     const lease = this.newLease(owner, now, leaseMs);
     this.statements.leaseTask.run(owner, lease.token, lease.expiresAt, now, row.id);
-    const segmentPaths = this.statements.segmentPaths.all(row.id).map((s) => s.audio_path);
-    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths, lease };
+    const segments = this.statements.segmentPaths.all(row.id);
+    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths: segments.map((s) => s.audio_path), segmentTexts: segments.map((s) => s.text), lease };
   }
 
   async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { LRUCache } from 'lru-cache';
-import { ErrorBody, IdParams, ListQuery, TaskListBody } from '../schemas.js';
+import { ErrorBody, IdParams, ListQuery, SubtitlesQuery, TaskListBody } from '../schemas.js';
 import { presentTask } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
 import { OUTPUT_FORMATS } from '../../audio/output.js';
@@ -11,6 +11,8 @@ import type { TaskRecord, TaskStatus } from '../../backends/backend.js';
 import { TtsError } from '../../errors.js';
 import { sendDownload } from '../send-file.js';
 import { actorOf } from '../access.js';
+import { SUBTITLE_FORMATS, type SubtitleFormat } from '../../text/subtitles.js';
+import { taskSubtitles } from '../../service/task-subtitles.js';
 
 const TASK_JSON_CACHE_SIZE = 10_000;
 
@@ -71,6 +73,27 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
         fileName: `${id}.${extension}`,
         missing: () => new TtsError('E_RESULT_EXPIRED', 'The audio is no longer stored; submit the task again.'),
       });
+    },
+  );
+
+  app.get(
+    '/api/task/:id/subtitles',
+    {
+      schema: {
+        summary: 'Subtitles of a completed task: one cue per sentence, timed from the real segment durations and pauses (?format=vtt|srt, default vtt)',
+        params: IdParams,
+        querystring: SubtitlesQuery,
+        response: { 200: { description: 'WebVTT or SRT text', type: 'string' }, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const format: SubtitleFormat = (request.query as { format?: SubtitleFormat }).format ?? 'vtt';
+      const task = await deps.tasks.get(id, request.principal);
+      const body = await taskSubtitles(task, deps.blobs, format);
+      await deps.auditTrail.record(actorOf(request), 'task.download', id, { format, subtitles: true });
+      const { contentType, extension } = SUBTITLE_FORMATS[format];
+      return reply.type(contentType).header('content-disposition', `inline; filename="${id}.${extension}"`).send(body);
     },
   );
 }
