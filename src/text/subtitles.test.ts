@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { TimelineEntry } from '../backends/backend.js';
 import { charCount } from './normalize.js';
-import { buildCues, formatTimestamp, toSrt, toWebVtt, type SubtitleCue } from './subtitles.js';
+import { buildCues, displayWidth, formatTimestamp, toSrt, toWebVtt, type SubtitleCue } from './subtitles.js';
 import { parseSrt, parseVtt } from './testing/subtitle-parsers.js';
 
 /** Entries laid end to end with `pauseMs` between, each `ms` long. */
@@ -83,7 +83,7 @@ test('a long sentence is cut into cues of at most two lines of 42 characters, at
   const chinese = `${'我们今天学习语音合成模型，'.repeat(12)}非常重要。`;
   const chineseCues = buildCues(timeline([chinese], [30_000]), { maxLineChars: 20 });
   assert.ok(chineseCues.length > 3);
-  for (const cue of chineseCues) for (const line of cue.text.split('\n')) assert.ok(charCount(line) <= 20, line);
+  for (const cue of chineseCues) for (const line of cue.text.split('\n')) assert.ok(displayWidth(line) <= 20 && charCount(line) <= 10, line);
   assert.equal(chineseCues.map((c) => c.text.replace(/\n/gu, '')).join(''), chinese);
   // A word longer than a line (a URL) is cut.
   const url = `Visit https://example.com/${'a'.repeat(100)} now.`;
@@ -96,6 +96,14 @@ test('a long sentence is cut into cues of at most two lines of 42 characters, at
       .replace(/\s/gu, ''),
     url.replace(/\s/gu, ''),
   );
+});
+
+test('a wide (CJK) character takes two columns', () => {
+  assert.equal(displayWidth('abc'), 3);
+  assert.equal(displayWidth('语音合成。'), 10);
+  assert.equal(displayWidth('ＡＢ'), 4);
+  const cues = buildCues(timeline([`${'语音合成模型非常重要'.repeat(5)}。`], [10_000]));
+  for (const cue of cues) for (const line of cue.text.split('\n')) assert.ok(charCount(line) <= 21, line);
 });
 
 test('timing marks from an engine place the boundaries instead of the estimate', () => {

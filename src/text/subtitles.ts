@@ -8,14 +8,15 @@
  * else in proportion to how long each stretch takes to say (its speakable weight, below). No
  * engine reports timings today, so cues inside a segment are estimates; segment boundaries are exact.
  *
- * Layout: a cue holds at most `maxLines` lines (2) of at most `maxLineChars` code points (42),
- * the usual readability limits. A sentence that does not fit is cut into several cues: its words
+ * Layout: a cue holds at most `maxLines` lines (2) of at most `maxLineChars` columns (42), the
+ * usual readability limits; a wide character (CJK, full-width punctuation) takes two columns, so
+ * a Chinese line holds 21 characters. A sentence that does not fit is cut into several cues: its words
  * are packed greedily into lines, lines into cues; a cue ends early after clause punctuation
  * when it is already at least half full; a word longer than a line is cut.
  */
 
 import type { TimelineEntry } from '../backends/backend.js';
-import { charCount, isSpeakable } from './normalize.js';
+import { isSpeakable } from './normalize.js';
 import { sentencesOf, wordsOf } from './segment.js';
 
 export interface SubtitleCue {
@@ -32,7 +33,7 @@ export interface TimingMark {
 }
 
 export interface CueOptions {
-  /** Longest line, in code points (default 42). */
+  /** Longest line, in columns: a wide (CJK) character takes two (default 42). */
   maxLineChars?: number;
   /** Most lines in a cue (default 2). */
   maxLines?: number;
@@ -47,6 +48,16 @@ const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hang
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 const BREAK_MARK = /[.!?;:,。！？；：，、…—]/u;
 const CLAUSE_END = /[,;:，、；：—…]$/u;
+
+// East Asian Wide and Fullwidth characters, the ones subtitles count as two columns.
+const WIDE = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303f\uff00-\uff60\uffe0-\uffe6]/u;
+
+/** Columns `text` takes on screen: two per wide character, one per other code point. */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const char of text) width += WIDE.test(char) ? 2 : 1;
+  return width;
+}
 
 /**
  * Roughly how long a character takes to say, in units of a Latin letter: a CJK character is a
@@ -123,21 +134,22 @@ function sentenceSpans(text: string): Span[] {
   return spans;
 }
 
-/** Cuts a word longer than a line into runs of `max` code points. */
+/** Cuts a word wider than a line into runs of at most `max` columns (a character wider than that alone on a run). */
 function cutWord(word: string, start: number, max: number): Array<Span & { text: string }> {
   const runs: Array<Span & { text: string }> = [];
   let run = '';
   let runStart = start;
-  let chars = 0;
+  let columns = 0;
   for (const char of word) {
-    if (chars === max) {
+    const width = displayWidth(char);
+    if (columns + width > max && run.length > 0) {
       runs.push({ start: runStart, end: runStart + run.length, text: run });
       runStart += run.length;
       run = '';
-      chars = 0;
+      columns = 0;
     }
     run += char;
-    chars++;
+    columns += width;
   }
   if (run.length > 0) runs.push({ start: runStart, end: runStart + run.length, text: run });
   return runs;
@@ -160,7 +172,7 @@ function layOut(text: string, sentence: Span, maxLineChars: number, maxLines: nu
       return;
     }
     const joined = current.text + word;
-    if (blank || charCount(joined.trimEnd()) <= maxLineChars) {
+    if (blank || displayWidth(joined.trimEnd()) <= maxLineChars) {
       current.text = joined;
       current.end = start + word.length;
       return;
@@ -170,7 +182,7 @@ function layOut(text: string, sentence: Span, maxLineChars: number, maxLines: nu
   };
   let offset = sentence.start;
   for (const word of wordsOf(text.slice(sentence.start, sentence.end))) {
-    if (charCount(word) > maxLineChars) for (const run of cutWord(word, offset, maxLineChars)) add(run.text, run.start);
+    if (displayWidth(word) > maxLineChars) for (const run of cutWord(word, offset, maxLineChars)) add(run.text, run.start);
     else add(word, offset);
     offset += word.length;
   }
