@@ -186,8 +186,17 @@ export class ServiceClient {
 
   /** GET /api/task/:id/audio into `outPath`: written beside it, then renamed, so the file appears whole or not at all. */
   async download(id: string, outPath: string, signal: AbortSignal): Promise<number> {
-    const response = await this.send(`api/task/${encodeURIComponent(id)}/audio`, { signal });
-    if (response.body === null) throw new TtsError('E_SERVER_RESPONSE', 'The audio download has no body.');
+    return await this.saveTo(`api/task/${encodeURIComponent(id)}/audio`, outPath, signal, 'audio');
+  }
+
+  /** GET /api/task/:id/subtitles?format= into `outPath`, as `download`. */
+  async subtitles(id: string, format: string, outPath: string, signal: AbortSignal): Promise<number> {
+    return await this.saveTo(`api/task/${encodeURIComponent(id)}/subtitles?format=${encodeURIComponent(format)}`, outPath, signal, 'subtitles');
+  }
+
+  private async saveTo(path: string, outPath: string, signal: AbortSignal, what: string): Promise<number> {
+    const response = await this.send(path, { signal });
+    if (response.body === null) throw new TtsError('E_SERVER_RESPONSE', `The ${what} download has no body.`);
     const partial = `${outPath}.partial`;
     try {
       await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(partial), { signal });
