@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
+import { decodeWav } from '../audio/wav.js';
 import { charCount } from '../text/normalize.js';
 import { displayWidth } from '../text/subtitles.js';
 import { parseSrt, parseVtt } from '../text/testing/subtitle-parsers.js';
@@ -107,6 +108,10 @@ test('at speed 2 every cue time is halved; a reused result has the same subtitle
   const vtt = await (await fetch(`${service.url}/api/task/${task.id}/subtitles`, { headers: bearer(alice) })).text();
   const cues = parseVtt(vtt).cues.map((c) => ({ startMs: c.startTime * 1000, endMs: c.endTime * 1000 }));
   assertFollows(cues, segmentSpans(2));
+  // The timeline matches the audio ffmpeg made at that speed.
+  const audio = decodeWav(Buffer.from(await (await fetch(`${service.url}/api/task/${task.id}/audio`, { headers: bearer(alice) })).arrayBuffer()));
+  const audioMs = (audio.samples.length / audio.channels / audio.sampleRate) * 1000;
+  assert.ok(Math.abs(cues.at(-1)!.endMs - audioMs) <= 50, `last cue ends at ${cues.at(-1)!.endMs} ms, the audio at ${audioMs} ms`);
   const again = await completed(service, alice, { text: TEXT, speed: 2 });
   assert.equal(again.cached, true);
   const reused = await (await fetch(`${service.url}/api/task/${again.id}/subtitles`, { headers: bearer(alice) })).text();
