@@ -107,6 +107,7 @@ export const TaskLinks = Type.Object({
   audio: Type.String(),
   events: Type.String(),
   stream: Type.String({ description: 'The audio as its segments finish (GET; ?format=mp3|opus|aac|flac|wav|pcm, default mp3).' }),
+  subtitles: Type.String({ description: 'Subtitles once the task is completed (GET; ?format=vtt|srt, default vtt).' }),
 });
 
 const isoOrNull = (description: string) => Type.Union([Type.String(), Type.Null()], { description });

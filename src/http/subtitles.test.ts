@@ -130,6 +130,7 @@ test('refusals: before completion 409, another key 404, no key 401, bad formats 
     await slow.stop();
   }
   const task = await completed(service, alice, { text: SEGMENTS[0] });
+  assert.equal((await service.request(`/api/task/${task.id}`, { headers: bearer(alice) })).body.links.subtitles, `/api/task/${task.id}/subtitles`);
   const other = await service.request(`/api/task/${task.id}/subtitles`, { headers: bearer(bob) });
   assert.equal(other.status, 404);
   assert.equal(other.body.error.code, 'E_NOT_FOUND');
