@@ -15,6 +15,8 @@ import { SUBTITLE_FORMATS, type SubtitleFormat } from '../../text/subtitles.js';
 import { taskSubtitles } from '../../service/task-subtitles.js';
 
 const TASK_JSON_CACHE_SIZE = 10_000;
+/** Subtitles kept made (a book's are a few hundred kB): bounded by size. */
+const SUBTITLES_CACHE_CHARS = 16_000_000;
 
 export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   // The backend hands out the same record until the task changes: its JSON is made once, and
@@ -76,6 +78,7 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
     },
   );
 
+  const subtitles = new LRUCache<string, string>({ maxSize: SUBTITLES_CACHE_CHARS, sizeCalculation: (body) => Math.max(1, body.length) });
   app.get(
     '/api/task/:id/subtitles',
     {
@@ -90,7 +93,7 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
       const { id } = request.params as { id: string };
       const format: SubtitleFormat = (request.query as { format?: SubtitleFormat }).format ?? 'vtt';
       const task = await deps.tasks.get(id, request.principal);
-      const body = await taskSubtitles(task, deps.blobs, format);
+      const body = await taskSubtitles(task, deps.blobs, format, subtitles);
       await deps.auditTrail.record(actorOf(request), 'task.download', id, { format, subtitles: true });
       const { contentType, extension } = SUBTITLE_FORMATS[format];
       return reply.type(contentType).header('content-disposition', `inline; filename="${id}.${extension}"`).send(body);
