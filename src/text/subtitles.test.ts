@@ -98,6 +98,15 @@ test('a long sentence is cut into cues of at most two lines of 42 characters, at
   );
 });
 
+test('a line break ends a sentence; white space inside a cue is one space, never a blank line', () => {
+  const cues = buildCues(timeline(['第一行没有标点\n第二行也没有', 'Tabs\tand   spaces\u3000here.\n\n\nNext'], [2000, 2000]));
+  assert.deepEqual(
+    cues.map((c) => c.text),
+    ['第一行没有标点', '第二行也没有', 'Tabs and spaces here.', 'Next'],
+  );
+  parseVtt(toWebVtt(cues));
+});
+
 test('a wide (CJK) character takes two columns', () => {
   assert.equal(displayWidth('abc'), 3);
   assert.equal(displayWidth('语音合成。'), 10);
@@ -144,7 +153,7 @@ test('timestamps, numbering and escaping in VTT and SRT', () => {
 });
 
 test('any timeline gives cues that follow its segments, parse as VTT and SRT, and keep every word', () => {
-  const piece = fc.constantFrom('Hello', 'world', 'GPU', '语音合成', '今天', '100,000', 'a --> b', 'x < y', '&', 'supercalifragilisticexpialidocious', '東京');
+  const piece = fc.constantFrom('Hello', 'world', 'GPU', '语音合成', '今天', '100,000', 'a --> b', 'x < y', '&', 'supercalifragilisticexpialidocious', '東京', '\n', '\t\u3000');
   const sentence = fc.array(piece, { minLength: 1, maxLength: 25 }).chain((words) => fc.constantFrom('.', '!', '?', '。', '，', '').map((end) => `${words.join(' ')}${end}`));
   const segment = fc.array(sentence, { minLength: 1, maxLength: 4 }).map((s) => s.join(' '));
   fc.assert(

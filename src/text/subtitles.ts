@@ -187,7 +187,7 @@ function layOut(text: string, sentence: Span, maxLineChars: number, maxLines: nu
     offset += word.length;
   }
   if (current !== undefined) lines.push(current);
-  for (const line of lines) line.text = line.text.trim();
+  for (const line of lines) line.text = line.text.replace(/\s+/gu, ' ').trim();
 
   // Cues: lines grouped; a cue ends early after a clause when it is at least half full.
   const cues: Line[][] = [];
@@ -214,8 +214,8 @@ export function buildCues(timeline: readonly TimelineEntry[], options: CueOption
   }
   const cues: SubtitleCue[] = [];
   timeline.forEach((entry, index) => {
-    // Line breaks and runs of white space in the text are one space on screen.
-    const text = entry.text.replace(/\s/gu, ' ');
+    // A line break ends a sentence (as in the segmenter); on screen, white space is one space (layOut).
+    const { text } = entry;
     const clock = new Clock(text, entry, options.marks?.[index]);
     const pieces: Array<{ start: number; end: number; text: string }> = [];
     for (const sentence of sentenceSpans(text)) {
