@@ -99,8 +99,15 @@ test('VTT and SRT cues follow the real segment boundaries and pauses, one or mor
   );
 
   // Recorded as a download of the task.
-  const audit = await service.request(`/api/audit?subject=${task.id}`, { headers: bearer(admin) });
-  if (audit.status === 200) assert.ok(JSON.stringify(audit.body).includes('task.download'));
+  const audit = await service.request(`/api/audit?subject=${task.id}&action=task.download`, { headers: bearer(admin) });
+  assert.equal(audit.status, 200, JSON.stringify(audit.body));
+  assert.deepEqual(
+    audit.body.entries.map((e: { detail: unknown }) => e.detail),
+    [
+      { format: 'srt', subtitles: true },
+      { format: 'vtt', subtitles: true },
+    ],
+  );
 });
 
 test('at speed 2 every cue time is halved; a reused result has the same subtitles', async () => {
