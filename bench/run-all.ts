@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
- * (names: reference, split, protocol, espeak, say, http, busy, auth, scale, glm, first-audio, redis-scale-out,
+ * (names: reference, split, subtitles, protocol, espeak, say, http, busy, auth, scale, glm, first-audio, redis-scale-out,
  * redis-accept, redis-busy, redis-tasks, redis-auth, queue-position; the redis ones and queue-position use the Redis at REDIS_URL).
  * Each prints its figures beside a baseline measured in the same run.
  */
@@ -18,11 +18,13 @@ import { benchSayCli } from './say-cli.js';
 import { benchAccepting, benchBusy, benchManyTasks, benchScaleOut } from './redis.js';
 import { benchScale } from './scale.js';
 import { benchSplitLinear } from './split-linear.js';
+import { benchSubtitles } from './subtitles.js';
 import { benchTimeToFirstAudio } from './time-to-first-audio.js';
 
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   reference: () => benchReferenceNormalize(),
   split: () => benchSplitLinear(),
+  subtitles: () => benchSubtitles(),
   protocol: () => benchProtocolThroughput(),
   espeak: () => benchEspeakScaling(),
   say: () => benchSayCli(),

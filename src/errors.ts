@@ -28,7 +28,7 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: '`not_before` is not an ISO 8601 date-time with a time zone, lies in the past (more than 60 s ago), or lies more than 30 days ahead.',
   },
-  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac.' },
+  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac (subtitles: vtt or srt).' },
   E_INSTRUCTIONS_UNSUPPORTED: {
     status: 400,
     retryable: false,
@@ -108,6 +108,7 @@ export const ERROR_CATALOGUE = {
   E_TASK_NOT_READY: { status: 409, retryable: false, summary: 'The task has no audio yet (or failed or was canceled); its status says which.' },
   E_TASK_FINISHED: { status: 409, retryable: false, summary: 'The task already reached a final state and cannot be canceled.' },
   E_RESULT_EXPIRED: { status: 410, retryable: false, summary: 'The audio was deleted after the retention period.' },
+  E_SUBTITLES_UNAVAILABLE: { status: 404, retryable: false, summary: 'The result was made before the service kept timelines, so it has no subtitles; submit the task again (with `reuse: false`).' },
   E_RANGE_NOT_SATISFIABLE: { status: 416, retryable: false, summary: 'The Range header asks for bytes outside the file.' },
   E_PRECONDITION_FAILED: { status: 412, retryable: false, summary: "A download's If-Match or If-Unmodified-Since does not match the file." },
   E_SAMPLE_RATE_UNSUPPORTED: { status: 400, retryable: false, summary: 'No configured engine writes the requested sample rate; GET /api/engines lists the rates.' },

@@ -69,6 +69,8 @@ export interface EncodedAudio {
   channels: number;
   durationMs: number;
   bytes: number;
+  /** Each segment's length in the input, before `speed` (its samples over the rate): a timeline is made from these (timeline.ts). */
+  segmentDurationsMs: number[];
 }
 
 /** Where PCM bytes go: a file (wav, pcm) or an ffmpeg encoder. */
@@ -185,6 +187,7 @@ export class AudioSink {
   private channels = 0;
   private dataBytes = 0;
   private segments = 0;
+  private readonly segmentDurationsMs: number[] = [];
 
   constructor(
     readonly format: OutputFormat,
@@ -211,6 +214,7 @@ export class AudioSink {
     }
     await this.destination.write(new Uint8Array(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength));
     this.dataBytes += audio.samples.byteLength;
+    this.segmentDurationsMs.push((audio.samples.length / this.channels / this.sampleRate) * 1000);
     this.segments++;
   }
 
@@ -232,6 +236,7 @@ export class AudioSink {
       channels: this.channels,
       durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate / (this.options.speed ?? 1)) * 1000,
       bytes: size,
+      segmentDurationsMs: this.segmentDurationsMs,
     };
   }
 

@@ -175,7 +175,8 @@ export interface Lease {
 export type WorkUnit =
   | { kind: 'prepare'; task: TaskRecord; lease: Lease }
   | { kind: 'segment'; task: TaskRecord; segment: { index: number; text: string; attempt: number }; lease: Lease }
-  | { kind: 'assemble'; task: TaskRecord; segmentPaths: string[]; lease: Lease };
+  /** `segmentTexts[i]` is what `segmentPaths[i]` says (a result's timeline is made from them). */
+  | { kind: 'assemble'; task: TaskRecord; segmentPaths: string[]; segmentTexts: string[]; lease: Lease };
 
 /** A finished segment's audio (a 16-bit WAV in the blob store). */
 export interface SegmentAudio {

@@ -19,6 +19,7 @@ import { probeMedia } from '../audio/probe.js';
 import { freePort } from '../backends/redis/testing/redis-server.js';
 import { startTestService, waitUntil, type TestService } from '../service/testing/test-service.js';
 import { sampleChineseText } from '../text/testing/sample-text.js';
+import { parseSrt, parseVtt } from '../text/testing/subtitle-parsers.js';
 
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'remote-say-test-'));
@@ -85,6 +86,31 @@ test('say --server gives the same audio as a local say for the same text (espeak
     assert.ok(result.segments > 1);
     assert.equal((await espeak.request(`/api/task/${result.taskId}`)).body.status, 'completed', 'a task on the service');
   }
+});
+
+test('say --subtitles writes the same subtitles locally and with --server: VTT by default, SRT by extension, timed to the audio', async () => {
+  const text = '今天我们学习语音合成。The queue keeps every task durable. 最后一句话。';
+  const remoteVtt = join(dir, 'remote.vtt');
+  const localVtt = join(dir, 'local.vtt');
+  const remote = await say([text, '--server', espeak.url, '--out', join(dir, 'subs-remote.wav'), '--subtitles', remoteVtt, '--no-reuse']);
+  assert.equal(remote.code, 0, remote.stderr);
+  const local = await say([text, '--engines', '1', '--out', join(dir, 'subs-local.wav'), '--subtitles', localVtt]);
+  assert.equal(local.code, 0, local.stderr);
+  const vtt = await readFile(remoteVtt, 'utf8');
+  assert.equal(vtt, await readFile(localVtt, 'utf8'));
+  const cues = parseVtt(vtt).cues;
+  assert.deepEqual(
+    cues.map((c) => c.text),
+    ['今天我们学习语音合成。', 'The queue keeps every task durable.', '最后一句话。'],
+  );
+  const audio = await probeMedia(join(dir, 'subs-local.wav'));
+  assert.ok(Math.abs(cues.at(-1)!.endTime * 1000 - audio.durationMs!) <= 50, `${cues.at(-1)!.endTime} s vs ${audio.durationMs} ms`);
+  const srt = await say([text, '--server', espeak.url, '--out', join(dir, 'subs.wav'), '--subtitles', join(dir, 'subs.srt')]);
+  assert.equal(srt.code, 0, srt.stderr);
+  assert.equal(parseSrt(await readFile(join(dir, 'subs.srt'), 'utf8')).length, 3);
+  const same = await say([text, '--out', join(dir, 'same.wav'), '--subtitles', join(dir, 'same.wav')]);
+  assert.notEqual(same.code, 0);
+  assert.match(same.stderr, /--subtitles and --out/u);
 });
 
 test('a second identical run reuses the result on the service, and says so; --no-reuse runs it again', async () => {

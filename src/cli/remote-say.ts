@@ -78,6 +78,7 @@ export async function runRemoteSay(request: SayRequest, options: RemoteSayOption
     }
     const task = await client.task(id);
     if (task.result === null) throw new TtsError('E_SERVER_RESPONSE', `The task ${id} is ${task.status} and has no result.`);
+    if (request.subtitles !== undefined) await client.subtitles(id, request.subtitles.format, request.subtitles.path, signal);
     await client.download(id, request.outPath, task.result.bytes, signal);
     bar.finish();
     const result: RemoteResult = {

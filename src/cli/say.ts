@@ -18,6 +18,7 @@ import { ENGINE_NAMES, hostSpec } from '../engines/registry.js';
 import { TtsError } from '../errors.js';
 import { charCount } from '../text/normalize.js';
 import { DEFAULT_MAX_TEXT_CHARS } from '../text/prepare.js';
+import type { SubtitleFormat } from '../text/subtitles.js';
 import { LocalSynthesis } from '../worker/local-synthesis.js';
 
 export const SAY_USAGE = `Usage: tts-queue say [TEXT | --file FILE | -] [options]
@@ -31,6 +32,8 @@ Options:
   --pronounce JSON      forced readings, e.g. '[{"text":"重","pinyin":"chong2"}]'
   --format FORMAT       ${OUTPUT_FORMAT_NAMES.join(' | ')} (default: from --out's extension, else wav)
   --out FILE            where to write the audio (default: speech.<format>)
+  --subtitles FILE      also write subtitles: one cue per sentence, timed from the audio
+                        (SRT when FILE ends in .srt, else WebVTT)
   --engine NAME         ${ENGINE_NAMES.join(' | ')} (default: espeak)
   --engines N           engine hosts in parallel (default: one per core, at most one
                         per 10,000 characters)
@@ -105,6 +108,8 @@ export interface SayRequest {
   fields: Record<string, unknown>;
   voicePath?: string;
   outPath: string;
+  /** --subtitles: where to write them, and in which format. */
+  subtitles?: { path: string; format: SubtitleFormat };
 }
 
 export async function runSay(argv: string[], signal: AbortSignal): Promise<void> {
@@ -119,6 +124,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       pronounce: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      subtitles: { type: 'string' },
       engine: { type: 'string' },
       engines: { type: 'string' },
       seed: { type: 'string' },
@@ -161,7 +167,7 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
 
 /** The request both modes make from the options: checked here as far as can be without the service. */
 async function sayRequest(
-  values: { format?: string; out?: string; seed?: string; pronounce?: string; voice?: string; file?: string; 'prompt-text'?: string },
+  values: { format?: string; out?: string; subtitles?: string; seed?: string; pronounce?: string; voice?: string; file?: string; 'prompt-text'?: string },
   positionals: string[],
 ): Promise<SayRequest> {
   const format = parseOutputFormat(values.format ?? (values.out && formatFromPath(values.out)) ?? 'wav');
@@ -187,7 +193,16 @@ async function sayRequest(
   await access(dirname(outPath), constants.W_OK).catch((error: NodeJS.ErrnoException) => {
     throw new TtsError('E_FILE_NOT_FOUND', `Cannot write into the folder of --out "${values.out ?? outPath}" (${error.code ?? 'error'}).`);
   });
-  return { fields, voicePath: values.voice, outPath };
+  let subtitles: SayRequest['subtitles'];
+  if (values.subtitles !== undefined) {
+    const path = resolve(values.subtitles);
+    if (path === outPath) throw new TtsError('E_INVALID_ARGUMENT', '--subtitles and --out name the same file; give the subtitles a file of their own (e.g. speech.vtt).');
+    await access(dirname(path), constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+      throw new TtsError('E_FILE_NOT_FOUND', `Cannot write into the folder of --subtitles "${values.subtitles}" (${error.code ?? 'error'}).`);
+    });
+    subtitles = { path, format: path.toLowerCase().endsWith('.srt') ? 'srt' : 'vtt' };
+  }
+  return { fields, voicePath: values.voice, outPath, subtitles };
 }
 
 /** `say` without --server: the service's pipeline on this machine. */
@@ -224,6 +239,7 @@ async function runLocalSay(
     await untilAborted(engines.start(), signal);
     local.start(engines);
     const done = await local.waitFor(task.id, { signal, onProgress: (segmentsDone, total) => bar.update(segmentsDone, total) });
+    if (request.subtitles !== undefined) await local.saveSubtitles(done, request.subtitles.path, request.subtitles.format);
     const result = await local.saveResult(done, outPath);
     bar.finish();
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -39,6 +39,9 @@ const FINAL = new Set(['completed', 'failed', 'canceled']);
 const MAX_ANSWER_BYTES = 1024 * 1024;
 /** Content types the audio download may come as (the service sends audio/<format>). */
 const AUDIO_TYPE = /^(?:audio\/|application\/octet-stream(?:$|;))/iu;
+/** What subtitles come as (src/text/subtitles.ts), and the most a subtitle file of the longest task takes. */
+const SUBTITLES_TYPE = /^(?:text\/vtt|application\/x-subrip)(?:$|;)/iu;
+const MAX_SUBTITLES_BYTES = 64 * 1024 * 1024;
 /** Times an event stream that broke off (a restart, a proxy) is opened again before giving up. */
 const RECONNECTS = 5;
 const RECONNECT_DELAY_MS = 1_000;
@@ -245,25 +248,40 @@ export class ServiceClient {
    * or of another size, is refused (a server that sends for ever fills no disk).
    */
   async download(id: string, outPath: string, bytes: number, signal: AbortSignal): Promise<number> {
-    const response = await this.send(`api/task/${encodeURIComponent(id)}/audio`, { signal });
+    return await this.saveTo(`api/task/${encodeURIComponent(id)}/audio`, outPath, signal, { what: 'audio', type: AUDIO_TYPE, bytes, exact: true });
+  }
+
+  /** GET /api/task/:id/subtitles?format= into `outPath`, as `download` (their size is not known ahead: capped instead). */
+  async subtitles(id: string, format: string, outPath: string, signal: AbortSignal): Promise<number> {
+    return await this.saveTo(`api/task/${encodeURIComponent(id)}/subtitles?format=${encodeURIComponent(format)}`, outPath, signal, {
+      what: 'subtitles',
+      type: SUBTITLES_TYPE,
+      bytes: MAX_SUBTITLES_BYTES,
+      exact: false,
+    });
+  }
+
+  private async saveTo(path: string, outPath: string, signal: AbortSignal, expected: { what: string; type: RegExp; bytes: number; exact: boolean }): Promise<number> {
+    const { what, bytes } = expected;
+    const response = await this.send(path, { signal });
     const type = response.headers.get('content-type') ?? '';
-    if (!AUDIO_TYPE.test(type)) {
+    if (!expected.type.test(type)) {
       await response.body?.cancel().catch(() => undefined);
-      throw new TtsError('E_SERVER_RESPONSE', `The audio download came as ${JSON.stringify(type.slice(0, 100))}, not audio; is --server the tts-queue service?`);
+      throw new TtsError('E_SERVER_RESPONSE', `The ${what} download came as ${JSON.stringify(type.slice(0, 100))}, not ${what}; is --server the tts-queue service?`);
     }
-    if (response.body === null) throw new TtsError('E_SERVER_RESPONSE', 'The audio download has no body.');
+    if (response.body === null) throw new TtsError('E_SERVER_RESPONSE', `The ${what} download has no body.`);
     const partial = `${outPath}.partial`;
     let received = 0;
     const counted = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         received += chunk.length;
-        if (received > bytes) done(new TtsError('E_SERVER_RESPONSE', `The audio download sent more than the ${bytes} bytes its task gives; nothing was written.`));
+        if (received > bytes) done(new TtsError('E_SERVER_RESPONSE', `The ${what} download sent more than the ${bytes} bytes expected; nothing was written.`));
         else done(null, chunk);
       },
     });
     try {
       await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), counted, createWriteStream(partial), { signal });
-      if (received !== bytes) throw new TtsError('E_SERVER_RESPONSE', `The audio download sent ${received} bytes, its task gives ${bytes}; nothing was written.`);
+      if (expected.exact && received !== bytes) throw new TtsError('E_SERVER_RESPONSE', `The ${what} download sent ${received} bytes, its task gives ${bytes}; nothing was written.`);
       await rename(partial, outPath);
     } catch (error) {
       await rm(partial, { force: true });

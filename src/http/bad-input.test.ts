@@ -705,6 +705,15 @@ const cases: Case[] = [
   { name: 'stream in an unknown format', path: `/api/task/${task}/stream?format=aiff`, init: () => ({}), status: 400, code: 'E_FORMAT_UNSUPPORTED', message: /mp3/u },
   { name: 'stream format given twice', path: `/api/task/${task}/stream?format=mp3&format=wav`, init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'stream with an unknown parameter', path: `/api/task/${task}/stream?speed=2`, init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
+  // GET /api/task/:id/subtitles
+  { name: 'subtitles of an unknown task', path: `/api/task/${missing}/subtitles`, init: () => ({}), status: 404, code: 'E_NOT_FOUND' },
+  { name: 'subtitles of a malformed id', path: '/api/task/..%2F..%2Fetc/subtitles', init: () => ({}), status: 404, code: 'E_NOT_FOUND' },
+  { name: 'subtitles in an unknown format', path: `/api/task/${task}/subtitles?format=ass`, init: () => ({}), status: 400, code: 'E_FORMAT_UNSUPPORTED', message: /vtt/u },
+  { name: 'subtitles in an audio format', path: `/api/task/${task}/subtitles?format=mp3`, init: () => ({}), status: 400, code: 'E_FORMAT_UNSUPPORTED' },
+  { name: 'subtitles format in capitals', path: `/api/task/${task}/subtitles?format=VTT`, init: () => ({}), status: 400, code: 'E_FORMAT_UNSUPPORTED' },
+  { name: 'subtitles format empty', path: `/api/task/${task}/subtitles?format=`, init: () => ({}), status: 400, code: 'E_FORMAT_UNSUPPORTED' },
+  { name: 'subtitles format given twice', path: `/api/task/${task}/subtitles?format=vtt&format=srt`, init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'subtitles with an unknown parameter', path: `/api/task/${task}/subtitles?lines=3`, init: () => ({}), status: 400, code: 'E_INVALID_ARGUMENT' },
   // POST /v1/audio/speech (OpenAI's shape; the code is ours)
   { name: 'speech: malformed JSON', path: '/v1/audio/speech', init: () => raw('{"input": '), status: 400, code: 'E_MALFORMED_JSON' },
   { name: 'speech: missing input', path: '/v1/audio/speech', init: () => jsonPost({ model: 'tts-1', voice: 'alloy' }), status: 400, code: 'E_INVALID_ARGUMENT', message: /`input`/u },

@@ -7,7 +7,7 @@ import type { AuditEntryJson, TaskJson, WebhookAttemptBody, WebhookDeliveryBody 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 export function taskLinks(id: string): TaskJson['links'] {
-  return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events`, stream: `/api/task/${id}/stream` };
+  return { self: `/api/task/${id}`, audio: `/api/task/${id}/audio`, events: `/api/task/${id}/events`, stream: `/api/task/${id}/stream`, subtitles: `/api/task/${id}/subtitles` };
 }
 
 /**

@@ -8,6 +8,7 @@ import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, type OutputFormat } from '..
 import { AUDIT_ACTIONS, DOCUMENT_KINDS, type DocumentKind, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
+import { SUBTITLE_FORMAT_NAMES, type SubtitleFormat } from '../text/subtitles.js';
 import { OPENAI_RESPONSE_FORMATS, type OpenAIResponseFormat } from '../service/openai-speech.js';
 
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -154,6 +155,7 @@ export const TaskLinks = Type.Object({
   audio: Type.String(),
   events: Type.String(),
   stream: Type.String({ description: 'The audio as its segments finish (GET; ?format=mp3|opus|aac|flac|wav|pcm, default mp3).' }),
+  subtitles: Type.String({ description: 'Subtitles once the task is completed (GET; ?format=vtt|srt, default vtt).' }),
 });
 
 const isoOrNull = (description: string) => Type.Union([Type.String(), Type.Null()], { description });
@@ -276,6 +278,15 @@ export const IdParams = Type.Object({ id: Type.String() });
 export const StreamQuery = Type.Object(
   {
     format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
+  },
+  { additionalProperties: false },
+);
+/** GET /api/task/:id/subtitles: the subtitle format (vtt by default). */
+export const SubtitlesQuery = Type.Object(
+  {
+    format: Type.Optional(
+      Type.Unsafe<SubtitleFormat>({ type: 'string', enum: SUBTITLE_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'vtt (WebVTT, the default) or srt (SubRip).' }),
+    ),
   },
   { additionalProperties: false },
 );

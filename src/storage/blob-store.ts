@@ -30,6 +30,8 @@ export interface BlobStore {
   voiceReferencePath(voiceId: string, sampleRate: number): string;
   segmentPath(taskId: string, index: number): string;
   resultPath(taskId: string, extension: string): string;
+  /** The result's timeline (JSON of TimelineEntry[]), kept beside the result and deleted with it. */
+  timelinePath(taskId: string): string;
   /** Creates the folder that will hold `path`; E_STORAGE_FULL when there is no room. */
   prepareFor(path: string): Promise<void>;
   /** After writing `path`: makes it readable from every node (a shared folder: nothing to do). */
@@ -55,7 +57,7 @@ const ID = new RegExp(`^${ID_PATTERN}$`, 'u');
 
 /** A stored file's key: its path below the store's root, in one of the shapes `BlobLayout` makes (and `reference.wav`, a task's reference before it named its rate). */
 const KEY = new RegExp(
-  `(?:^|/)((?:uploads/${ID_PATTERN})|(?:tasks/${ID_PATTERN}/(?:reference(?:-\\d{1,6})?|segment-\\d{6,})\\.wav)|(?:voices/${ID_PATTERN}/(?:original|reference-\\d{1,6}\\.wav))|(?:results/${ID_PATTERN}\\.[a-z0-9]{1,5}))$`,
+  `(?:^|/)((?:uploads/${ID_PATTERN})|(?:tasks/${ID_PATTERN}/(?:reference(?:-\\d{1,6})?|segment-\\d{6,})\\.wav)|(?:voices/${ID_PATTERN}/(?:original|reference-\\d{1,6}\\.wav))|(?:results/${ID_PATTERN}\\.(?:timeline\\.json|[a-z0-9]{1,5})))$`,
   'u',
 );
 
@@ -103,6 +105,10 @@ export abstract class BlobLayout {
   resultPath(taskId: string, extension: string): string {
     if (!/^[a-z0-9]{1,5}$/u.test(extension)) throw new Error(`bad extension ${extension}`);
     return join(this.root, 'results', `${checkId(taskId)}.${extension}`);
+  }
+
+  timelinePath(taskId: string): string {
+    return join(this.root, 'results', `${checkId(taskId)}.timeline.json`);
   }
 
   /** Where the file of `path` (possibly another node's) is on this machine. */

@@ -71,6 +71,13 @@ test('a voice stored through the API is used by a worker with an empty folder; t
   const part = await fetch(`${service.url}${task.result.url}`, { headers: { range: 'bytes=0-43', 'if-range': etag } });
   assert.equal(part.status, 206);
   assert.deepEqual(Buffer.from(await part.arrayBuffer()), audio.subarray(0, 44));
+
+  // The timeline is in the bucket beside the result: subtitles come from it on a node that never saw it.
+  assert.ok((await keys()).includes(`results/${task.id}.timeline.json`));
+  await forgetLocalCopies();
+  const subtitles = await service.request(`/api/task/${task.id}/subtitles?format=srt`);
+  assert.equal(subtitles.status, 200);
+  assert.match(subtitles.body, /^1\n00:00:00,000 --> .*\n第一句。\n\n2\n/u);
 });
 
 test('a reference uploaded with the request reaches the worker through the bucket', async () => {

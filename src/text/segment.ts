@@ -82,6 +82,16 @@ function segmentsOf(segmenter: Intl.Segmenter, text: string): string[] {
   return pieces;
 }
 
+/** The sentences of `text` (Intl.Segmenter's, white space kept): joined, they give back `text`. */
+export function sentencesOf(text: string): string[] {
+  return segmentsOf(sentenceSegmenter, text);
+}
+
+/** The words of `text` (Intl.Segmenter's; white space and punctuation are words of their own): joined, they give back `text`. */
+export function wordsOf(text: string): string[] {
+  return segmentsOf(wordSegmenter, text);
+}
+
 /**
  * Groups a sentence's words into clauses, cut after clause punctuation (the punctuation and any
  * following spaces stay with the clause).

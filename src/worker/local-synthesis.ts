@@ -6,7 +6,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import type { OutputFormat } from '../audio/output.js';
@@ -22,6 +22,8 @@ import type { TaskService } from '../service/task-service.js';
 import { wireApi } from '../service/api-wiring.js';
 import { SYSTEM_ACTOR } from '../access/principal.js';
 import { LocalBlobStore } from '../storage/local/local-blob-store.js';
+import { taskSubtitles } from '../service/task-subtitles.js';
+import type { SubtitleFormat } from '../text/subtitles.js';
 import { Worker, workerSettings } from './worker.js';
 
 /** The fields of POST /api/synthesis, checked by the API's own schema. */
@@ -140,6 +142,18 @@ export class LocalSynthesis {
     if (result === undefined) throw new TtsError('E_INTERNAL', 'The task has no result to save.');
     await moveFile(result.path, outPath);
     return { outPath, format: result.format, durationMs: result.durationMs, bytes: result.bytes, sampleRate: result.sampleRate, segments: task.segmentsTotal, retries: task.attempts - 1 };
+  }
+
+  /** Writes a completed task's subtitles (as GET /api/task/:id/subtitles gives them) to `outPath`, whole or not at all. */
+  async saveSubtitles(task: TaskRecord, outPath: string, format: SubtitleFormat): Promise<void> {
+    const partial = `${outPath}.partial`;
+    try {
+      await writeFile(partial, await taskSubtitles(task, this.blobs, format));
+      await rename(partial, outPath);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
   }
 
   /** Cancels what is unfinished, stops the worker, and removes the backend and every scratch file (the engines are the caller's). */

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_TEXT_CHARS, prepareText } from '../text/prepare.js';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
+import { buildTimeline } from '../audio/timeline.js';
 import { normalizeReference } from '../audio/reference.js';
 import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type TaskRequest, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
@@ -358,14 +359,24 @@ export class Worker {
       await copyFile(await blobs.load(source.result.path), copy);
       signal.throwIfAborted();
       await blobs.save(copy);
-      completed = await backend.completeReused(unit, prepared, { ...source.result, path: copy }, this.options.resultTtlMs);
+      // The timeline too (a result from before timelines has none: the copy then has none either).
+      let timelinePath: string | undefined;
+      if (source.result.timelinePath !== undefined) {
+        timelinePath = blobs.timelinePath(task.id);
+        await copyFile(await blobs.load(source.result.timelinePath), timelinePath);
+        await blobs.save(timelinePath);
+      }
+      completed = await backend.completeReused(unit, prepared, { ...source.result, path: copy, timelinePath }, this.options.resultTtlMs);
     } catch (error) {
       if (!isGone(error)) throw error;
       logger.info({ task: task.id, source: source.id }, 'the result to reuse is gone; synthesising');
       return false;
     } finally {
       // A copy that did not become the task's result (canceled meanwhile) is not left behind.
-      if (!completed && (await backend.getTask(task.id).catch(() => undefined))?.status !== 'completed') await blobs.remove(copy).catch(() => undefined);
+      if (!completed && (await backend.getTask(task.id).catch(() => undefined))?.status !== 'completed') {
+        await blobs.remove(copy).catch(() => undefined);
+        await blobs.remove(blobs.timelinePath(task.id)).catch(() => undefined);
+      }
     }
     if (!completed) return true; // the lease went elsewhere: nothing more to do here
     logger.info({ task: task.id, source: source.id }, 'reused an identical result');
@@ -417,13 +428,26 @@ export class Worker {
     }
     signal.throwIfAborted();
     await blobs.save(encoded.path);
+    const timelinePath = await this.writeTimeline(unit, encoded.segmentDurationsMs);
     await backend.completeAssemble(
       unit,
-      { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate },
+      { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate, timelinePath },
       this.options.resultTtlMs,
     );
     this.options.metrics?.taskFinished(task, 'completed');
     await blobs.removeTaskScratch(task.id);
+  }
+
+  /** Writes and saves the result's timeline (where each segment lies in the audio: subtitles are made from it); returns its path. */
+  private async writeTimeline(unit: WorkUnit & { kind: 'assemble' }, durationsMs: readonly number[]): Promise<string> {
+    const { blobs } = this.options;
+    const segments = durationsMs.map((durationMs, i) => ({ text: unit.segmentTexts[i] ?? '', durationMs }));
+    const timeline = buildTimeline(segments, { pausesAfterMs: durationsMs.map(() => this.options.pauseMs), speed: unit.task.request.speed });
+    const path = blobs.timelinePath(unit.task.id);
+    await blobs.prepareFor(path);
+    await writeFile(path, JSON.stringify(timeline));
+    await blobs.save(path);
+    return path;
   }
 
   /**

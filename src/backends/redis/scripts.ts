@@ -174,15 +174,19 @@ rcall('HSET', tkey, 'updatedAt', now)
 return { 'ok', s[3], attempts, rcall('HGETALL', tkey) }
 `;
 
-/** ARGV: prefix, id, epoch, assemble generation, token, now. Returns the segments' paths in order. */
+/** ARGV: prefix, id, epoch, assemble generation, token, now. Returns the segments' paths and texts in order. */
 export const CLAIM_ASSEMBLE = `${HELPERS}
 local epoch, agen, token, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local f = rcall('HMGET', tkey, 'status', 'epoch', 'agen', 'total')
 if not f[1] or f[1] ~= 'encoding' or f[2] ~= epoch or f[3] ~= agen then return { 'stale' } end
 rcall('HSET', tkey, 'lease', token, 'updatedAt', now)
-local paths = {}
-for i = 0, tonumber(f[4]) - 1 do table.insert(paths, rcall('HGET', skey, 'p' .. i)) end
-return { 'ok', paths, rcall('HGETALL', tkey) }
+local paths, texts = {}, {}
+for i = 0, tonumber(f[4]) - 1 do
+  local s = rcall('HMGET', skey, 'p' .. i, 't' .. i)
+  table.insert(paths, s[1])
+  table.insert(texts, s[2])
+end
+return { 'ok', paths, rcall('HGETALL', tkey), texts }
 `;
 
 /** ARGV: prefix, id, kind, token, index. 1 while the unit's task still holds this lease. */

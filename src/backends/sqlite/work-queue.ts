@@ -90,7 +90,7 @@ export class WorkQueue {
               + (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority = @priority AND fair_rank < @rank AND available_at <= @due)
               + (SELECT COUNT(*) FROM tasks INDEXED BY tasks_queued_order WHERE status = 'queued' AND priority = @priority AND fair_rank = @rank AND seq < @seq AND available_at <= @due) AS n`,
       ),
-      segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
+      segmentPaths: db.prepare<[string], { audio_path: string; text: string }>("SELECT audio_path, text FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       // Driven by the few synthesizing tasks (status index), then each one's segments by key.
       segmentCounts: db.prepare<[], { engine: string; priority: number; queued: number; running: number }>(
         `SELECT IFNULL(t.engine, '') AS engine, t.priority AS priority, SUM(s.status = 'pending') AS queued, SUM(s.status = 'running') AS running
@@ -225,8 +225,8 @@ export class WorkQueue {
     if (row === undefined) return undefined;
     const lease = this.newLease(owner, now, leaseMs);
     this.statements.leaseTask.run(owner, lease.token, lease.expiresAt, now, row.id);
-    const segmentPaths = this.statements.segmentPaths.all(row.id).map((s) => s.audio_path);
-    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths, lease };
+    const segments = this.statements.segmentPaths.all(row.id);
+    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths: segments.map((s) => s.audio_path), segmentTexts: segments.map((s) => s.text), lease };
   }
 
   async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {

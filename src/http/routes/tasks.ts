@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { LRUCache } from 'lru-cache';
-import { ErrorBody, IdParams, ListQuery, TaskListBody, TaskTextBody } from '../schemas.js';
+import { ErrorBody, IdParams, ListQuery, SubtitlesQuery, TaskListBody, TaskTextBody } from '../schemas.js';
 import { presentTaskText } from '../present-text.js';
 import { presentTask } from '../presenters.js';
 import type { AppDependencies } from '../app.js';
@@ -12,8 +12,12 @@ import type { TaskRecord, TaskStatus } from '../../backends/backend.js';
 import { TtsError } from '../../errors.js';
 import { sendDownload } from '../send-file.js';
 import { actorOf } from '../access.js';
+import { SUBTITLE_FORMATS, type SubtitleFormat } from '../../text/subtitles.js';
+import { taskSubtitles } from '../../service/task-subtitles.js';
 
 const TASK_JSON_CACHE_SIZE = 10_000;
+/** Subtitles kept made (a book's are a few hundred kB): bounded by size. */
+const SUBTITLES_CACHE_CHARS = 16_000_000;
 
 export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
   // The backend hands out the same record until the task changes: its JSON is made once, and
@@ -84,6 +88,28 @@ export function taskRoutes(app: FastifyInstance, deps: AppDependencies): void {
         fileName: `${id}.${extension}`,
         missing: () => new TtsError('E_RESULT_EXPIRED', 'The audio is no longer stored; submit the task again.'),
       });
+    },
+  );
+
+  const subtitles = new LRUCache<string, string>({ maxSize: SUBTITLES_CACHE_CHARS, sizeCalculation: (body) => Math.max(1, body.length) });
+  app.get(
+    '/api/task/:id/subtitles',
+    {
+      schema: {
+        summary: 'Subtitles of a completed task: one cue per sentence, timed from the real segment durations and pauses (?format=vtt|srt, default vtt)',
+        params: IdParams,
+        querystring: SubtitlesQuery,
+        response: { 200: { description: 'WebVTT or SRT text', type: 'string' }, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const format: SubtitleFormat = (request.query as { format?: SubtitleFormat }).format ?? 'vtt';
+      const task = await deps.tasks.get(id, request.principal);
+      const body = await taskSubtitles(task, deps.blobs, format, subtitles);
+      await deps.auditTrail.record(actorOf(request), 'task.download', id, { format, subtitles: true });
+      const { contentType, extension } = SUBTITLE_FORMATS[format];
+      return reply.type(contentType).header('content-disposition', `inline; filename="${id}.${extension}"`).send(body);
     },
   );
 }

@@ -84,6 +84,7 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreNod
         first.segmentPath(task, 0),
         first.segmentPath(task, 12),
         first.resultPath(task, 'mp3'),
+        first.timelinePath(task),
       ];
       for (const [i, path] of paths.entries()) await put(first, path, bytes(100 + i));
       for (const [i, path] of paths.entries()) {
@@ -110,6 +111,7 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreNod
       assert.throws(() => first.segmentPath('../../etc', 0));
       assert.throws(() => first.uploadPath('x'));
       assert.throws(() => first.resultPath(randomUUID(), '../x'));
+      assert.throws(() => first.timelinePath('../x'));
       await assert.rejects(first.load('/etc/passwd'));
       await assert.rejects(first.load(`${first.uploadPath(randomUUID())}/../../../etc/passwd`));
       await assert.rejects(first.save('/etc/hostname'));
