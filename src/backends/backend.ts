@@ -154,6 +154,10 @@ export interface TaskRecord {
   /** True when the result is a copy of an identical earlier request's, made without running the engine. */
   cached?: boolean;
   reference?: PreparedReference;
+  /** With parts: the references of the parts' stored voices, by voice id (each prepared once). */
+  references?: Record<string, PreparedReference>;
+  /** With parts: the part each segment belongs to, by segment index (its voice, the pause after it, its chapter). */
+  segmentParts?: number[];
   /** The engine the task was routed to when it was prepared. */
   engine?: string;
   createdAt: number;
@@ -173,7 +177,8 @@ export interface Lease {
 export type WorkUnit =
   | { kind: 'prepare'; task: TaskRecord; lease: Lease }
   | { kind: 'segment'; task: TaskRecord; segment: { index: number; text: string; attempt: number }; lease: Lease }
-  | { kind: 'assemble'; task: TaskRecord; segmentPaths: string[]; lease: Lease };
+  /** `segmentTexts`: each segment's text, in order (for the result's timeline). */
+  | { kind: 'assemble'; task: TaskRecord; segmentPaths: string[]; segmentTexts?: string[]; lease: Lease };
 
 /** A finished segment's audio (a 16-bit WAV in the blob store). */
 export interface SegmentAudio {
@@ -271,6 +276,10 @@ export interface FailOptions {
 export interface PreparedTask {
   segments: string[];
   reference?: PreparedReference;
+  /** With parts: references of the parts' voices, by voice id. */
+  references?: Record<string, PreparedReference>;
+  /** With parts: the part of each segment (as many as `segments`; never a segment across parts). */
+  segmentParts?: number[];
   /** The engine the task is routed to; its segments go only to that engine's hosts. */
   engine?: string;
   /** What decides the task's audio (absent: its result is never reused); recorded with the task, looked up once it is completed. */

@@ -4,7 +4,7 @@
  */
 
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
+import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, STREAM_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
 import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
@@ -214,10 +214,10 @@ export const EnginesBody = Type.Object({ engines: Type.Array(EngineBody, { descr
 
 export const IdParams = Type.Object({ id: Type.String() });
 
-/** GET /api/task/:id/stream: the format of the stream (any output format; mp3 by default). */
+/** GET /api/task/:id/stream: the format of the stream (any output format that can be streamed; mp3 by default). */
 export const StreamQuery = Type.Object(
   {
-    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
+    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: STREAM_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
   },
   { additionalProperties: false },
 );

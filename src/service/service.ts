@@ -217,7 +217,10 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       sweepEvery,
       async () => {
         const expired = await backend.expireResults(Date.now());
-        for (const task of expired) if (task.result !== undefined) await blobs.remove(task.result.path);
+        for (const task of expired) {
+          if (task.result !== undefined) await blobs.remove(task.result.path);
+          if (task.result?.timelinePath !== undefined) await blobs.remove(task.result.timelinePath);
+        }
         if (expired.length > 0) logger.info({ count: expired.length }, 'expired results deleted');
       },
       'retention sweep',

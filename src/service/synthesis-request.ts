@@ -107,7 +107,12 @@ export function engineNeeds(request: TaskRequest): EngineNeeds {
     cloning: request.requireCloning === true,
     sampleRate: request.sampleRate,
     phonemeControl: request.pronunciations.length > 0,
-    hasVoice: request.voiceId !== undefined || request.uploadPath !== undefined || request.audioUrl !== undefined,
+    // With parts: a voice for every part (its own, or the task's), else an engine that needs one cannot read them all.
+    hasVoice:
+      request.voiceId !== undefined ||
+      request.uploadPath !== undefined ||
+      request.audioUrl !== undefined ||
+      (request.parts !== undefined && request.parts.length > 0 && request.parts.every((part) => part.voiceId !== undefined)),
     options: Object.keys(request.engineOptions ?? {}),
   };
 }

@@ -26,10 +26,14 @@ export interface BlobStore {
   uploadPath(id: string): string;
   /** The task's normalised reference, at the rate its engine takes. */
   referencePath(taskId: string, sampleRate: number): string;
+  /** A task's copy of a part's stored voice, at the rate its engine takes (tasks with parts). */
+  partVoicePath(taskId: string, voiceId: string, sampleRate: number): string;
   voiceOriginalPath(voiceId: string): string;
   voiceReferencePath(voiceId: string, sampleRate: number): string;
   segmentPath(taskId: string, index: number): string;
   resultPath(taskId: string, extension: string): string;
+  /** The timeline of a task's result (TimelineEntry[] as JSON), kept and removed with the result. */
+  timelinePath(taskId: string): string;
   /** Creates the folder that will hold `path`; E_STORAGE_FULL when there is no room. */
   prepareFor(path: string): Promise<void>;
   /** After writing `path`: makes it readable from every node (a shared folder: nothing to do). */
@@ -55,7 +59,7 @@ const ID = new RegExp(`^${ID_PATTERN}$`, 'u');
 
 /** A stored file's key: its path below the store's root, in one of the shapes `BlobLayout` makes (and `reference.wav`, a task's reference before it named its rate). */
 const KEY = new RegExp(
-  `(?:^|/)((?:uploads/${ID_PATTERN})|(?:tasks/${ID_PATTERN}/(?:reference(?:-\\d{1,6})?|segment-\\d{6,})\\.wav)|(?:voices/${ID_PATTERN}/(?:original|reference-\\d{1,6}\\.wav))|(?:results/${ID_PATTERN}\\.[a-z0-9]{1,5}))$`,
+  `(?:^|/)((?:uploads/${ID_PATTERN})|(?:tasks/${ID_PATTERN}/(?:reference(?:-\\d{1,6})?|voice-${ID_PATTERN}-\\d{1,6}|segment-\\d{6,})\\.wav)|(?:voices/${ID_PATTERN}/(?:original|reference-\\d{1,6}\\.wav))|(?:results/${ID_PATTERN}(?:\\.timeline\\.json|\\.[a-z0-9]{1,5})))$`,
   'u',
 );
 
@@ -88,6 +92,10 @@ export abstract class BlobLayout {
     return join(this.root, 'tasks', checkId(taskId), `reference-${Math.trunc(sampleRate)}.wav`);
   }
 
+  partVoicePath(taskId: string, voiceId: string, sampleRate: number): string {
+    return join(this.root, 'tasks', checkId(taskId), `voice-${checkId(voiceId)}-${Math.trunc(sampleRate)}.wav`);
+  }
+
   voiceOriginalPath(voiceId: string): string {
     return join(this.root, 'voices', checkId(voiceId), 'original');
   }
@@ -103,6 +111,10 @@ export abstract class BlobLayout {
   resultPath(taskId: string, extension: string): string {
     if (!/^[a-z0-9]{1,5}$/u.test(extension)) throw new Error(`bad extension ${extension}`);
     return join(this.root, 'results', `${checkId(taskId)}.${extension}`);
+  }
+
+  timelinePath(taskId: string): string {
+    return join(this.root, 'results', `${checkId(taskId)}.timeline.json`);
   }
 
   /** Where the file of `path` (possibly another node's) is on this machine. */

@@ -10,12 +10,12 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
 import { normalizeReference } from '../audio/reference.js';
-import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type WorkKind, type WorkUnit } from '../backends/backend.js';
+import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type TaskResult, type TimelineEntry, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { chooseEngine } from '../engines/routing.js';
@@ -23,6 +23,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../net/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
 import { reuseKey } from './reuse-key.js';
+import { segmentLayout, segmentReference } from './segment-layout.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 import type { ServiceConfig } from '../config/config.js';
@@ -233,20 +234,9 @@ export class Worker {
 
     let reference: PreparedReference | undefined;
     if (request.voiceId !== undefined) {
-      const voice = await backend.getVoice(request.voiceId);
-      if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${request.voiceId} was deleted before the task started.`);
-      // The task keeps its own copy, so deleting the voice later does not break it.
       const audioPath = blobs.referencePath(unit.task.id, sampleRate);
-      await blobs.prepareFor(audioPath);
-      let sha256 = voice.sha256;
-      if (voice.sampleRate === sampleRate) {
-        await copyFile(await blobs.load(voice.audioPath), audioPath);
-      } else {
-        // Stored for another engine's rate: normalise the original again.
-        sha256 = (await normalizeReference(await blobs.load(voice.originalPath), { sampleRate, outPath: audioPath, signal })).sha256;
-      }
-      await blobs.save(audioPath);
-      reference = { audioPath, sha256, promptText: request.promptText ?? voice.promptText };
+      reference = await this.copyStoredVoice(request.voiceId, audioPath, sampleRate, signal);
+      if (request.promptText !== undefined) reference.promptText = request.promptText;
     } else if (unit.task.reference !== undefined) {
       // Prepared before and routed again (its engine is gone): the upload was removed then, but
       // its normalised copy was kept. Normalise that copy for this engine's rate (its own file:
@@ -283,18 +273,62 @@ export class Worker {
       reference = { audioPath: normalized.path, sha256: normalized.sha256, promptText: request.promptText ?? '' };
     }
 
-    const segments = splitText(request.text, { maxChars: capabilities.maxSegmentChars })
-      .map((s) => s.text.trim())
-      .filter(isSpeakable);
+    // Parts: each part's own voice, prepared once however many parts speak with it.
+    let references: Record<string, PreparedReference> | undefined;
+    for (const voiceId of new Set((request.parts ?? []).flatMap((part) => (part.voiceId === undefined ? [] : [part.voiceId])))) {
+      references ??= {};
+      references[voiceId] = await this.copyStoredVoice(voiceId, blobs.partVoicePath(unit.task.id, voiceId, sampleRate), sampleRate, signal);
+    }
+
+    const split = (text: string): string[] =>
+      splitText(text, { maxChars: capabilities.maxSegmentChars })
+        .map((s) => s.text.trim())
+        .filter(isSpeakable);
+    let segments: string[];
+    let segmentParts: number[] | undefined;
+    if (request.parts === undefined) {
+      segments = split(request.text);
+    } else {
+      // Each part on its own: a segment never spans two parts (two voices).
+      segments = [];
+      segmentParts = [];
+      for (const [index, part] of request.parts.entries()) {
+        for (const segment of split(part.text)) {
+          segments.push(segment);
+          segmentParts.push(index);
+        }
+      }
+    }
     if (segments.length === 0) throw new TtsError('E_TEXT_EMPTY', 'The text has nothing to read aloud.');
     const prepared: PreparedTask = { segments, reference, engine: capabilities.engine };
-    const key = reuseKey({ request, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs });
+    if (references !== undefined) prepared.references = references;
+    if (segmentParts !== undefined) prepared.segmentParts = segmentParts;
+    const key = reuseKey({ request, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs, references });
     if (key !== undefined) prepared.reuseKey = key;
     signal.throwIfAborted();
     if (key !== undefined && request.reuse !== false && (await this.reuseResult(unit, prepared, signal))) return;
     await backend.completePrepare(unit, prepared);
     // The normalised reference is kept with the task; the upload is no longer needed.
     if (request.uploadPath !== undefined) await blobs.remove(request.uploadPath);
+  }
+
+  /**
+   * The task's own copy of a stored voice at `audioPath` (deleting the voice later does not
+   * break the task), normalised again from the original when stored for another rate.
+   */
+  private async copyStoredVoice(voiceId: string, audioPath: string, sampleRate: number, signal: AbortSignal): Promise<PreparedReference> {
+    const { backend, blobs } = this.options;
+    const voice = await backend.getVoice(voiceId);
+    if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${voiceId} was deleted before the task started.`);
+    await blobs.prepareFor(audioPath);
+    let sha256 = voice.sha256;
+    if (voice.sampleRate === sampleRate) {
+      await copyFile(await blobs.load(voice.audioPath), audioPath);
+    } else {
+      sha256 = (await normalizeReference(await blobs.load(voice.originalPath), { sampleRate, outPath: audioPath, signal })).sha256;
+    }
+    await blobs.save(audioPath);
+    return { audioPath, sha256, promptText: voice.promptText };
   }
 
   /**
@@ -312,16 +346,25 @@ export class Worker {
       // A copy of its own: the other task's retention and deletion never touch it.
       await blobs.prepareFor(copy);
       await copyFile(await blobs.load(source.result.path), copy);
+      const result = { ...source.result, path: copy };
+      if (source.result.timelinePath !== undefined) {
+        result.timelinePath = blobs.timelinePath(task.id);
+        await copyFile(await blobs.load(source.result.timelinePath), result.timelinePath);
+        await blobs.save(result.timelinePath);
+      }
       signal.throwIfAborted();
       await blobs.save(copy);
-      completed = await backend.completeReused(unit, prepared, { ...source.result, path: copy }, this.options.resultTtlMs);
+      completed = await backend.completeReused(unit, prepared, result, this.options.resultTtlMs);
     } catch (error) {
       if (!isGone(error)) throw error;
       logger.info({ task: task.id, source: source.id }, 'the result to reuse is gone; synthesising');
       return false;
     } finally {
       // A copy that did not become the task's result (canceled meanwhile) is not left behind.
-      if (!completed && (await backend.getTask(task.id).catch(() => undefined))?.status !== 'completed') await blobs.remove(copy).catch(() => undefined);
+      if (!completed && (await backend.getTask(task.id).catch(() => undefined))?.status !== 'completed') {
+        await blobs.remove(copy).catch(() => undefined);
+        await blobs.remove(blobs.timelinePath(task.id)).catch(() => undefined);
+      }
     }
     if (!completed) return true; // the lease went elsewhere: nothing more to do here
     logger.info({ task: task.id, source: source.id }, 'reused an identical result');
@@ -336,8 +379,9 @@ export class Worker {
     const { task, segment } = unit;
     const outPath = blobs.segmentPath(task.id, segment.index);
     await blobs.prepareFor(outPath);
-    // The reference was prepared on whichever node prepared the task.
-    const voice = task.reference === undefined ? undefined : { ...task.reference, audioPath: await blobs.load(task.reference.audioPath) };
+    // The reference was prepared on whichever node prepared the task; a part speaks with its own voice.
+    const reference = segmentReference(task, segment.index);
+    const voice = reference === undefined ? undefined : { ...reference, audioPath: await blobs.load(reference.audioPath) };
     const done = await pool.synthesize(
       {
         text: segment.text,
@@ -364,20 +408,32 @@ export class Worker {
     if (segmentPaths === undefined) return;
     const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
     await blobs.prepareFor(resultPath);
+    const layout = segmentLayout(task, segmentPaths.length, this.options.pauseMs);
     let encoded: Awaited<ReturnType<typeof writeSegments>>;
     try {
-      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs, speed: task.request.speed });
+      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, {
+        pauseMs: this.options.pauseMs,
+        speed: task.request.speed,
+        pausesAfterMs: layout.pausesAfterMs,
+        chapterStarts: layout.chapterStarts,
+      });
     } catch (error) {
       if (!signal.aborted && (await this.loadSegments(unit)) === undefined) return; // deleted while being joined
       throw error;
     }
     signal.throwIfAborted();
     await blobs.save(encoded.path);
-    await backend.completeAssemble(
-      unit,
-      { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate },
-      this.options.resultTtlMs,
-    );
+    const result: TaskResult = { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate };
+    if (encoded.chapters.length > 0) result.chapters = encoded.chapters;
+    // The timeline: where each segment's audio lies (subtitles are made from it), kept with the result.
+    if (unit.segmentTexts !== undefined) {
+      const timeline: TimelineEntry[] = encoded.spans.map((span, index) => ({ text: unit.segmentTexts![index] ?? '', part: task.segmentParts?.[index] ?? 0, startMs: span.startMs, endMs: span.endMs }));
+      result.timelinePath = blobs.timelinePath(task.id);
+      await blobs.prepareFor(result.timelinePath);
+      await writeFile(result.timelinePath, JSON.stringify(timeline));
+      await blobs.save(result.timelinePath);
+    }
+    await backend.completeAssemble(unit, result, this.options.resultTtlMs);
     this.options.metrics?.taskFinished(task, 'completed');
     await blobs.removeTaskScratch(task.id);
   }

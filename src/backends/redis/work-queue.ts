@@ -225,8 +225,8 @@ export class RedisWorkQueue {
       return outcome === 'ok' ? { kind, task: toTask(fields), lease } : undefined;
     }
     if (kind === 'assemble') {
-      const [outcome, paths, fields] = (await this.connection.script('claimAssemble', taskId, epoch, job.data.agen!, token, now)) as [string, string[], string[]];
-      return outcome === 'ok' ? { kind, task: toTask(fields), segmentPaths: paths, lease } : undefined;
+      const [outcome, paths, fields, texts] = (await this.connection.script('claimAssemble', taskId, epoch, job.data.agen!, token, now)) as [string, string[], string[], string[]];
+      return outcome === 'ok' ? { kind, task: toTask(fields), segmentPaths: paths, segmentTexts: texts, lease } : undefined;
     }
     const reply = (await this.connection.script('claimSegment', taskId, epoch, job.data.index!, job.data.gen!, token, now)) as [string, ...unknown[]];
     if (reply[0] !== 'ok') return undefined;
@@ -275,6 +275,8 @@ export class RedisWorkQueue {
       prepared.reference === undefined ? '' : JSON.stringify(prepared.reference),
       prepared.engine ?? '',
       prepared.reuseKey ?? '',
+      prepared.references === undefined ? '' : JSON.stringify(prepared.references),
+      prepared.segmentParts === undefined ? '' : JSON.stringify(prepared.segmentParts),
       ...prepared.segments,
     );
     if (accepted === 1) await this.fillWindow(unit.task.id);

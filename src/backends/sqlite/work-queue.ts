@@ -75,7 +75,7 @@ export class WorkQueue {
       nextAssemble: db.prepare<[number], { id: string }>("SELECT id FROM tasks WHERE status = 'encoding' AND lease_owner IS NULL AND available_at <= ? ORDER BY priority DESC, seq ASC LIMIT 1"),
       leaseTask: db.prepare('UPDATE tasks SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?'),
       synthesizingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'synthesizing'"),
-      segmentPaths: db.prepare<[string], { audio_path: string }>("SELECT audio_path FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
+      segmentPaths: db.prepare<[string], { audio_path: string; text: string }>("SELECT audio_path, text FROM segments WHERE task_id = ? AND status = 'done' ORDER BY idx"),
       // Driven by the few synthesizing tasks (status index), then each one's segments by key.
       segmentCounts: db.prepare<[], { engine: string; priority: number; queued: number; running: number }>(
         `SELECT IFNULL(t.engine, '') AS engine, t.priority AS priority, SUM(s.status = 'pending') AS queued, SUM(s.status = 'running') AS running
@@ -165,8 +165,8 @@ export class WorkQueue {
     if (row === undefined) return undefined;
     const lease = this.newLease(owner, now, leaseMs);
     this.statements.leaseTask.run(owner, lease.token, lease.expiresAt, now, row.id);
-    const segmentPaths = this.statements.segmentPaths.all(row.id).map((s) => s.audio_path);
-    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths, lease };
+    const segments = this.statements.segmentPaths.all(row.id);
+    return { kind: 'assemble', task: this.tasks.read(row.id)!, segmentPaths: segments.map((s) => s.audio_path), segmentTexts: segments.map((s) => s.text), lease };
   }
 
   async renewLease(unit: WorkUnit, leaseMs: number): Promise<boolean> {
@@ -196,10 +196,19 @@ export class WorkQueue {
       const now = this.connection.now();
       this.connection
         .sql(
-          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, engine = ?,
-           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, voice_references = ?, segment_parts = ?,
+           engine = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
-        .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), prepared.engine ?? null, now, unit.task.id);
+        .run(
+          prepared.segments.length,
+          prepared.segments.length,
+          prepared.reference === undefined ? null : JSON.stringify(prepared.reference),
+          prepared.references === undefined ? null : JSON.stringify(prepared.references),
+          prepared.segmentParts === undefined ? null : JSON.stringify(prepared.segmentParts),
+          prepared.engine ?? null,
+          now,
+          unit.task.id,
+        );
       this.reuseKeys.record(unit.task.id, unit.task.owner ?? '', prepared.reuseKey);
       this.events.append(this.tasks.read(unit.task.id)!, 'status');
       return true;
