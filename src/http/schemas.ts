@@ -30,9 +30,36 @@ const ENGINE_OPTION_NAME = '^[a-z_][a-z0-9_]{0,39}$';
  * normalisation, one reference, a public URL, pinyin syllables) is checked in
  * service/synthesis-request.ts.
  */
+/** Parts of one task, at most. */
+export const MAX_PARTS = 10_000;
+/** The longest silence a part may ask for after it (ms). */
+export const MAX_PART_PAUSE_MS = 60_000;
+/** The longest chapter title (characters, normalised). */
+export const MAX_CHAPTER_CHARS = 200;
+
 export const SynthesisBody = Type.Object(
   {
-    text: Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised).' }),
+    text: Type.Optional(Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text` and `parts`.' })),
+    parts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            text: Type.String({ description: "This part's text." }),
+            voice_id: Type.Optional(Type.String({ maxLength: 100, description: "A stored voice for this part; default: the task's `voice_id` (or the engine's default voice)." })),
+            prompt_text: Type.Optional(Type.String({ description: "Transcript of this part's voice, when it differs from the stored one." })),
+            pause_ms: Type.Optional(Type.Integer({ description: `Silence after this part, 0 to ${MAX_PART_PAUSE_MS} ms; default PAUSE_MS.` })),
+            chapter: Type.Optional(Type.String({ description: `This part starts a chapter with this title (at most ${MAX_CHAPTER_CHARS} characters).` })),
+          },
+          { additionalProperties: false, 'x-error-code': 'E_PART_INVALID', 'x-expected': 'an object {text, voice_id?, prompt_text?, pause_ms?, chapter?}' },
+        ),
+        {
+          maxItems: MAX_PARTS,
+          'x-error-code': 'E_TOO_MANY_PARTS',
+          'x-expected': `a list of at most ${MAX_PARTS} parts`,
+          description: `Several voices in one task: up to ${MAX_PARTS} parts, each segmented and read with its own voice, in order; their texts together count against MAX_TEXT_CHARS. Exactly one of \`text\` and \`parts\`.`,
+        },
+      ),
+    ),
     voice_id: Type.Optional(Type.String({ maxLength: 100, description: 'A stored voice (POST /api/voices).' })),
     audio_url: Type.Optional(Type.String({ maxLength: 2048, description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
     prompt_text: Type.Optional(Type.String({ description: 'Transcript of the reference recording (at most 1,000 characters once normalised).' })),
@@ -160,7 +187,19 @@ export const TaskBody = Type.Object(
     cached: Type.Boolean({ description: "true: the result is a copy of an identical earlier request's, made without running the engine (README, Result reuse)." }),
     webhook: TaskWebhookBody,
     result: Type.Union([
-      Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
+      Type.Object({
+        url: Type.String(),
+        format: Type.String(),
+        duration_ms: Type.Number(),
+        bytes: Type.Integer(),
+        sample_rate: Type.Integer(),
+        expired: Type.Boolean(),
+        chapters: Type.Optional(
+          Type.Array(Type.Object({ title: Type.String(), start_ms: Type.Integer(), end_ms: Type.Integer() }), {
+            description: "A task with chapters (parts' `chapter`): each chapter's title and times in the result (also marked in m4b and mp3 files).",
+          }),
+        ),
+      }),
       Type.Null(),
     ]),
     links: TaskLinks,

@@ -73,7 +73,7 @@ test('every format streams as valid audio as long as the assembled result (sever
   assert.equal(task.progress.segments_total, 3);
   for (const { format, response, bytes } of bodies) {
     assert.equal(response.status, 200, format);
-    assert.equal(response.headers.get('content-type'), { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg', flac: 'audio/flac', pcm: 'audio/L16', aac: 'audio/aac' }[format]);
+    assert.equal(response.headers.get('content-type'), { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg', flac: 'audio/flac', pcm: 'audio/L16', aac: 'audio/aac', m4b: 'audio/mp4' }[format]);
     if (format === 'pcm') assert.equal(response.headers.get('x-sample-rate'), '24000');
     if (format === 'wav') assert.equal(bytes.readUInt32LE(40), 0xffffffff, 'a streaming header: the size is unknown');
     const audio = await inspectStreamedAudio(bytes, format, service.dataDir, 24_000);

@@ -4,11 +4,11 @@
  * checked here, for both forms. Every refusal names the field, what was expected and what arrived.
  */
 
-import type { TaskRequest } from '../backends/backend.js';
+import type { TaskRequest, TextPart } from '../backends/backend.js';
 import type { EngineNeeds } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
-import type { SynthesisFields } from '../http/schemas.js';
-import { normalizeText } from '../text/normalize.js';
+import { MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS, type SynthesisFields } from '../http/schemas.js';
+import { charCount, isSpeakable, normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../text/prepare.js';
 import { checkAudioUrl } from '../net/fetch-audio-url.js';
@@ -58,9 +58,56 @@ function webhookOf(fields: SynthesisFields, limits: RequestLimits, defaultUrl: s
   return undefined;
 }
 
+/** Where a task's text comes from: exactly one of these (another source is one more entry). */
+const TEXT_SOURCES = ['text', 'parts'] as const;
+
+/**
+ * A request's parts, normalised and checked: each has text, its pause and chapter are in range.
+ * The whole (texts joined by a blank line) counts against the text limit. Voices are checked by
+ * the caller (they need the backend).
+ */
+function parseParts(given: NonNullable<SynthesisFields['parts']>, maxTextChars: number): { parts: TextPart[]; text: string } {
+  if (given.length > MAX_PARTS) throw new TtsError('E_TOO_MANY_PARTS', `A task takes at most ${MAX_PARTS} parts, got ${given.length}; split it into several tasks.`);
+  const parts = given.map((part, index): TextPart => {
+    const name = `parts[${index}]`;
+    const text = normalizeText(part.text);
+    if (!isSpeakable(text)) throw new TtsError('E_PART_EMPTY', `${name} has no text to read aloud; give it some text or leave the part out.`);
+    const parsed: TextPart = { text };
+    if (part.voice_id !== undefined) {
+      if (!UUID.test(part.voice_id)) throw new TtsError('E_VOICE_NOT_FOUND', `${name}.voice_id: no voice has the id ${part.voice_id}; GET /api/voices lists them.`);
+      parsed.voiceId = part.voice_id;
+    }
+    if (part.prompt_text !== undefined) {
+      const promptText = normalizeText(part.prompt_text);
+      if (promptText.length > MAX_PROMPT_TEXT_CHARS) throw new TtsError('E_PART_INVALID', `Expected ${name}.prompt_text to be at most ${MAX_PROMPT_TEXT_CHARS} characters, got ${promptText.length}.`);
+      parsed.promptText = promptText;
+    }
+    if (part.pause_ms !== undefined) {
+      if (!(part.pause_ms >= 0 && part.pause_ms <= MAX_PART_PAUSE_MS)) throw new TtsError('E_PART_INVALID', `Expected ${name}.pause_ms from 0 to ${MAX_PART_PAUSE_MS}, got ${part.pause_ms}.`);
+      parsed.pauseMs = part.pause_ms;
+    }
+    if (part.chapter !== undefined) {
+      const chapter = normalizeText(part.chapter);
+      if (chapter === '' || charCount(chapter) > MAX_CHAPTER_CHARS) throw new TtsError('E_PART_INVALID', `Expected ${name}.chapter to be a title of 1 to ${MAX_CHAPTER_CHARS} characters, got ${charCount(chapter)}.`);
+      parsed.chapter = chapter;
+    }
+    return parsed;
+  });
+  // The joined text is what moderation, quotas and reuse see; it is held to the same limit as `text`.
+  const text = prepareText(
+    parts.map((part) => part.text).join('\n\n'),
+    maxTextChars,
+  );
+  return { parts, text };
+}
+
 export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLimits, options: { hasUpload: boolean; defaultWebhookUrl?: string }): ParsedSynthesis {
+  const sources = TEXT_SOURCES.filter((source) => fields[source] !== undefined);
+  if (sources.length > 1) throw new TtsError('E_TEXT_CONFLICT', `Give one of ${TEXT_SOURCES.map((s) => `\`${s}\``).join(', ')}; this request gave ${sources.map((s) => `\`${s}\``).join(' and ')}.`);
+  if (sources.length === 0) throw new TtsError('E_TEXT_EMPTY', `Give the text to read: ${TEXT_SOURCES.map((s) => `\`${s}\``).join(' or ')}.`);
   // Lengths count characters once normalised, and the limit is configured: not a schema's.
-  const text = prepareText(fields.text, limits.maxTextChars);
+  const fromParts = fields.parts === undefined ? undefined : parseParts(fields.parts, limits.maxTextChars);
+  const text = fromParts?.text ?? prepareText(fields.text!, limits.maxTextChars);
 
   const { voice_id: voiceId, audio_url: audioUrl } = fields;
   const references = [voiceId !== undefined, audioUrl !== undefined, options.hasUpload].filter(Boolean).length;
@@ -82,6 +129,7 @@ export function parseSynthesisFields(fields: SynthesisFields, limits: RequestLim
     // Pinyin syllables, their count against the characters, their text in the input: code, not a schema.
     pronunciations: parsePronunciations(fields.pronunciations, text),
   };
+  if (fromParts !== undefined) request.parts = fromParts.parts;
   if (fields.sample_rate !== undefined) request.sampleRate = fields.sample_rate;
   if (fields.seed !== undefined) request.seed = fields.seed;
   // 1 is the default: left out, so the same request with and without it is one request.
