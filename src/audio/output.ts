@@ -346,7 +346,29 @@ async function addChapters(path: string, muxer: string, chapters: readonly Chapt
   const partialPath = `${path}.chapters.partial`;
   try {
     await writeFile(metadataPath, ffmetadata(chapters));
-    await runFfmpeg(['-nostdin', '-v', 'error', '-y', '-i', asFileUrl(path), '-f', 'ffmetadata', '-i', asFileUrl(metadataPath), '-map', '0:a', '-map_metadata', '1', '-map_chapters', '1', '-c', 'copy', '-f', muxer, asFileUrl(partialPath)]);
+    await runFfmpeg([
+      '-nostdin',
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      asFileUrl(path),
+      '-f',
+      'ffmetadata',
+      '-i',
+      asFileUrl(metadataPath),
+      '-map',
+      '0:a',
+      '-map_metadata',
+      '1',
+      '-map_chapters',
+      '1',
+      '-c',
+      'copy',
+      '-f',
+      muxer,
+      asFileUrl(partialPath),
+    ]);
     await rename(partialPath, path);
   } finally {
     await unlink(metadataPath).catch(() => undefined);

@@ -88,16 +88,14 @@ function parseParts(given: NonNullable<SynthesisFields['parts']>, maxTextChars: 
     }
     if (part.chapter !== undefined) {
       const chapter = normalizeText(part.chapter);
-      if (chapter === '' || charCount(chapter) > MAX_CHAPTER_CHARS) throw new TtsError('E_PART_INVALID', `Expected ${name}.chapter to be a title of 1 to ${MAX_CHAPTER_CHARS} characters, got ${charCount(chapter)}.`);
+      if (chapter === '' || charCount(chapter) > MAX_CHAPTER_CHARS)
+        throw new TtsError('E_PART_INVALID', `Expected ${name}.chapter to be a title of 1 to ${MAX_CHAPTER_CHARS} characters, got ${charCount(chapter)}.`);
       parsed.chapter = chapter;
     }
     return parsed;
   });
   // The joined text is what moderation, quotas and reuse see; it is held to the same limit as `text`.
-  const text = prepareText(
-    parts.map((part) => part.text).join('\n\n'),
-    maxTextChars,
-  );
+  const text = prepareText(parts.map((part) => part.text).join('\n\n'), maxTextChars);
   return { parts, text };
 }
 

@@ -38,4 +38,3 @@ export function segmentLayout(task: TaskRecord, count: number, pauseMs: number):
   }
   return { pausesAfterMs, chapterStarts };
 }
-

@@ -427,7 +427,12 @@ export class Worker {
     if (encoded.chapters.length > 0) result.chapters = encoded.chapters;
     // The timeline: where each segment's audio lies (subtitles are made from it), kept with the result.
     if (unit.segmentTexts !== undefined) {
-      const timeline: TimelineEntry[] = encoded.spans.map((span, index) => ({ text: unit.segmentTexts![index] ?? '', part: task.segmentParts?.[index] ?? 0, startMs: span.startMs, endMs: span.endMs }));
+      const timeline: TimelineEntry[] = encoded.spans.map((span, index) => ({
+        text: unit.segmentTexts![index] ?? '',
+        part: task.segmentParts?.[index] ?? 0,
+        startMs: span.startMs,
+        endMs: span.endMs,
+      }));
       result.timelinePath = blobs.timelinePath(task.id);
       await blobs.prepareFor(result.timelinePath);
       await writeFile(result.timelinePath, JSON.stringify(timeline));
