@@ -88,6 +88,13 @@ export interface TaskRequest {
 export const DOCUMENT_KINDS = ['text', 'markdown', 'html', 'epub', 'pdf'] as const;
 export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 
+/** Parts of one task, at most. */
+export const MAX_PARTS = 10_000;
+/** The longest silence a part may ask for after it (ms). */
+export const MAX_PART_PAUSE_MS = 60_000;
+/** The longest chapter title (characters, normalised). */
+export const MAX_CHAPTER_CHARS = 200;
+
 /** One part of a task with several voices, chapters or pauses (POST /api/synthesis `parts`, or a document's). */
 export interface TextPart {
   text: string;

@@ -4,6 +4,7 @@
  */
 
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS } from '../backends/backend.js';
 import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, STREAM_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
 import { AUDIT_ACTIONS, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
@@ -30,13 +31,6 @@ const ENGINE_OPTION_NAME = '^[a-z_][a-z0-9_]{0,39}$';
  * normalisation, one reference, a public URL, pinyin syllables) is checked in
  * service/synthesis-request.ts.
  */
-/** Parts of one task, at most. */
-export const MAX_PARTS = 10_000;
-/** The longest silence a part may ask for after it (ms). */
-export const MAX_PART_PAUSE_MS = 60_000;
-/** The longest chapter title (characters, normalised). */
-export const MAX_CHAPTER_CHARS = 200;
-
 export const SynthesisBody = Type.Object(
   {
     text: Type.Optional(Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text` and `parts`.' })),

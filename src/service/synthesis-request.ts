@@ -4,10 +4,10 @@
  * checked here, for both forms. Every refusal names the field, what was expected and what arrived.
  */
 
-import type { TaskRequest, TextPart } from '../backends/backend.js';
+import { MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS, type TaskRequest, type TextPart } from '../backends/backend.js';
 import type { EngineNeeds } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
-import { MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS, type SynthesisFields } from '../http/schemas.js';
+import type { SynthesisFields } from '../http/schemas.js';
 import { charCount, isSpeakable, normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../text/prepare.js';
