@@ -47,8 +47,7 @@ export const SynthesisBody = Type.Object(
           { additionalProperties: false, 'x-error-code': 'E_PART_INVALID', 'x-expected': 'an object {text, voice_id?, prompt_text?, pause_ms?, chapter?}' },
         ),
         {
-          maxItems: MAX_PARTS,
-          'x-error-code': 'E_TOO_MANY_PARTS',
+          // At most MAX_PARTS: counted in synthesis-request.ts, for its own code (E_TOO_MANY_PARTS).
           'x-expected': `a list of at most ${MAX_PARTS} parts`,
           description: `Several voices in one task: up to ${MAX_PARTS} parts, each segmented and read with its own voice, in order; their texts together count against MAX_TEXT_CHARS. Exactly one of \`text\` and \`parts\`.`,
         },
