@@ -86,9 +86,9 @@ function screenplay(lines: readonly string[], voices: ReadonlyMap<string, string
     // `NAME: line` of a speaker with a voice; a one-word NAME without one is a mistake worth naming;
     // anything else with a colon ("He said: ...") is narration.
     const spoken = SPEAKER_LINE.exec(line);
-    const name = spoken?.[1]!.trim();
-    const speaker = name !== undefined && (voices.has(name) || !/\s/u.test(name));
-    const part: ScriptPart = speaker ? { text: spoken![2]!, voicePath: voiceOf(name!, voices, `Line ${index + 1} of the script`) } : { text: line };
+    const name = spoken?.[1]?.trim();
+    const speaker = spoken !== null && name !== undefined && (voices.has(name) || !/\s/u.test(name));
+    const part: ScriptPart = speaker ? { text: spoken[2]!, voicePath: voiceOf(name, voices, `Line ${index + 1} of the script`) } : { text: line };
     if (chapter !== undefined) {
       part.chapter = chapter;
       chapter = undefined;
