@@ -401,6 +401,8 @@ const cases: Case[] = [
     status: 400,
     code: 'E_INVALID_ARGUMENT',
   },
+  { name: 'multipart parts that are not JSON', path: '/api/synthesis', init: async () => multipart({ parts: 'not json' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'multipart parts with an empty part', path: '/api/synthesis', init: async () => multipart({ parts: '[{"text": ""}]' }), status: 400, code: 'E_PART_EMPTY' },
   { name: 'multipart without text', path: '/api/synthesis', init: async () => multipart({}, { name: 'a.wav', data: await tone('notext.wav', 3) }), status: 400, code: 'E_TEXT_EMPTY' },
   { name: 'multipart seed not a number', path: '/api/synthesis', init: () => multipart({ text: '你好', seed: 'abc' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'multipart pronunciations not JSON', path: '/api/synthesis', init: () => multipart({ text: '你好', pronunciations: '[{' }), status: 400, code: 'E_PRONUNCIATION_INVALID' },
