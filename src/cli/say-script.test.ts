@@ -10,6 +10,7 @@ import { ffprobePath } from '../audio/binaries.js';
 import { makeTone } from '../audio/testing/fixtures.js';
 import { decodeWav } from '../audio/wav.js';
 import { parseScript, speakerVoices } from './script.js';
+import { startTestService } from '../service/testing/test-service.js';
 
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'say-script-test-'));
@@ -74,4 +75,26 @@ test('say --script in JSON Lines with pauses gives a wav; a speaker without a vo
   const missing = await say(['--script', join(dir, 'play.txt'), '--voice', `ANNA=${voice}`, '--out', join(dir, 'x.wav')]);
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /BO=FILE/u);
+});
+
+test('say --server --script: each speaker stored as a voice on the service, the parts sent with their ids, chapters in the mp3', async () => {
+  const service = await startTestService({ ENGINE: 'espeak', ENGINE_HOSTS: '1' });
+  try {
+    const a = await makeTone(join(dir, 'server-a.wav'), { seconds: 4, frequencyHz: 75 });
+    const b = await makeTone(join(dir, 'server-b.wav'), { seconds: 4, frequencyHz: 145 });
+    const script = join(dir, 'server.txt');
+    await writeFile(script, '# Scene\nANNA: Good morning.\nBO: Good morning to you.\nANNA: Shall we begin?\n');
+    const out = join(dir, 'server.mp3');
+    const run = await say(['--server', service.url, '--script', script, '--voice', `ANNA=${a}`, '--voice', `BO=${b}`, '--speaker-name', 'The cast', '--out', out]);
+    assert.equal(run.code, 0, run.stderr);
+    const voices = (await service.request('/api/voices')).body.voices as unknown[];
+    assert.equal(voices.length, 2, 'one voice a speaker');
+    const { stdout } = await promisify(execFile)(ffprobePath(), ['-v', 'error', '-show_chapters', '-of', 'json', out]);
+    assert.deepEqual(
+      (JSON.parse(stdout) as { chapters: Array<{ tags: { title: string } }> }).chapters.map((c) => c.tags.title),
+      ['Scene'],
+    );
+  } finally {
+    await service.stop();
+  }
 });

@@ -53,7 +53,8 @@ On a running service (client mode):
                         are the service's own settings, so they are refused here
   --key KEY             its API key (default: the environment variable TTS_QUEUE_KEY)
   --speaker-name NAME   with --voice: whose voice it is; giving it states that they agreed to
-                        have it cloned, which the service asks for
+                        have it cloned, which the service asks for (with --script: for every
+                        speaker's recording, each stored as a voice on the service)
   --no-reuse            run the engine even if the service keeps an identical result`;
 
 function integerOption(name: string, raw: string | undefined, min: number, fallback: number): number {
@@ -154,7 +155,6 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       server === undefined ? `--${misplaced} works with --server only.` : `--${misplaced} is a setting of local runs; with --server the service's own setting applies: leave it out.`,
     );
   }
-  if (values.script !== undefined && server !== undefined) throw new TtsError('E_INVALID_ARGUMENT', '--script runs locally for now; leave out --server.');
   const request = await sayRequest(
     { ...values, voice: values.script === undefined ? singleVoice(values.voice) : undefined },
     positionals,

@@ -144,6 +144,20 @@ export class ServiceClient {
     return { id: accepted.id };
   }
 
+  /** POST /api/voices: a recording stored as a voice (`consent`: the speaker_name to state it with, if any); returns its id. */
+  async createVoice(name: string, path: string, speakerName?: string): Promise<string> {
+    const form = new FormData();
+    form.set('name', name);
+    if (speakerName !== undefined) {
+      form.set('consent', 'true');
+      form.set('speaker_name', speakerName);
+    }
+    form.set('audio', await openAsBlob(path), basename(path));
+    const created = await this.json<{ id?: unknown }>(await this.send('api/voices', { method: 'POST', body: form }));
+    if (typeof created.id !== 'string') throw new TtsError('E_SERVER_RESPONSE', 'POST /api/voices answered without a voice id; is --server the tts-queue service?');
+    return created.id;
+  }
+
   async task(id: string): Promise<RemoteTask> {
     return await this.json<RemoteTask>(await this.send(`api/task/${encodeURIComponent(id)}`));
   }
