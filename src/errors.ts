@@ -17,6 +17,14 @@ interface CatalogueEntry {
 export const ERROR_CATALOGUE = {
   E_INVALID_ARGUMENT: { status: 400, retryable: false, summary: 'An option or field has the wrong type or value.' },
   E_TEXT_EMPTY: { status: 400, retryable: false, summary: 'The text is empty, or holds nothing that can be spoken (only punctuation or symbols).' },
+  E_TEXT_CONFLICT: { status: 400, retryable: false, summary: 'A request gave more than one of `text` and `parts`; give exactly one.' },
+  E_PART_EMPTY: { status: 400, retryable: false, summary: 'A part of `parts` has no text that can be spoken; the message names the part.' },
+  E_PART_INVALID: {
+    status: 400,
+    retryable: false,
+    summary: 'A part of `parts` is malformed: `pause_ms` outside 0 to 60000, a `chapter` title empty or over 200 characters, a `prompt_text` over 1,000 characters; the message names the part.',
+  },
+  E_TOO_MANY_PARTS: { status: 413, retryable: false, summary: '`parts` has more than 10,000 parts; split the work into several tasks.' },
   E_TEXT_TOO_LONG: { status: 413, retryable: false, summary: 'The text is longer than the configured character limit.' },
   E_PRONUNCIATION_INVALID: {
     status: 400,
@@ -28,7 +36,7 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: '`not_before` is not an ISO 8601 date-time with a time zone, lies in the past (more than 60 s ago), or lies more than 30 days ahead.',
   },
-  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac (subtitles: vtt or srt).' },
+  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac, m4b (a stream: not m4b; subtitles: vtt or srt).' },
   E_INSTRUCTIONS_UNSUPPORTED: {
     status: 400,
     retryable: false,

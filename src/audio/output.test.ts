@@ -70,7 +70,7 @@ for (const format of OUTPUT_FORMAT_NAMES) {
     const probe = await probeMedia(outPath);
     assert.ok(probe.audio, 'has an audio stream');
     assert.ok(Math.abs((probe.durationMs ?? 0) - 1600) < 120, `duration ${probe.durationMs}`);
-    const expected = { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus', flac: 'flac', aac: 'aac' }[format];
+    const expected = { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus', flac: 'flac', aac: 'aac', m4b: 'aac' }[format];
     assert.equal(probe.audio.codec, expected);
     assert.deepEqual(
       (await readdir(dir)).filter((f) => f.endsWith('.partial')),

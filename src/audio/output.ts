@@ -7,7 +7,7 @@
 
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { ffmpegPath } from './binaries.js';
 import { asFileUrl } from './probe.js';
 import { lastLine, spawnFailure } from './run-binary.js';
@@ -25,7 +25,15 @@ export const OUTPUT_FORMATS = {
   flac: { extension: 'flac', contentType: 'audio/flac', ffmpegArgs: ['-c:a', 'flac', '-f', 'flac'] },
   pcm: { extension: 'pcm', contentType: 'audio/L16', ffmpegArgs: null },
   aac: { extension: 'aac', contentType: 'audio/aac', ffmpegArgs: ['-c:a', 'aac', '-b:a', '96k', '-f', 'adts'] },
+  // An audiobook: AAC in MP4 with chapter marks (written in a second, copying pass: see addChapters).
+  m4b: { extension: 'm4b', contentType: 'audio/mp4', ffmpegArgs: ['-c:a', 'aac', '-b:a', '96k', '-f', 'mp4'] },
 } as const;
+
+/** Formats whose file carries chapter marks (mp3: ID3v2 CHAP/CTOC; m4b: MP4 chapters); others keep chapters on the task only. */
+export const CHAPTER_FORMATS: Partial<Record<OutputFormat, string>> = { mp3: 'mp3', m4b: 'mp4' };
+
+/** Formats that cannot be written to a pipe as they are encoded (MP4 writes its index at the end): no live stream of them. */
+export const UNSTREAMABLE_FORMATS: readonly OutputFormat[] = ['m4b'];
 
 /** The ffmpeg arguments that write raw PCM (wav, pcm) when it must pass through ffmpeg anyway (a speed other than 1). */
 const PCM_THROUGH_FFMPEG: Partial<Record<OutputFormat, readonly string[]>> = { wav: ['-c:a', 'pcm_s16le', '-f', 'wav'], pcm: ['-f', 's16le'] };
@@ -56,6 +64,8 @@ export function atempoFilters(speed: number): string[] {
 
 export type OutputFormat = keyof typeof OUTPUT_FORMATS;
 export const OUTPUT_FORMAT_NAMES = Object.keys(OUTPUT_FORMATS) as OutputFormat[];
+/** The formats a live stream may be sent in (a task of any format streams in one of these). */
+export const STREAM_FORMAT_NAMES = OUTPUT_FORMAT_NAMES.filter((format) => !UNSTREAMABLE_FORMATS.includes(format));
 
 export function parseOutputFormat(value: string): OutputFormat {
   if (Object.hasOwn(OUTPUT_FORMATS, value)) return value as OutputFormat;
@@ -69,8 +79,15 @@ export interface EncodedAudio {
   channels: number;
   durationMs: number;
   bytes: number;
-  /** Each segment's length in the input, before `speed` (its samples over the rate): a timeline is made from these (timeline.ts). */
-  segmentDurationsMs: number[];
+  /** Where each segment lies in the file (ms, speed applied), in order. */
+  spans: Array<{ startMs: number; endMs: number }>;
+}
+
+/** A chapter to mark in the file (ms). */
+export interface ChapterMark {
+  title: string;
+  startMs: number;
+  endMs: number;
 }
 
 /** Where PCM bytes go: a file (wav, pcm) or an ffmpeg encoder. */
@@ -170,7 +187,7 @@ class EncoderDestination implements PcmDestination {
 }
 
 export interface AudioSinkOptions {
-  /** Silence between segments. */
+  /** Silence between segments (where `append` is given none). */
   pauseMs: number;
   /** Playback speed (0.25–4; absent: 1), by ffmpeg's atempo: wav and pcm then go through ffmpeg too. */
   speed?: number;
@@ -187,7 +204,10 @@ export class AudioSink {
   private channels = 0;
   private dataBytes = 0;
   private segments = 0;
-  private readonly segmentDurationsMs: number[] = [];
+  /** Silence asked for after the last segment appended, written only if another follows. */
+  private pendingPauseMs = 0;
+  /** Each segment's first and last PCM frame (as byte offsets). */
+  private readonly byteSpans: Array<[number, number]> = [];
 
   constructor(
     readonly format: OutputFormat,
@@ -197,8 +217,8 @@ export class AudioSink {
     this.partialPath = `${outPath}.partial`;
   }
 
-  /** Appends the next segment (a 16-bit PCM WAV file). */
-  async append(segmentPath: string): Promise<void> {
+  /** Appends the next segment (a 16-bit PCM WAV file), then `pauseAfterMs` of silence if another segment follows (absent: the sink's pause). */
+  async append(segmentPath: string, pauseAfterMs?: number): Promise<void> {
     const audio = decodeWav(await readFile(segmentPath), `segment ${this.segments + 1}`);
     if (this.destination === undefined) {
       this.sampleRate = audio.sampleRate;
@@ -207,15 +227,21 @@ export class AudioSink {
     } else if (audio.sampleRate !== this.sampleRate || audio.channels !== this.channels) {
       throw new TtsError('E_ENGINE_FAILED', `Segment ${this.segments + 1} is ${audio.sampleRate} Hz/${audio.channels} ch, the first was ${this.sampleRate} Hz/${this.channels} ch.`);
     }
-    if (this.segments > 0 && this.options.pauseMs > 0) {
-      const pause = new Uint8Array(Math.round((this.sampleRate * this.options.pauseMs) / 1000) * this.channels * 2);
+    if (this.segments > 0 && this.pendingPauseMs > 0) {
+      const pause = new Uint8Array(Math.round((this.sampleRate * this.pendingPauseMs) / 1000) * this.channels * 2);
       await this.destination.write(pause);
       this.dataBytes += pause.length;
     }
     await this.destination.write(new Uint8Array(audio.samples.buffer, audio.samples.byteOffset, audio.samples.byteLength));
+    this.byteSpans.push([this.dataBytes, this.dataBytes + audio.samples.byteLength]);
     this.dataBytes += audio.samples.byteLength;
-    this.segmentDurationsMs.push((audio.samples.length / this.channels / this.sampleRate) * 1000);
     this.segments++;
+    this.pendingPauseMs = pauseAfterMs ?? this.options.pauseMs;
+  }
+
+  /** Milliseconds of output (speed applied) at a byte offset of the PCM written. */
+  private msAt(bytes: number): number {
+    return (bytes / 2 / this.channels / this.sampleRate / (this.options.speed ?? 1)) * 1000;
   }
 
   async finish(): Promise<EncodedAudio> {
@@ -234,9 +260,9 @@ export class AudioSink {
       format: this.format,
       sampleRate: this.sampleRate,
       channels: this.channels,
-      durationMs: (this.dataBytes / 2 / this.channels / this.sampleRate / (this.options.speed ?? 1)) * 1000,
+      durationMs: this.msAt(this.dataBytes),
       bytes: size,
-      segmentDurationsMs: this.segmentDurationsMs,
+      spans: this.byteSpans.map(([start, end]) => ({ startMs: this.msAt(start), endMs: this.msAt(end) })),
     };
   }
 
@@ -255,14 +281,108 @@ export class AudioSink {
   }
 }
 
-/** Writes segments already on disk to `outPath` (see AudioSink). */
-export async function writeSegments(paths: readonly string[], format: OutputFormat, outPath: string, options: AudioSinkOptions): Promise<EncodedAudio> {
+export interface WriteSegmentsOptions extends AudioSinkOptions {
+  /** Silence after each segment, by index (absent, or an entry absent: `pauseMs`). */
+  pausesAfterMs?: ReadonlyArray<number | undefined>;
+  /**
+   * Chapters by the segment each starts at (in order): marked in the file where the format
+   * carries them (CHAPTER_FORMATS), and returned with their times either way.
+   */
+  chapterStarts?: ReadonlyArray<{ title: string; segment: number }>;
+}
+
+/** Writes segments already on disk to `outPath` (see AudioSink); with chapters, their times. */
+export async function writeSegments(paths: readonly string[], format: OutputFormat, outPath: string, options: WriteSegmentsOptions): Promise<EncodedAudio & { chapters: ChapterMark[] }> {
   const sink = new AudioSink(format, outPath, options);
+  let encoded: EncodedAudio;
   try {
-    for (const path of paths) await sink.append(path);
-    return await sink.finish();
+    for (const [index, path] of paths.entries()) await sink.append(path, options.pausesAfterMs?.[index]);
+    encoded = await sink.finish();
   } catch (error) {
     await sink.abort();
     throw error;
   }
+  const chapters = chapterTimes(options.chapterStarts ?? [], encoded);
+  if (chapters.length > 0 && CHAPTER_FORMATS[format] !== undefined) {
+    try {
+      await addChapters(outPath, CHAPTER_FORMATS[format]!, chapters);
+    } catch (error) {
+      await unlink(outPath).catch(() => undefined);
+      throw error;
+    }
+    encoded.bytes = (await stat(outPath)).size;
+  }
+  return { ...encoded, chapters };
+}
+
+/** A chapter runs from its first segment's start to the next chapter's start, the last one to the end. */
+export function chapterTimes(starts: ReadonlyArray<{ title: string; segment: number }>, encoded: Pick<EncodedAudio, 'spans' | 'durationMs'>): ChapterMark[] {
+  const marks = starts.filter((c) => encoded.spans[c.segment] !== undefined);
+  return marks.map((chapter, i) => ({
+    title: chapter.title,
+    startMs: i === 0 ? 0 : encoded.spans[chapter.segment]!.startMs,
+    endMs: i + 1 < marks.length ? encoded.spans[marks[i + 1]!.segment]!.startMs : encoded.durationMs,
+  }));
+}
+
+/** FFMETADATA escapes '=', ';', '#', '\\' and line breaks with a backslash. */
+function metadataValue(value: string): string {
+  return value.replace(/[=;#\\\n]/gu, (c) => `\\${c}`);
+}
+
+/** The FFMETADATA file of a list of chapters (times in ms). */
+export function ffmetadata(chapters: readonly ChapterMark[]): string {
+  const lines = [';FFMETADATA1'];
+  for (const c of chapters) lines.push('[CHAPTER]', 'TIMEBASE=1/1000', `START=${Math.round(c.startMs)}`, `END=${Math.round(c.endMs)}`, `title=${metadataValue(c.title)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Marks chapters in an encoded file: ffmpeg copies the audio (no re-encoding) with an
+ * FFMETADATA file's chapters (-map_chapters), then the copy replaces the file.
+ */
+async function addChapters(path: string, muxer: string, chapters: readonly ChapterMark[]): Promise<void> {
+  const metadataPath = `${path}.chapters.txt`;
+  const partialPath = `${path}.chapters.partial`;
+  try {
+    await writeFile(metadataPath, ffmetadata(chapters));
+    await runFfmpeg([
+      '-nostdin',
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      asFileUrl(path),
+      '-f',
+      'ffmetadata',
+      '-i',
+      asFileUrl(metadataPath),
+      '-map',
+      '0:a',
+      '-map_metadata',
+      '1',
+      '-map_chapters',
+      '1',
+      '-c',
+      'copy',
+      '-f',
+      muxer,
+      asFileUrl(partialPath),
+    ]);
+    await rename(partialPath, path);
+  } finally {
+    await unlink(metadataPath).catch(() => undefined);
+    await unlink(partialPath).catch(() => undefined);
+  }
+}
+
+async function runFfmpeg(args: string[]): Promise<void> {
+  let stderr = '';
+  const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', (error) => reject(spawnFailure(ffmpegPath(), error)));
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new TtsError('E_FFMPEG_FAILED', `Marking chapters failed: ${lastLine(stderr)}`);
 }

@@ -90,6 +90,13 @@ export interface TaskRequest {
 export const DOCUMENT_KINDS = ['text', 'markdown', 'html', 'epub', 'pdf'] as const;
 export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 
+/** Parts of one task, at most. */
+export const MAX_PARTS = 10_000;
+/** The longest silence a part may ask for after it (ms). */
+export const MAX_PART_PAUSE_MS = 60_000;
+/** The longest chapter title (characters, normalised). */
+export const MAX_CHAPTER_CHARS = 200;
+
 /** One part of a task with several voices, chapters or pauses (POST /api/synthesis `parts`, or a document's). */
 export interface TextPart {
   text: string;
@@ -156,6 +163,10 @@ export interface TaskRecord {
   /** True when the result is a copy of an identical earlier request's, made without running the engine. */
   cached?: boolean;
   reference?: PreparedReference;
+  /** With parts: the references of the parts' stored voices, by voice id (each prepared once). */
+  references?: Record<string, PreparedReference>;
+  /** With parts: the part each segment belongs to, by segment index (its voice, the pause after it, its chapter). */
+  segmentParts?: number[];
   /** The engine the task was routed to when it was prepared. */
   engine?: string;
   createdAt: number;
@@ -274,6 +285,10 @@ export interface FailOptions {
 export interface PreparedTask {
   segments: string[];
   reference?: PreparedReference;
+  /** With parts: references of the parts' voices, by voice id. */
+  references?: Record<string, PreparedReference>;
+  /** With parts: the part of each segment (as many as `segments`; never a segment across parts). */
+  segmentParts?: number[];
   /** The engine the task is routed to; its segments go only to that engine's hosts. */
   engine?: string;
   /** What decides the task's audio (absent: its result is never reused); recorded with the task, looked up once it is completed. */

@@ -7,6 +7,7 @@
 import { createProgressBar } from './progress.js';
 import { ServiceClient, parseServerUrl, type RemoteEvent } from './service-client.js';
 import type { SayRequest } from './say.js';
+import { basename } from 'node:path';
 import { TtsError, isErrorCode } from '../errors.js';
 
 export interface RemoteSayOptions {
@@ -43,7 +44,15 @@ export async function runRemoteSay(request: SayRequest, options: RemoteSayOption
   const client = new ServiceClient(server, key);
   const fields = { ...request.fields };
   if (options.engine !== undefined) fields.engine = options.engine;
-  if (options.speakerName !== undefined) {
+  if (request.scriptParts !== undefined) {
+    // Each speaker's recording becomes a stored voice on the service (once), stating the consent
+    // that --speaker-name gives; the parts name them by id.
+    const ids = new Map<string, string>();
+    for (const path of new Set(request.scriptParts.flatMap((p) => (p.voicePath === undefined ? [] : [p.voicePath])))) {
+      ids.set(path, await client.createVoice(`say script: ${basename(path)}`.slice(0, 100), path, options.speakerName));
+    }
+    fields.parts = request.scriptParts.map(({ voicePath, ...part }) => (voicePath === undefined ? part : { ...part, voice_id: ids.get(voicePath) }));
+  } else if (options.speakerName !== undefined) {
     if (request.voicePath === undefined) throw new TtsError('E_INVALID_ARGUMENT', '--speaker-name goes with --voice: it says whose voice the recording is.');
     fields.consent = true;
     fields.speaker_name = options.speakerName;

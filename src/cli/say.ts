@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createProgressBar } from './progress.js';
 import { runRemoteSay } from './remote-say.js';
+import { parseScript, speakerVoices, type ScriptPart } from './script.js';
 import { OUTPUT_FORMATS, OUTPUT_FORMAT_NAMES, parseOutputFormat } from '../audio/output.js';
 import { EnginePool } from '../engines/engine-pool.js';
 import { EngineSet } from '../engines/engine-set.js';
@@ -28,6 +29,10 @@ Reads TEXT (or a UTF-8 file, or standard input with "-") aloud into an audio fil
 Options:
   --file FILE           read the text from FILE
   --voice FILE          reference recording of a voice to follow (wav, mp3, m4a, ogg, webm, flac; 2-30 s of speech)
+  --script FILE         a script of several voices: JSON Lines of parts ({"text", "voice", "pause_ms",
+                        "chapter"}; voice: a speaker NAME or a recording's file), or a screenplay
+                        ("NAME: line", "# Title" starts a chapter, blank lines skipped)
+  --voice NAME=FILE     with --script: the recording of speaker NAME (once per speaker)
   --prompt-text TEXT    transcript of the reference recording
   --pronounce JSON      forced readings, e.g. '[{"text":"重","pinyin":"chong2"}]'
   --format FORMAT       ${OUTPUT_FORMAT_NAMES.join(' | ')} (default: from --out's extension, else wav)
@@ -51,7 +56,8 @@ On a running service (client mode):
                         are the service's own settings, so they are refused here
   --key KEY             its API key (default: the environment variable TTS_QUEUE_KEY)
   --speaker-name NAME   with --voice: whose voice it is; giving it states that they agreed to
-                        have it cloned, which the service asks for
+                        have it cloned, which the service asks for (with --script: for every
+                        speaker's recording, each stored as a voice on the service)
   --no-reuse            run the engine even if the service keeps an identical result`;
 
 function integerOption(name: string, raw: string | undefined, min: number, fallback: number): number {
@@ -110,6 +116,8 @@ export interface SayRequest {
   outPath: string;
   /** --subtitles: where to write them, and in which format. */
   subtitles?: { path: string; format: SubtitleFormat };
+  /** A script's parts, their voices still recordings (stored as voices before the request is sent). */
+  scriptParts?: ScriptPart[];
 }
 
 export async function runSay(argv: string[], signal: AbortSignal): Promise<void> {
@@ -119,7 +127,8 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
     strict: true,
     options: {
       file: { type: 'string' },
-      voice: { type: 'string' },
+      voice: { type: 'string', multiple: true },
+      script: { type: 'string' },
       'prompt-text': { type: 'string' },
       pronounce: { type: 'string' },
       format: { type: 'string' },
@@ -152,7 +161,11 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
       server === undefined ? `--${misplaced} works with --server only.` : `--${misplaced} is a setting of local runs; with --server the service's own setting applies: leave it out.`,
     );
   }
-  const request = await sayRequest(values, positionals);
+  const request = await sayRequest(
+    { ...values, voice: values.script === undefined ? singleVoice(values.voice) : undefined },
+    positionals,
+    values.script === undefined ? undefined : { path: values.script, voices: values.voice ?? [] },
+  );
   if (server !== undefined) {
     const reuse = !values['no-reuse'];
     await runRemoteSay(
@@ -165,10 +178,17 @@ export async function runSay(argv: string[], signal: AbortSignal): Promise<void>
   await runLocalSay(request, { ...values, engine: values.engine ?? 'espeak' }, signal);
 }
 
+function singleVoice(voices: string[] | undefined): string | undefined {
+  if (voices === undefined || voices.length === 0) return undefined;
+  if (voices.length > 1) throw new TtsError('E_INVALID_ARGUMENT', 'Give one --voice FILE (several voices go with --script FILE and --voice NAME=FILE).');
+  return voices[0];
+}
+
 /** The request both modes make from the options: checked here as far as can be without the service. */
 async function sayRequest(
   values: { format?: string; out?: string; subtitles?: string; seed?: string; pronounce?: string; voice?: string; file?: string; 'prompt-text'?: string },
   positionals: string[],
+  script?: { path: string; voices: string[] },
 ): Promise<SayRequest> {
   const format = parseOutputFormat(values.format ?? (values.out && formatFromPath(values.out)) ?? 'wav');
   const outPath = resolve(values.out ?? `speech.${OUTPUT_FORMATS[format].extension}`);
@@ -187,7 +207,14 @@ async function sayRequest(
     });
   }
   // The fields of POST /api/synthesis: checked below exactly as the API checks them.
-  const fields: Record<string, unknown> = { text: await readTextArgument(positionals, values.file), format, seed };
+  const fields: Record<string, unknown> = { format, seed };
+  let scriptParts: ScriptPart[] | undefined;
+  if (script === undefined) {
+    fields.text = await readTextArgument(positionals, values.file);
+  } else {
+    if (positionals.length > 0 || values.file !== undefined) throw new TtsError('E_INVALID_ARGUMENT', 'Give the text either with --script or as text/--file, not both.');
+    scriptParts = parseScript(await readTextFile(script.path), speakerVoices(script.voices));
+  }
   if (values['prompt-text'] !== undefined) fields.prompt_text = values['prompt-text'];
   if (pronunciations !== undefined) fields.pronunciations = pronunciations;
   await access(dirname(outPath), constants.W_OK).catch((error: NodeJS.ErrnoException) => {
@@ -202,7 +229,7 @@ async function sayRequest(
     });
     subtitles = { path, format: path.toLowerCase().endsWith('.srt') ? 'srt' : 'vtt' };
   }
-  return { fields, voicePath: values.voice, outPath, subtitles };
+  return { fields, voicePath: values.voice, outPath, subtitles, scriptParts };
 }
 
 /** `say` without --server: the service's pipeline on this machine. */
@@ -223,9 +250,12 @@ async function runLocalSay(
   let engines: EngineSet | undefined;
   const started = performance.now();
   try {
-    // Bad text and bad fields are refused here, before any engine starts.
-    const task = await local.submit(fields, request.voicePath);
-    const hosts = integerOption('engines', values.engines, 1, defaultEngineHosts(charCount(task.request.text)));
+    // Bad text and bad fields are refused here, before any engine starts (a script's voices are
+    // stored once the engines run: storing one asks them for its rate, so its parts are checked then).
+    const script = request.scriptParts;
+    let task = script === undefined ? await local.submit(fields, request.voicePath) : undefined;
+    const chars = task === undefined ? script!.reduce((sum, part) => sum + charCount(part.text), 0) : charCount(task.request.text);
+    const hosts = integerOption('engines', values.engines, 1, defaultEngineHosts(chars));
     // A one-shot run fails rather than wait on hosts that keep dying (a service's pools never give up).
     const pool = new EnginePool({
       spec,
@@ -238,7 +268,14 @@ async function runLocalSay(
     engines = new EngineSet([{ name: values.engine, pool }]);
     await untilAborted(engines.start(), signal);
     local.start(engines);
-    const done = await local.waitFor(task.id, { signal, onProgress: (segmentsDone, total) => bar.update(segmentsDone, total) });
+    if (script !== undefined) {
+      // A script's speakers become voices of this run, each recording once.
+      const ids = new Map<string, string>();
+      for (const path of new Set(script.flatMap((p) => (p.voicePath === undefined ? [] : [p.voicePath])))) ids.set(path, await local.addVoice(`script voice ${ids.size + 1}`, path));
+      fields.parts = script.map(({ voicePath, ...part }) => (voicePath === undefined ? part : { ...part, voice_id: ids.get(voicePath) }));
+      task = await local.submit(fields);
+    }
+    const done = await local.waitFor(task!.id, { signal, onProgress: (segmentsDone, total) => bar.update(segmentsDone, total) });
     if (request.subtitles !== undefined) await local.saveSubtitles(done, request.subtitles.path, request.subtitles.format);
     const result = await local.saveResult(done, outPath);
     bar.finish();

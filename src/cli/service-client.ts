@@ -199,6 +199,20 @@ export class ServiceClient {
     return { id: accepted.id };
   }
 
+  /** POST /api/voices: a recording stored as a voice (`consent`: the speaker_name to state it with, if any); returns its id. */
+  async createVoice(name: string, path: string, speakerName?: string): Promise<string> {
+    const form = new FormData();
+    form.set('name', name);
+    if (speakerName !== undefined) {
+      form.set('consent', 'true');
+      form.set('speaker_name', speakerName);
+    }
+    form.set('audio', await openAsBlob(path), basename(path));
+    const created = (await this.json(await this.send('api/voices', { method: 'POST', body: form }))) as { id?: unknown } | null;
+    if (typeof created?.id !== 'string') throw new TtsError('E_SERVER_RESPONSE', 'POST /api/voices answered without a voice id; is --server the tts-queue service?');
+    return created.id as string;
+  }
+
   async task(id: string): Promise<RemoteTask> {
     const task = await this.json(await this.send(`api/task/${encodeURIComponent(id)}`));
     if (!isRemoteTask(task)) throw new TtsError('E_SERVER_RESPONSE', `GET /api/task/${id} answered with something other than a task; is --server the tts-queue service?`);

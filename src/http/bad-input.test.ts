@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -76,7 +76,52 @@ const cases: Case[] = [
   { name: 'empty JSON body', path: '/api/synthesis', init: () => raw(''), status: 400, code: 'E_MALFORMED_JSON' },
   { name: 'JSON that is an array', path: '/api/synthesis', init: () => raw('["你好"]'), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'JSON that is a string', path: '/api/synthesis', init: () => raw('"你好"'), status: 400, code: 'E_INVALID_ARGUMENT' },
-  { name: 'missing text', path: '/api/synthesis', init: () => jsonPost({ format: 'mp3' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'missing text', path: '/api/synthesis', init: () => jsonPost({ format: 'mp3' }), status: 400, code: 'E_TEXT_EMPTY', message: /`text` or `parts`/u },
+  // parts: several voices in one task
+  { name: 'both text and parts', path: '/api/synthesis', init: () => jsonPost({ text: '你好。', parts: [{ text: '你好。' }] }), status: 400, code: 'E_TEXT_CONFLICT' },
+  { name: 'a part with no text', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。' }, { text: ' 。。 ' }] }), status: 400, code: 'E_PART_EMPTY', message: /parts\[1\]/u },
+  { name: 'a part with an empty text', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '' }] }), status: 400, code: 'E_PART_EMPTY', message: /parts\[0\]/u },
+  { name: 'a part without text', path: '/api/synthesis', init: () => jsonPost({ parts: [{ voice_id: randomUUID() }] }), status: 400, code: 'E_PART_INVALID' },
+  { name: 'no parts at all', path: '/api/synthesis', init: () => jsonPost({ parts: [] }), status: 400, code: 'E_TEXT_EMPTY' },
+  { name: 'too many parts', path: '/api/synthesis', init: () => jsonPost({ parts: Array.from({ length: 10_001 }, () => ({ text: '一' })) }), status: 413, code: 'E_TOO_MANY_PARTS' },
+  {
+    name: 'an unknown voice in a part',
+    path: '/api/synthesis',
+    init: () => jsonPost({ parts: [{ text: '你好。' }, { text: '再见。', voice_id: randomUUID() }] }),
+    status: 404,
+    code: 'E_VOICE_NOT_FOUND',
+    message: /parts\[1\]\.voice_id/u,
+  },
+  {
+    name: 'a malformed voice id in a part',
+    path: '/api/synthesis',
+    init: () => jsonPost({ parts: [{ text: '你好。', voice_id: '../x' }] }),
+    status: 404,
+    code: 'E_VOICE_NOT_FOUND',
+    message: /parts\[0\]/u,
+  },
+  { name: 'a negative pause', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。', pause_ms: -1 }] }), status: 400, code: 'E_PART_INVALID', message: /pause_ms/u },
+  { name: 'a pause over a minute', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。', pause_ms: 60_001 }] }), status: 400, code: 'E_PART_INVALID', message: /pause_ms/u },
+  { name: 'a fractional pause', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。', pause_ms: 1.5 }] }), status: 400, code: 'E_PART_INVALID' },
+  { name: 'a pause of the wrong type', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。', pause_ms: '100' }] }), status: 400, code: 'E_PART_INVALID' },
+  {
+    name: 'a chapter title over 200 characters',
+    path: '/api/synthesis',
+    init: () => jsonPost({ parts: [{ text: '你好。', chapter: '章'.repeat(201) }] }),
+    status: 400,
+    code: 'E_PART_INVALID',
+    message: /chapter/u,
+  },
+  { name: 'an empty chapter title', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。', chapter: ' ' }] }), status: 400, code: 'E_PART_INVALID', message: /chapter/u },
+  { name: 'an unknown field in a part', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。', speed: 2 }] }), status: 400, code: 'E_PART_INVALID' },
+  { name: 'parts that are not a list', path: '/api/synthesis', init: () => jsonPost({ parts: '你好。' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  {
+    name: 'parts longer than the text limit together',
+    path: '/api/synthesis',
+    init: () => jsonPost({ parts: Array.from({ length: 3 }, () => ({ text: '长'.repeat(4_000) })) }),
+    status: 413,
+    code: 'E_TEXT_TOO_LONG',
+  },
   { name: 'text of the wrong type', path: '/api/synthesis', init: () => jsonPost({ text: 42 }), status: 400, code: 'E_INVALID_ARGUMENT', message: /Expected `text` to be a string, got 42\./u },
   { name: 'text null', path: '/api/synthesis', init: () => jsonPost({ text: null }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'empty text', path: '/api/synthesis', init: () => jsonPost({ text: '' }), status: 400, code: 'E_TEXT_EMPTY' },
@@ -434,7 +479,9 @@ const cases: Case[] = [
     status: 400,
     code: 'E_INVALID_ARGUMENT',
   },
-  { name: 'multipart without text', path: '/api/synthesis', init: async () => multipart({}, { name: 'a.wav', data: await tone('notext.wav', 3) }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'multipart parts that are not JSON', path: '/api/synthesis', init: async () => multipart({ parts: 'not json' }), status: 400, code: 'E_INVALID_ARGUMENT' },
+  { name: 'multipart parts with an empty part', path: '/api/synthesis', init: async () => multipart({ parts: '[{"text": ""}]' }), status: 400, code: 'E_PART_EMPTY' },
+  { name: 'multipart without text', path: '/api/synthesis', init: async () => multipart({}, { name: 'a.wav', data: await tone('notext.wav', 3) }), status: 400, code: 'E_TEXT_EMPTY' },
   { name: 'multipart seed not a number', path: '/api/synthesis', init: () => multipart({ text: '你好', seed: 'abc' }), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'multipart pronunciations not JSON', path: '/api/synthesis', init: () => multipart({ text: '你好', pronunciations: '[{' }), status: 400, code: 'E_PRONUNCIATION_INVALID' },
   { name: 'multipart seed of 1e400', path: '/api/synthesis', init: () => multipart({ text: '你好', seed: '1e400' }), status: 400, code: 'E_INVALID_ARGUMENT', message: /got "1e400"/u },

@@ -45,6 +45,7 @@ export function presentTask(task: TaskRecord, deliveries?: readonly WebhookDeliv
             bytes: task.result.bytes,
             sample_rate: task.result.sampleRate,
             expired: task.expired,
+            ...(task.result.chapters === undefined ? {} : { chapters: task.result.chapters.map((c) => ({ title: c.title, start_ms: Math.round(c.startMs), end_ms: Math.round(c.endMs) })) }),
           },
     links: taskLinks(task.id),
   };

@@ -4,8 +4,8 @@
  */
 
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
-import { AUDIT_ACTIONS, DOCUMENT_KINDS, type DocumentKind, KEY_ROLES, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
+import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, STREAM_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
+import { AUDIT_ACTIONS, DOCUMENT_KINDS, type DocumentKind, KEY_ROLES, MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 import { SUBTITLE_FORMAT_NAMES, type SubtitleFormat } from '../text/subtitles.js';
@@ -36,7 +36,7 @@ const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9}
 
 export const SynthesisBody = Type.Object(
   {
-    text: Type.Optional(Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text`, a `document` file or `document_url`.' })),
+    text: Type.Optional(Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text`, `parts`, a `document` file or `document_url`.' })),
     document_url: Type.Optional(
       Type.String({ maxLength: 2048, description: 'An http(s) URL of a document to read (text, Markdown, HTML, EPUB, PDF; README: Documents); fetched and read when the task is prepared.' }),
     ),
@@ -47,6 +47,25 @@ export const SynthesisBody = Type.Object(
         'x-unlisted-code': 'E_DOCUMENT_UNSUPPORTED',
         description: 'The kind of the `document` or `document_url`; default: from its name, its Content-Type, then its first bytes.',
       }),
+    ),
+    parts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            text: Type.String({ description: "This part's text." }),
+            voice_id: Type.Optional(Type.String({ maxLength: 100, description: "A stored voice for this part; default: the task's `voice_id` (or the engine's default voice)." })),
+            prompt_text: Type.Optional(Type.String({ description: "Transcript of this part's voice, when it differs from the stored one." })),
+            pause_ms: Type.Optional(Type.Integer({ description: `Silence after this part, 0 to ${MAX_PART_PAUSE_MS} ms; default PAUSE_MS.` })),
+            chapter: Type.Optional(Type.String({ description: `This part starts a chapter with this title (at most ${MAX_CHAPTER_CHARS} characters).` })),
+          },
+          { additionalProperties: false, 'x-error-code': 'E_PART_INVALID', 'x-expected': 'an object {text, voice_id?, prompt_text?, pause_ms?, chapter?}' },
+        ),
+        {
+          // At most MAX_PARTS: counted in synthesis-request.ts, for its own code (E_TOO_MANY_PARTS).
+          'x-expected': `a list of at most ${MAX_PARTS} parts`,
+          description: `Several voices in one task: up to ${MAX_PARTS} parts, each segmented and read with its own voice, in order; their texts together count against MAX_TEXT_CHARS. Exactly one of \`text\`, \`parts\`, a \`document\` file or \`document_url\`.`,
+        },
+      ),
     ),
     voice_id: Type.Optional(Type.String({ maxLength: 100, description: 'A stored voice (POST /api/voices).' })),
     audio_url: Type.Optional(Type.String({ maxLength: 2048, description: 'An http(s) URL of a reference recording; fetched when the task is prepared.' })),
@@ -220,7 +239,19 @@ export const TaskBody = Type.Object(
       ),
     ),
     result: Type.Union([
-      Type.Object({ url: Type.String(), format: Type.String(), duration_ms: Type.Number(), bytes: Type.Integer(), sample_rate: Type.Integer(), expired: Type.Boolean() }),
+      Type.Object({
+        url: Type.String(),
+        format: Type.String(),
+        duration_ms: Type.Number(),
+        bytes: Type.Integer(),
+        sample_rate: Type.Integer(),
+        expired: Type.Boolean(),
+        chapters: Type.Optional(
+          Type.Array(Type.Object({ title: Type.String(), start_ms: Type.Integer(), end_ms: Type.Integer() }), {
+            description: "A task with chapters (parts' `chapter`): each chapter's title and times in the result (also marked in m4b and mp3 files).",
+          }),
+        ),
+      }),
       Type.Null(),
     ]),
     links: TaskLinks,
@@ -274,10 +305,10 @@ export const EnginesBody = Type.Object({ engines: Type.Array(EngineBody, { descr
 
 export const IdParams = Type.Object({ id: Type.String() });
 
-/** GET /api/task/:id/stream: the format of the stream (any output format; mp3 by default). */
+/** GET /api/task/:id/stream: the format of the stream (any output format that can be streamed; mp3 by default). */
 export const StreamQuery = Type.Object(
   {
-    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: OUTPUT_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
+    format: Type.Optional(Type.Unsafe<OutputFormat>({ type: 'string', enum: STREAM_FORMAT_NAMES, 'x-unlisted-code': 'E_FORMAT_UNSUPPORTED', description: 'The format of the stream; default mp3.' })),
   },
   { additionalProperties: false },
 );

@@ -218,9 +218,8 @@ export async function startService(config: ServiceConfig, options: StartServiceO
       async () => {
         const expired = await backend.expireResults(Date.now());
         for (const task of expired) {
-          if (task.result === undefined) continue;
-          await blobs.remove(task.result.path);
-          if (task.result.timelinePath !== undefined) await blobs.remove(task.result.timelinePath);
+          if (task.result !== undefined) await blobs.remove(task.result.path);
+          if (task.result?.timelinePath !== undefined) await blobs.remove(task.result.timelinePath);
         }
         if (expired.length > 0) logger.info({ count: expired.length }, 'expired results deleted');
       },

@@ -4,11 +4,11 @@
  * checked here, for both forms. Every refusal names the field, what was expected and what arrived.
  */
 
-import type { TaskRequest } from '../backends/backend.js';
+import { MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS, type TaskRequest, type TextPart } from '../backends/backend.js';
 import type { EngineNeeds } from '../engines/routing.js';
 import { TtsError } from '../errors.js';
 import type { SynthesisFields } from '../http/schemas.js';
-import { normalizeText } from '../text/normalize.js';
+import { charCount, isSpeakable, normalizeText } from '../text/normalize.js';
 import { parsePronunciations } from '../text/pronunciations.js';
 import { prepareText } from '../text/prepare.js';
 import { checkAudioUrl } from '../net/fetch-audio-url.js';
@@ -29,16 +29,18 @@ export interface RequestLimits {
 }
 
 /** Where a request's text comes from: exactly one is given (the one place this is checked). */
-export type TextSource = 'text' | 'document' | 'document_url';
+export type TextSource = 'text' | 'parts' | 'document' | 'document_url';
 
-export function textSourceOf(fields: Pick<SynthesisFields, 'text' | 'document_url'>, hasDocument: boolean): TextSource {
+export function textSourceOf(fields: Pick<SynthesisFields, 'text' | 'parts' | 'document_url'>, hasDocument: boolean): TextSource {
   const given: TextSource[] = [];
   if (fields.text !== undefined) given.push('text');
+  if (fields.parts !== undefined) given.push('parts');
   if (hasDocument) given.push('document');
   if (fields.document_url !== undefined) given.push('document_url');
   if (given.length === 1) return given[0]!;
-  if (given.length === 0) throw new TtsError('E_INVALID_ARGUMENT', 'Expected one of `text`, a `document` file (multipart) or `document_url`: give the text to read.');
-  throw new TtsError('E_INVALID_ARGUMENT', `Give exactly one of \`text\`, a \`document\` file or \`document_url\`; got ${given.map((name) => `\`${name}\``).join(' and ')}.`);
+  const names = '`text`, `parts`, a `document` file (multipart) or `document_url`';
+  if (given.length === 0) throw new TtsError('E_TEXT_EMPTY', `Give the text to read: one of ${names}.`);
+  throw new TtsError('E_TEXT_CONFLICT', `Give exactly one of ${names}; this request gave ${given.map((name) => `\`${name}\``).join(' and ')}.`);
 }
 
 const MAX_SPEAKER_NAME_CHARS = 100;
@@ -74,6 +76,44 @@ function webhookOf(fields: SynthesisFields, limits: RequestLimits, defaultUrl: s
 }
 
 /**
+ * A request's parts, normalised and checked: each has text, its pause and chapter are in range.
+ * The whole (texts joined by a blank line) counts against the text limit. Voices are checked by
+ * the caller (they need the backend).
+ */
+function parseParts(given: NonNullable<SynthesisFields['parts']>, maxTextChars: number): { parts: TextPart[]; text: string } {
+  if (given.length > MAX_PARTS) throw new TtsError('E_TOO_MANY_PARTS', `A task takes at most ${MAX_PARTS} parts, got ${given.length}; split it into several tasks.`);
+  const parts = given.map((part, index): TextPart => {
+    const name = `parts[${index}]`;
+    const text = normalizeText(part.text);
+    if (!isSpeakable(text)) throw new TtsError('E_PART_EMPTY', `${name} has no text to read aloud; give it some text or leave the part out.`);
+    const parsed: TextPart = { text };
+    if (part.voice_id !== undefined) {
+      if (!UUID.test(part.voice_id)) throw new TtsError('E_VOICE_NOT_FOUND', `${name}.voice_id: no voice has the id ${part.voice_id}; GET /api/voices lists them.`);
+      parsed.voiceId = part.voice_id;
+    }
+    if (part.prompt_text !== undefined) {
+      const promptText = normalizeText(part.prompt_text);
+      if (promptText.length > MAX_PROMPT_TEXT_CHARS) throw new TtsError('E_PART_INVALID', `Expected ${name}.prompt_text to be at most ${MAX_PROMPT_TEXT_CHARS} characters, got ${promptText.length}.`);
+      parsed.promptText = promptText;
+    }
+    if (part.pause_ms !== undefined) {
+      if (!(part.pause_ms >= 0 && part.pause_ms <= MAX_PART_PAUSE_MS)) throw new TtsError('E_PART_INVALID', `Expected ${name}.pause_ms from 0 to ${MAX_PART_PAUSE_MS}, got ${part.pause_ms}.`);
+      parsed.pauseMs = part.pause_ms;
+    }
+    if (part.chapter !== undefined) {
+      const chapter = normalizeText(part.chapter);
+      if (chapter === '' || charCount(chapter) > MAX_CHAPTER_CHARS)
+        throw new TtsError('E_PART_INVALID', `Expected ${name}.chapter to be a title of 1 to ${MAX_CHAPTER_CHARS} characters, got ${charCount(chapter)}.`);
+      parsed.chapter = chapter;
+    }
+    return parsed;
+  });
+  // The joined text is what moderation, quotas and reuse see; it is held to the same limit as `text`.
+  const text = prepareText(parts.map((part) => part.text).join('\n\n'), maxTextChars);
+  return { parts, text };
+}
+
+/**
  * `options.documentText`: the text read from an uploaded `document` (joined parts), checked here
  * as `text` is. With `document_url` the text is not known until the task is prepared: it is '' until then.
  */
@@ -89,7 +129,8 @@ export function parseSynthesisFields(
     throw new TtsError('E_PRONUNCIATION_INVALID', 'Forced readings cannot be checked against a `document_url` (its text is read later); upload the document as `document` instead.');
   }
   // Lengths count characters once normalised, and the limit is configured: not a schema's.
-  const text = source === 'document_url' ? '' : prepareText(source === 'text' ? fields.text! : (options.documentText ?? ''), limits.maxTextChars);
+  const fromParts = source === 'parts' ? parseParts(fields.parts!, limits.maxTextChars) : undefined;
+  const text = source === 'document_url' ? '' : (fromParts?.text ?? prepareText(source === 'text' ? fields.text! : (options.documentText ?? ''), limits.maxTextChars));
 
   const { voice_id: voiceId, audio_url: audioUrl } = fields;
   const references = [voiceId !== undefined, audioUrl !== undefined, options.hasUpload].filter(Boolean).length;
@@ -111,6 +152,7 @@ export function parseSynthesisFields(
     // Pinyin syllables, their count against the characters, their text in the input: code, not a schema.
     pronunciations: parsePronunciations(fields.pronunciations, text),
   };
+  if (fromParts !== undefined) request.parts = fromParts.parts;
   if (fields.sample_rate !== undefined) request.sampleRate = fields.sample_rate;
   if (fields.seed !== undefined) request.seed = fields.seed;
   // 1 is the default: left out, so the same request with and without it is one request.
@@ -163,7 +205,12 @@ export function engineNeeds(request: TaskRequest): EngineNeeds {
     cloning: request.requireCloning === true,
     sampleRate: request.sampleRate,
     phonemeControl: request.pronunciations.length > 0,
-    hasVoice: request.voiceId !== undefined || request.uploadPath !== undefined || request.audioUrl !== undefined,
+    // With parts: a voice for every part (its own, or the task's), else an engine that needs one cannot read them all.
+    hasVoice:
+      request.voiceId !== undefined ||
+      request.uploadPath !== undefined ||
+      request.audioUrl !== undefined ||
+      (request.parts !== undefined && request.parts.length > 0 && request.parts.every((part) => part.voiceId !== undefined)),
     options: Object.keys(request.engineOptions ?? {}),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * A task's audio as its segments finish: GET /api/task/:id/stream and POST /v1/audio/speech read
- * it from here. Segments are sent in order, from the first, with the pause assembly puts between
- * them (so the stream is as long as the result), through one encoder per stream (stream-encoder.ts).
+ * it from here. Segments are sent in order, from the first, with the pause assembly puts after
+ * each (segment-layout.ts) (so the stream is as long as the result), through one encoder per stream (stream-encoder.ts).
  * The stream learns that a segment is done from the task's events and reads the finished
  * segments' files from the backend and the blob store; a task assembled meanwhile (its segment
  * files are then removed) continues from its result, decoded from where the stream was.
@@ -21,6 +21,7 @@ import type { TaskBackend, TaskRecord } from '../backends/backend.js';
 import { TtsError, isErrorCode, toTtsError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Logger } from './logger.js';
+import { pauseAfter } from '../worker/segment-layout.js';
 
 /** Without an event, the state is read again this often (an event missed while a subscription reconnects). */
 const POLL_MS = 2_000;
@@ -228,8 +229,9 @@ export class TaskAudioStreamer {
           } else if (audio.sampleRate !== format.sampleRate || audio.channels !== format.channels) {
             throw new TtsError('E_ENGINE_FAILED', `Segment ${next + 1} is ${audio.sampleRate} Hz/${audio.channels} ch, the first was ${format.sampleRate} Hz/${format.channels} ch.`);
           }
-          if (next > 0 && pauseMs > 0) {
-            const pause = new Uint8Array(Math.round((format.sampleRate * pauseMs) / 1000) * format.channels * 2);
+          const pauseBefore = next > 0 ? pauseAfter(task, next - 1, pauseMs) : 0;
+          if (pauseBefore > 0) {
+            const pause = new Uint8Array(Math.round((format.sampleRate * pauseBefore) / 1000) * format.channels * 2);
             frames += pause.length / 2 / format.channels;
             yield { kind: 'pcm', bytes: pause };
           }

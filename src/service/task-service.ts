@@ -95,6 +95,13 @@ export class TaskService {
         // Another key's voice is as unknown as one that does not exist.
         if (voice === undefined || !canSee(principal, voice.owner)) throw new TtsError('E_VOICE_NOT_FOUND', `No voice has the id ${parsed.voiceId}; GET /api/voices lists them.`);
       }
+      // Every part's voice, once each; the first unknown one is named by its part.
+      const partVoices = new Map<string, number>();
+      for (const [index, part] of (parsed.parts ?? []).entries()) if (part.voiceId !== undefined && !partVoices.has(part.voiceId)) partVoices.set(part.voiceId, index);
+      for (const [voiceId, index] of partVoices) {
+        const voice = await backend.getVoice(voiceId);
+        if (voice === undefined || !canSee(principal, voice.owner)) throw new TtsError('E_VOICE_NOT_FOUND', `parts[${index}].voice_id: no voice has the id ${voiceId}; GET /api/voices lists them.`);
+      }
       await this.options.moderate(parsed.text);
       // An upload that is not audio is refused now, by the same rule as a voice upload, not when the task runs.
       if (input.uploadPath !== undefined) await inspectReference(input.uploadPath);
@@ -122,6 +129,7 @@ export class TaskService {
         reserved = undefined;
         await this.options.audit.record(input.actor, 'task.create', outcome.task.id, { chars: charCount(parsed.text) });
         if (parsed.voiceId !== undefined) await this.options.audit.record(input.actor, 'voice.use', parsed.voiceId, { task: outcome.task.id });
+        for (const voiceId of partVoices.keys()) if (voiceId !== parsed.voiceId) await this.options.audit.record(input.actor, 'voice.use', voiceId, { task: outcome.task.id });
       }
       // A repeated request reuses the first task and its upload.
       if (!outcome.created && input.uploadPath !== undefined) await blobs.remove(input.uploadPath);

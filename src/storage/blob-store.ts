@@ -26,6 +26,8 @@ export interface BlobStore {
   uploadPath(id: string): string;
   /** The task's normalised reference, at the rate its engine takes. */
   referencePath(taskId: string, sampleRate: number): string;
+  /** A task's copy of a part's stored voice, at the rate its engine takes (tasks with parts). */
+  partVoicePath(taskId: string, voiceId: string, sampleRate: number): string;
   voiceOriginalPath(voiceId: string): string;
   voiceReferencePath(voiceId: string, sampleRate: number): string;
   segmentPath(taskId: string, index: number): string;
@@ -57,7 +59,7 @@ const ID = new RegExp(`^${ID_PATTERN}$`, 'u');
 
 /** A stored file's key: its path below the store's root, in one of the shapes `BlobLayout` makes (and `reference.wav`, a task's reference before it named its rate). */
 const KEY = new RegExp(
-  `(?:^|/)((?:uploads/${ID_PATTERN})|(?:tasks/${ID_PATTERN}/(?:reference(?:-\\d{1,6})?|segment-\\d{6,})\\.wav)|(?:voices/${ID_PATTERN}/(?:original|reference-\\d{1,6}\\.wav))|(?:results/${ID_PATTERN}\\.(?:timeline\\.json|[a-z0-9]{1,5})))$`,
+  `(?:^|/)((?:uploads/${ID_PATTERN})|(?:tasks/${ID_PATTERN}/(?:reference(?:-\\d{1,6})?|voice-${ID_PATTERN}-\\d{1,6}|segment-\\d{6,})\\.wav)|(?:voices/${ID_PATTERN}/(?:original|reference-\\d{1,6}\\.wav))|(?:results/${ID_PATTERN}(?:\\.timeline\\.json|\\.[a-z0-9]{1,5})))$`,
   'u',
 );
 
@@ -88,6 +90,10 @@ export abstract class BlobLayout {
 
   referencePath(taskId: string, sampleRate: number): string {
     return join(this.root, 'tasks', checkId(taskId), `reference-${Math.trunc(sampleRate)}.wav`);
+  }
+
+  partVoicePath(taskId: string, voiceId: string, sampleRate: number): string {
+    return join(this.root, 'tasks', checkId(taskId), `voice-${checkId(voiceId)}-${Math.trunc(sampleRate)}.wav`);
   }
 
   voiceOriginalPath(voiceId: string): string {

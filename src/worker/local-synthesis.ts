@@ -19,6 +19,7 @@ import { schemaChecker } from '../http/schema-validation.js';
 import { SynthesisBody } from '../http/schemas.js';
 import { createLogger, type Logger } from '../service/logger.js';
 import type { TaskService } from '../service/task-service.js';
+import type { VoiceService } from '../service/voice-service.js';
 import { wireApi } from '../service/api-wiring.js';
 import { SYSTEM_ACTOR } from '../access/principal.js';
 import { LocalBlobStore } from '../storage/local/local-blob-store.js';
@@ -58,6 +59,7 @@ export class LocalSynthesis {
     private readonly backend: SqliteBackend,
     private readonly blobs: LocalBlobStore,
     private readonly tasks: TaskService,
+    private readonly voices: VoiceService,
     private readonly config: ServiceConfig,
     private readonly logger: Logger,
   ) {}
@@ -79,7 +81,7 @@ export class LocalSynthesis {
     let local: LocalSynthesis | undefined;
     const logger = options.logger ?? createLogger('silent');
     const { deps } = await wireApi(config, { backend, blobs, logger, engines: () => local?.engines?.configured() ?? [] });
-    local = new LocalSynthesis(scratch, backend, blobs, deps.tasks, config, logger);
+    local = new LocalSynthesis(scratch, backend, blobs, deps.tasks, deps.voices, config, logger);
     return local;
   }
 
@@ -98,6 +100,19 @@ export class LocalSynthesis {
     const { task } = await this.tasks.submit({ actor: SYSTEM_ACTOR, fields: checkSynthesisFields(fields), uploadPath });
     this.submitted.push(task.id);
     return task;
+  }
+
+  /** Stores a recording on this machine as a voice of this run (a script's speaker); returns its id. */
+  async addVoice(name: string, path: string): Promise<string> {
+    const uploadPath = this.blobs.uploadPath(randomUUID());
+    await this.blobs.prepareFor(uploadPath);
+    // A copy: making the voice takes over (and removes) its upload, and the user's file stays.
+    try {
+      await copyFile(resolve(path), uploadPath);
+    } catch (error) {
+      throw new TtsError('E_FILE_NOT_FOUND', `Cannot read the voice file "${path}" (${(error as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: error });
+    }
+    return (await this.voices.create(SYSTEM_ACTOR, { name }, uploadPath)).id;
   }
 
   /** Starts working, with the service's worker settings, once `engines` have started. */

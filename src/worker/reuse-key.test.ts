@@ -63,3 +63,23 @@ test('a host announces deterministic as always or seeded, or not at all', () => 
   assert.equal(parse(ready({ deterministic: 'seeded' })).capabilities.deterministic, 'seeded');
   assert.throws(() => parse(ready({ deterministic: 'sometimes' })), ProtocolViolation);
 });
+
+test("with parts, each part's text, voice, transcript, pause and chapter change the key", () => {
+  const parts = [
+    { text: '你好。', voiceId: 'v1' },
+    { text: '再见。', pauseMs: 500, chapter: '一' },
+  ];
+  const references = { v1: { audioPath: '/v1.wav', sha256: 'v1hash', promptText: '' } };
+  const withParts: ReuseInputs = { ...inputs, request: { ...request, text: '你好。\n\n再见。', parts }, references };
+  const base = reuseKey(withParts)!;
+  assert.notEqual(base, reuseKey({ ...inputs, request: { ...request, text: '你好。\n\n再见。' } }), 'parts against the same text without them');
+  const changed: Array<[string, Partial<ReuseInputs>]> = [
+    ['a part voice', { references: { v1: { ...references.v1, sha256: 'other' } } }],
+    ['a part transcript', { request: { ...withParts.request, parts: [{ ...parts[0]!, promptText: '别的' }, parts[1]!] } }],
+    ['a pause', { request: { ...withParts.request, parts: [parts[0]!, { ...parts[1]!, pauseMs: 600 }] } }],
+    ['a chapter', { request: { ...withParts.request, parts: [parts[0]!, { ...parts[1]!, chapter: '二' }] } }],
+    ['where the parts split', { request: { ...withParts.request, parts: [{ text: '你好。\n\n再见。', voiceId: 'v1' }] } }],
+  ];
+  for (const [name, change] of changed) assert.notEqual(reuseKey({ ...withParts, ...change }), base, name);
+  assert.equal(reuseKey({ ...withParts }), base, 'the same parts, the same key');
+});

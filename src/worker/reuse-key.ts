@@ -21,6 +21,8 @@ export interface ReuseInputs {
   reference?: PreparedReference;
   /** Silence the worker puts between segments. */
   pauseMs: number;
+  /** With parts: the references of the parts' voices, by voice id. */
+  references?: Record<string, PreparedReference>;
 }
 
 /** Whether the engine gives the same audio for this request every time. */
@@ -33,11 +35,11 @@ export function isDeterministicFor(capabilities: EngineCapabilities, request: Ta
  * The task's reuse key (hex sha256), or undefined when the engine is not deterministic for it.
  * (A task sent with `reuse: false` has one too: it runs anyway, and its result may serve later requests.)
  */
-export function reuseKey({ request, capabilities, sampleRate, reference, pauseMs }: ReuseInputs): string | undefined {
+export function reuseKey({ request, capabilities, sampleRate, reference, pauseMs, references }: ReuseInputs): string | undefined {
   if (!isDeterministicFor(capabilities, request)) return undefined;
   const options = Object.entries(request.engineOptions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   // Positional, so no field can be mistaken for another; absent values are null, never left out.
-  const fields = [
+  const fields: unknown[] = [
     KEY_VERSION,
     capabilities.engine,
     capabilities.version,
@@ -52,5 +54,14 @@ export function reuseKey({ request, capabilities, sampleRate, reference, pauseMs
     request.speed ?? 1,
     pauseMs,
   ];
+  // Only with parts, so keys of tasks without parts stay as they were.
+  if (request.parts !== undefined) {
+    fields.push(
+      request.parts.map((part) => {
+        const voice = part.voiceId === undefined ? reference : references?.[part.voiceId];
+        return [part.text, voice?.sha256 ?? null, part.promptText ?? voice?.promptText ?? null, part.pauseMs ?? null, part.chapter ?? null];
+      }),
+    );
+  }
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }

@@ -17,9 +17,8 @@ import { DEFAULT_MAX_TEXT_CHARS, prepareText } from '../text/prepare.js';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
 import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
-import { buildTimeline } from '../audio/timeline.js';
 import { normalizeReference } from '../audio/reference.js';
-import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type TaskRequest, type WorkKind, type WorkUnit } from '../backends/backend.js';
+import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type TaskRequest, type TaskResult, type TimelineEntry, type WorkKind, type WorkUnit } from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { chooseEngine } from '../engines/routing.js';
@@ -27,6 +26,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../net/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
 import { reuseKey } from './reuse-key.js';
+import { segmentLayout, segmentReference } from './segment-layout.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
 import type { Logger } from '../service/logger.js';
 import type { ServiceConfig } from '../config/config.js';
@@ -241,20 +241,9 @@ export class Worker {
 
     let reference: PreparedReference | undefined;
     if (request.voiceId !== undefined) {
-      const voice = await backend.getVoice(request.voiceId);
-      if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${request.voiceId} was deleted before the task started.`);
-      // The task keeps its own copy, so deleting the voice later does not break it.
       const audioPath = blobs.referencePath(unit.task.id, sampleRate);
-      await blobs.prepareFor(audioPath);
-      let sha256 = voice.sha256;
-      if (voice.sampleRate === sampleRate) {
-        await copyFile(await blobs.load(voice.audioPath), audioPath);
-      } else {
-        // Stored for another engine's rate: normalise the original again.
-        sha256 = (await normalizeReference(await blobs.load(voice.originalPath), { sampleRate, outPath: audioPath, signal })).sha256;
-      }
-      await blobs.save(audioPath);
-      reference = { audioPath, sha256, promptText: request.promptText ?? voice.promptText };
+      reference = await this.copyStoredVoice(request.voiceId, audioPath, sampleRate, signal);
+      if (request.promptText !== undefined) reference.promptText = request.promptText;
     } else if (unit.task.reference !== undefined) {
       // Prepared before and routed again (its engine is gone): the upload was removed then, but
       // its normalised copy was kept. Normalise that copy for this engine's rate (its own file:
@@ -291,14 +280,40 @@ export class Worker {
       reference = { audioPath: normalized.path, sha256: normalized.sha256, promptText: request.promptText ?? '' };
     }
 
-    // A document_url is read now, before splitting (its text was not known at submit).
+    // Parts: each part's own voice, prepared once however many parts speak with it.
+    let references: Record<string, PreparedReference> | undefined;
+    for (const voiceId of new Set((request.parts ?? []).flatMap((part) => (part.voiceId === undefined ? [] : [part.voiceId])))) {
+      references ??= {};
+      references[voiceId] = await this.copyStoredVoice(voiceId, blobs.partVoicePath(unit.task.id, voiceId, sampleRate), sampleRate, signal);
+    }
+
+    const split = (text: string): string[] =>
+      splitText(text, { maxChars: capabilities.maxSegmentChars })
+        .map((s) => s.text.trim())
+        .filter(isSpeakable);
+    let segments: string[];
+    let segmentParts: number[] | undefined;
+    // A document_url is read now, before splitting (its text was not known at submit); its
+    // text is split as one (its chapters are on GET /api/task/:id/text, not marked in the audio).
     const text = request.documentUrl === undefined ? request.text : await this.readDocumentUrl(unit.task.id, request, signal);
-    const segments = splitText(text, { maxChars: capabilities.maxSegmentChars })
-      .map((s) => s.text.trim())
-      .filter(isSpeakable);
+    if (request.parts === undefined) {
+      segments = split(text);
+    } else {
+      // Each part on its own: a segment never spans two parts (two voices).
+      segments = [];
+      segmentParts = [];
+      for (const [index, part] of request.parts.entries()) {
+        for (const segment of split(part.text)) {
+          segments.push(segment);
+          segmentParts.push(index);
+        }
+      }
+    }
     if (segments.length === 0) throw new TtsError('E_TEXT_EMPTY', 'The text has nothing to read aloud.');
     const prepared: PreparedTask = { segments, reference, engine: capabilities.engine };
-    const key = reuseKey({ request: { ...request, text }, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs });
+    if (references !== undefined) prepared.references = references;
+    if (segmentParts !== undefined) prepared.segmentParts = segmentParts;
+    const key = reuseKey({ request: { ...request, text }, capabilities, sampleRate, reference, pauseMs: this.options.pauseMs, references });
     if (key !== undefined) prepared.reuseKey = key;
     signal.throwIfAborted();
     if (key !== undefined && request.reuse !== false && (await this.reuseResult(unit, prepared, signal))) return;
@@ -343,6 +358,25 @@ export class Worker {
   }
 
   /**
+   * The task's own copy of a stored voice at `audioPath` (deleting the voice later does not
+   * break the task), normalised again from the original when stored for another rate.
+   */
+  private async copyStoredVoice(voiceId: string, audioPath: string, sampleRate: number, signal: AbortSignal): Promise<PreparedReference> {
+    const { backend, blobs } = this.options;
+    const voice = await backend.getVoice(voiceId);
+    if (voice === undefined) throw new TtsError('E_VOICE_NOT_FOUND', `The voice ${voiceId} was deleted before the task started.`);
+    await blobs.prepareFor(audioPath);
+    let sha256 = voice.sha256;
+    if (voice.sampleRate === sampleRate) {
+      await copyFile(await blobs.load(voice.audioPath), audioPath);
+    } else {
+      sha256 = (await normalizeReference(await blobs.load(voice.originalPath), { sampleRate, outPath: audioPath, signal })).sha256;
+    }
+    await blobs.save(audioPath);
+    return { audioPath, sha256, promptText: voice.promptText };
+  }
+
+  /**
    * Completes the task with a copy of the same owner's identical, kept result, without the
    * engine. False when there is none, or its file is gone: the task then runs as usual.
    */
@@ -357,16 +391,15 @@ export class Worker {
       // A copy of its own: the other task's retention and deletion never touch it.
       await blobs.prepareFor(copy);
       await copyFile(await blobs.load(source.result.path), copy);
+      const result = { ...source.result, path: copy };
+      if (source.result.timelinePath !== undefined) {
+        result.timelinePath = blobs.timelinePath(task.id);
+        await copyFile(await blobs.load(source.result.timelinePath), result.timelinePath);
+        await blobs.save(result.timelinePath);
+      }
       signal.throwIfAborted();
       await blobs.save(copy);
-      // The timeline too (a result from before timelines has none: the copy then has none either).
-      let timelinePath: string | undefined;
-      if (source.result.timelinePath !== undefined) {
-        timelinePath = blobs.timelinePath(task.id);
-        await copyFile(await blobs.load(source.result.timelinePath), timelinePath);
-        await blobs.save(timelinePath);
-      }
-      completed = await backend.completeReused(unit, prepared, { ...source.result, path: copy, timelinePath }, this.options.resultTtlMs);
+      completed = await backend.completeReused(unit, prepared, result, this.options.resultTtlMs);
     } catch (error) {
       if (!isGone(error)) throw error;
       logger.info({ task: task.id, source: source.id }, 'the result to reuse is gone; synthesising');
@@ -391,8 +424,9 @@ export class Worker {
     const { task, segment } = unit;
     const outPath = blobs.segmentPath(task.id, segment.index);
     await blobs.prepareFor(outPath);
-    // The reference was prepared on whichever node prepared the task.
-    const voice = task.reference === undefined ? undefined : { ...task.reference, audioPath: await blobs.load(task.reference.audioPath) };
+    // The reference was prepared on whichever node prepared the task; a part speaks with its own voice.
+    const reference = segmentReference(task, segment.index);
+    const voice = reference === undefined ? undefined : { ...reference, audioPath: await blobs.load(reference.audioPath) };
     const done = await pool.synthesize(
       {
         text: segment.text,
@@ -419,35 +453,39 @@ export class Worker {
     if (segmentPaths === undefined) return;
     const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
     await blobs.prepareFor(resultPath);
+    const layout = segmentLayout(task, segmentPaths.length, this.options.pauseMs);
     let encoded: Awaited<ReturnType<typeof writeSegments>>;
     try {
-      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, { pauseMs: this.options.pauseMs, speed: task.request.speed });
+      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, {
+        pauseMs: this.options.pauseMs,
+        speed: task.request.speed,
+        pausesAfterMs: layout.pausesAfterMs,
+        chapterStarts: layout.chapterStarts,
+      });
     } catch (error) {
       if (!signal.aborted && (await this.loadSegments(unit)) === undefined) return; // deleted while being joined
       throw error;
     }
     signal.throwIfAborted();
     await blobs.save(encoded.path);
-    const timelinePath = await this.writeTimeline(unit, encoded.segmentDurationsMs);
-    await backend.completeAssemble(
-      unit,
-      { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate, timelinePath },
-      this.options.resultTtlMs,
-    );
+    const result: TaskResult = { path: encoded.path, format: encoded.format, durationMs: encoded.durationMs, bytes: encoded.bytes, sampleRate: encoded.sampleRate };
+    if (encoded.chapters.length > 0) result.chapters = encoded.chapters;
+    // The timeline: where each segment's audio lies (subtitles are made from it), kept with the result.
+    if (unit.segmentTexts !== undefined) {
+      const timeline: TimelineEntry[] = encoded.spans.map((span, index) => ({
+        text: unit.segmentTexts![index] ?? '',
+        part: task.segmentParts?.[index] ?? 0,
+        startMs: span.startMs,
+        endMs: span.endMs,
+      }));
+      result.timelinePath = blobs.timelinePath(task.id);
+      await blobs.prepareFor(result.timelinePath);
+      await writeFile(result.timelinePath, JSON.stringify(timeline));
+      await blobs.save(result.timelinePath);
+    }
+    await backend.completeAssemble(unit, result, this.options.resultTtlMs);
     this.options.metrics?.taskFinished(task, 'completed');
     await blobs.removeTaskScratch(task.id);
-  }
-
-  /** Writes and saves the result's timeline (where each segment lies in the audio: subtitles are made from it); returns its path. */
-  private async writeTimeline(unit: WorkUnit & { kind: 'assemble' }, durationsMs: readonly number[]): Promise<string> {
-    const { blobs } = this.options;
-    const segments = durationsMs.map((durationMs, i) => ({ text: unit.segmentTexts[i] ?? '', durationMs }));
-    const timeline = buildTimeline(segments, { pausesAfterMs: durationsMs.map(() => this.options.pauseMs), speed: unit.task.request.speed });
-    const path = blobs.timelinePath(unit.task.id);
-    await blobs.prepareFor(path);
-    await writeFile(path, JSON.stringify(timeline));
-    await blobs.save(path);
-    return path;
   }
 
   /**

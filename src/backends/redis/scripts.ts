@@ -8,6 +8,7 @@
  *   K task:ID        hash: id seq status priority request total done retries error result reference engine
  *                    expired createdAt startedAt finishedAt expiresAt updatedAt lease hash idem epoch agen next inflight reuse cached
  *                    whurl whevents (the task's webhook, if any) whlast (the status of its last delivery)
+ *                    references segparts (a task with parts: its voices' references, each segment's part, JSON)
  *   K task:ID:seg    hash per segment i: t<i> text, s<i> pending|queued|running|done, g<i> generation,
  *                    k<i> lease token, n<i> attempts, p<i> audio path, d<i> duration
  *   K task:ID:ev     list of the task's events (JSON)
@@ -202,19 +203,24 @@ if status ~= (kind == 'prepare' and 'preparing' or 'encoding') then return 0 end
 return rcall('HGET', tkey, 'lease') == token and 1 or 0
 `;
 
-/** ARGV: prefix, id, token, now, reference JSON or '', engine or '', reuse key or '', then the segments' texts. */
+/**
+ * ARGV: prefix, id, token, now, reference JSON or '', engine or '', reuse key or '', the parts'
+ * references JSON or '', the segments' parts JSON or '', then the segments' texts.
+ */
 export const COMPLETE_PREPARE = `${HELPERS}
-local token, now, reference, engine, reuse = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local token, now, reference, engine, reuse, refs, parts = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local f = rcall('HMGET', tkey, 'status', 'lease')
 if f[1] ~= 'preparing' or f[2] ~= token then return 0 end
 rcall('DEL', skey)
-local total = #ARGV - 7
+local total = #ARGV - 9
 for n = 1, total do
   local i = n - 1
-  rcall('HSET', skey, 't' .. i, ARGV[7 + n], 's' .. i, 'pending', 'g' .. i, 0, 'n' .. i, 0)
+  rcall('HSET', skey, 't' .. i, ARGV[9 + n], 's' .. i, 'pending', 'g' .. i, 0, 'n' .. i, 0)
 end
 rcall('HSET', tkey, 'total', total, 'done', 0, 'next', 0, 'inflight', 0, 'lease', '', 'updatedAt', now, 'reuse', reuse)
 if reference ~= '' then rcall('HSET', tkey, 'reference', reference) else rcall('HDEL', tkey, 'reference') end
+if refs ~= '' then rcall('HSET', tkey, 'references', refs) else rcall('HDEL', tkey, 'references') end
+if parts ~= '' then rcall('HSET', tkey, 'segparts', parts) else rcall('HDEL', tkey, 'segparts') end
 if engine ~= '' then rcall('HSET', tkey, 'engine', engine) else rcall('HDEL', tkey, 'engine') end
 setStatus('synthesizing')
 event('status', now)

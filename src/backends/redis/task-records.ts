@@ -35,6 +35,8 @@ export function toTask(reply: HashReply): TaskRecord {
   if (f.error !== undefined) task.error = JSON.parse(f.error) as { code: string; message: string };
   if (f.result !== undefined) task.result = JSON.parse(f.result) as TaskResult;
   if (f.reference !== undefined) task.reference = JSON.parse(f.reference) as PreparedReference;
+  if (f.references !== undefined) task.references = JSON.parse(f.references) as Record<string, PreparedReference>;
+  if (f.segparts !== undefined) task.segmentParts = JSON.parse(f.segparts) as number[];
   if (f.engine !== undefined) task.engine = f.engine;
   if (f.owner !== undefined && f.owner !== '') task.owner = f.owner;
   if (f.startedAt !== undefined) task.startedAt = Number(f.startedAt);

@@ -317,6 +317,8 @@ export class RedisWorkQueue {
       prepared.reference === undefined ? '' : JSON.stringify(prepared.reference),
       prepared.engine ?? '',
       prepared.reuseKey ?? '',
+      prepared.references === undefined ? '' : JSON.stringify(prepared.references),
+      prepared.segmentParts === undefined ? '' : JSON.stringify(prepared.segmentParts),
       ...prepared.segments,
     );
     if (accepted === 1) await this.fillWindow(unit.task.id);

@@ -4,7 +4,7 @@ import { TASK_STATUSES } from '../backend.js';
 
 const statusList = TASK_STATUSES.map((s) => `'${s}'`).join(', ');
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Steps from an older schema to this one, by the version they start from. */
 export const MIGRATIONS: Record<number, string> = {
@@ -22,6 +22,9 @@ export const MIGRATIONS: Record<number, string> = {
   3: `CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('admin', 'user')), hash TEXT NOT NULL,
         quotas TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER);
       ALTER TABLE api_keys ADD COLUMN webhook_url TEXT;`,
+  // 5: tasks with parts keep the references of the parts' voices and the part of each segment.
+  4: `ALTER TABLE tasks ADD COLUMN voice_references TEXT;
+      ALTER TABLE tasks ADD COLUMN segment_parts TEXT;`,
 };
 
 export const SCHEMA = `
@@ -46,6 +49,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   error_message TEXT,
   result TEXT,
   reference TEXT,
+  voice_references TEXT,
+  segment_parts TEXT,
   engine TEXT,
   owner TEXT,
   fair_rank INTEGER NOT NULL DEFAULT 0,

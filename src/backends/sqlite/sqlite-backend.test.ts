@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteBackend } from './sqlite-backend.js';
 import { SCHEMA_VERSION } from './schema.js';
-import { SCHEMA_1, SCHEMA_2, SCHEMA_3 } from './testing/old-schemas.js';
+import { SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4 } from './testing/old-schemas.js';
 import type { WorkUnit } from '../backend.js';
 import { runBackendContract } from '../testing/backend-contract.js';
 import { runAccessContract } from '../testing/access-contract.js';
@@ -17,6 +17,28 @@ import { TtsError } from '../../errors.js';
 runBackendContract('sqlite', async (clock) => new SqliteBackend({ path: ':memory:', now: clock.now }));
 runAccessContract('sqlite', async () => new SqliteBackend({ path: ':memory:' }));
 runWebhookContract('sqlite', async () => new SqliteBackend({ path: ':memory:' }));
+
+test('sqlite: a database of schema 4 is migrated: its tasks read as before, new ones keep their parts', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sqlite-migrate-4-'));
+  const path = join(dir, 'tasks.db');
+  const old = new Database(path);
+  old.exec(SCHEMA_4);
+  old.pragma('user_version = 4');
+  old.close();
+  const backend = new SqliteBackend({ path });
+  await backend.createTask({ text: '一。', format: 'wav', priority: 0, pronunciations: [], parts: [{ text: '一。' }] });
+  const prepare = await backend.claim('w', ['prepare'], 60_000);
+  assert.ok(prepare?.kind === 'prepare');
+  assert.equal(prepare.task.segmentParts, undefined);
+  await backend.completePrepare(prepare, { segments: ['一。'], segmentParts: [0] });
+  const segment = await backend.claim('w', ['segment'], 60_000);
+  assert.deepEqual(segment?.task.segmentParts, [0]);
+  await backend.close();
+  const reopened = new Database(path, { readonly: true });
+  assert.equal(reopened.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  reopened.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 test('sqlite: a database of schema 3 is migrated: its keys have no default webhook, new ones may; a webhook claim of a dead process is released', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sqlite-migrate-3-'));

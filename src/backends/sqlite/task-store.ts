@@ -40,6 +40,8 @@ export interface TaskRow {
   error_message: string | null;
   result: string | null;
   reference: string | null;
+  voice_references?: string | null;
+  segment_parts?: string | null;
   engine: string | null;
   expired: number;
   created_at: number;
@@ -75,6 +77,8 @@ export function toTask(row: TaskRow): TaskRecord {
     if (cached === true) task.cached = true;
   }
   if (row.reference !== null) task.reference = JSON.parse(row.reference) as PreparedReference;
+  if (row.voice_references != null) task.references = JSON.parse(row.voice_references) as Record<string, PreparedReference>;
+  if (row.segment_parts != null) task.segmentParts = JSON.parse(row.segment_parts) as number[];
   if (row.engine !== null) task.engine = row.engine;
   if (row.owner !== null) task.owner = row.owner;
   if (row.started_at !== null) task.startedAt = row.started_at;

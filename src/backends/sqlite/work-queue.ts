@@ -256,10 +256,19 @@ export class WorkQueue {
       const now = this.connection.now();
       this.connection
         .sql(
-          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, engine = ?,
-           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
+          `UPDATE tasks SET status = 'synthesizing', segments_total = ?, segments_pending = ?, segments_done = 0, reference = ?, voice_references = ?, segment_parts = ?,
+           engine = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`,
         )
-        .run(prepared.segments.length, prepared.segments.length, prepared.reference === undefined ? null : JSON.stringify(prepared.reference), prepared.engine ?? null, now, unit.task.id);
+        .run(
+          prepared.segments.length,
+          prepared.segments.length,
+          prepared.reference === undefined ? null : JSON.stringify(prepared.reference),
+          prepared.references === undefined ? null : JSON.stringify(prepared.references),
+          prepared.segmentParts === undefined ? null : JSON.stringify(prepared.segmentParts),
+          prepared.engine ?? null,
+          now,
+          unit.task.id,
+        );
       this.reuseKeys.record(unit.task.id, unit.task.owner ?? '', prepared.reuseKey);
       this.events.append(this.tasks.read(unit.task.id)!, 'status');
       return true;

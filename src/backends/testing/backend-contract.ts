@@ -113,6 +113,26 @@ export function runBackendContract(name: string, factory: BackendFactory, timing
       await assert.rejects(backend.createTask(request('别的'), { idempotencyKey: 'k1', requestHash: 'h2' }), (e: unknown) => e instanceof TtsError && e.code === 'E_IDEMPOTENCY_CONFLICT');
     }));
 
+  test(`${name}: a task with parts keeps its voices' references, each segment's part, and hands assembly the segments' texts`, () =>
+    withBackend(factory, async (backend) => {
+      const parts = [
+        { text: '一。二。', voiceId: 'v1' },
+        { text: '三。', pauseMs: 500, chapter: 'C' },
+      ];
+      await backend.createTask({ ...request('一。二。\n\n三。'), parts });
+      const prepare = await claimOf(backend, 'prepare');
+      const references = { v1: { audioPath: '/v1.wav', sha256: 'a'.repeat(64), promptText: '' } };
+      await backend.completePrepare(prepare, { segments: ['一。', '二。', '三。'], segmentParts: [0, 0, 1], references });
+      const segments = [await claimOf(backend, 'segment'), await claimOf(backend, 'segment'), await claimOf(backend, 'segment')];
+      assert.deepEqual(segments[0]!.task.segmentParts, [0, 0, 1]);
+      assert.deepEqual(segments[0]!.task.references, references);
+      assert.deepEqual(segments[0]!.task.request.parts, parts);
+      for (const segment of segments) await backend.completeSegment(segment, { audioPath: `/s/${segment.segment.index}.wav`, durationMs: 10 });
+      const assemble = await claimOf(backend, 'assemble');
+      assert.deepEqual(assemble.segmentTexts, ['一。', '二。', '三。']);
+      assert.deepEqual(assemble.task.segmentParts, [0, 0, 1]);
+    }));
+
   test(`${name}: a task goes prepare → segments → assemble → completed, with events in order`, () =>
     withBackend(factory, async (backend) => {
       const events: TaskEvent[] = [];
