@@ -36,7 +36,11 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     summary: '`not_before` is not an ISO 8601 date-time with a time zone, lies in the past (more than 60 s ago), or lies more than 30 days ahead.',
   },
-  E_FORMAT_UNSUPPORTED: { status: 400, retryable: false, summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac, m4b (a stream: not m4b; subtitles: vtt or srt).' },
+  E_FORMAT_UNSUPPORTED: {
+    status: 400,
+    retryable: false,
+    summary: 'The requested output or stream format is not one of wav, mp3, opus, flac, pcm, aac, m4b (a stream: not m4b; subtitles: vtt or srt).',
+  },
   E_INSTRUCTIONS_UNSUPPORTED: {
     status: 400,
     retryable: false,

@@ -5,7 +5,19 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_SPEED, MIN_SPEED, OUTPUT_FORMAT_NAMES, STREAM_FORMAT_NAMES, type OutputFormat } from '../audio/output.js';
-import { AUDIT_ACTIONS, DOCUMENT_KINDS, type DocumentKind, KEY_ROLES, MAX_CHAPTER_CHARS, MAX_PART_PAUSE_MS, MAX_PARTS, TASK_STATUSES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_SETS, type WebhookEvents } from '../backends/backend.js';
+import {
+  AUDIT_ACTIONS,
+  DOCUMENT_KINDS,
+  type DocumentKind,
+  KEY_ROLES,
+  MAX_CHAPTER_CHARS,
+  MAX_PART_PAUSE_MS,
+  MAX_PARTS,
+  TASK_STATUSES,
+  WEBHOOK_DELIVERY_STATUSES,
+  WEBHOOK_EVENT_SETS,
+  type WebhookEvents,
+} from '../backends/backend.js';
 import { DETERMINISM, SEED_MAX } from '../engines/protocol.js';
 import { MAX_PRONUNCIATIONS } from '../text/pronunciations.js';
 import { SUBTITLE_FORMAT_NAMES, type SubtitleFormat } from '../text/subtitles.js';
@@ -36,7 +48,9 @@ const ISO_DATE_TIME = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9}
 
 export const SynthesisBody = Type.Object(
   {
-    text: Type.Optional(Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text`, `parts`, a `document` file or `document_url`.' })),
+    text: Type.Optional(
+      Type.String({ description: 'The text to read aloud (at most MAX_TEXT_CHARS characters once normalised). Exactly one of `text`, `parts`, a `document` file or `document_url`.' }),
+    ),
     document_url: Type.Optional(
       Type.String({ maxLength: 2048, description: 'An http(s) URL of a document to read (text, Markdown, HTML, EPUB, PDF; README: Documents); fetched and read when the task is prepared.' }),
     ),
