@@ -17,7 +17,7 @@ interface CatalogueEntry {
 export const ERROR_CATALOGUE = {
   E_INVALID_ARGUMENT: { status: 400, retryable: false, summary: 'An option or field has the wrong type or value.' },
   E_TEXT_EMPTY: { status: 400, retryable: false, summary: 'The text is empty, or holds nothing that can be spoken (only punctuation or symbols).' },
-  E_TEXT_CONFLICT: { status: 400, retryable: false, summary: 'A request gave more than one of `text` and `parts`; give exactly one.' },
+  E_TEXT_CONFLICT: { status: 400, retryable: false, summary: 'A request gave more than one of `text`, `parts`, a `document` file and `document_url`; give exactly one.' },
   E_PART_EMPTY: { status: 400, retryable: false, summary: 'A part of `parts` has no text that can be spoken; the message names the part.' },
   E_PART_INVALID: {
     status: 400,

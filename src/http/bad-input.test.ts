@@ -76,7 +76,7 @@ const cases: Case[] = [
   { name: 'empty JSON body', path: '/api/synthesis', init: () => raw(''), status: 400, code: 'E_MALFORMED_JSON' },
   { name: 'JSON that is an array', path: '/api/synthesis', init: () => raw('["你好"]'), status: 400, code: 'E_INVALID_ARGUMENT' },
   { name: 'JSON that is a string', path: '/api/synthesis', init: () => raw('"你好"'), status: 400, code: 'E_INVALID_ARGUMENT' },
-  { name: 'missing text', path: '/api/synthesis', init: () => jsonPost({ format: 'mp3' }), status: 400, code: 'E_TEXT_EMPTY', message: /`text` or `parts`/u },
+  { name: 'missing text', path: '/api/synthesis', init: () => jsonPost({ format: 'mp3' }), status: 400, code: 'E_TEXT_EMPTY', message: /`text`, `parts`/u },
   // parts: several voices in one task
   { name: 'both text and parts', path: '/api/synthesis', init: () => jsonPost({ text: '你好。', parts: [{ text: '你好。' }] }), status: 400, code: 'E_TEXT_CONFLICT' },
   { name: 'a part with no text', path: '/api/synthesis', init: () => jsonPost({ parts: [{ text: '你好。' }, { text: ' 。。 ' }] }), status: 400, code: 'E_PART_EMPTY', message: /parts\[1\]/u },
@@ -229,7 +229,7 @@ const cases: Case[] = [
     path: '/api/synthesis',
     init: () => jsonPost({ text: '你好', document_url: 'https://example.com/a.md' }),
     status: 400,
-    code: 'E_INVALID_ARGUMENT',
+    code: 'E_TEXT_CONFLICT',
     message: /exactly one/u,
   },
   { name: 'document_url to loopback', path: '/api/synthesis', init: () => jsonPost({ document_url: 'http://127.0.0.1:6379/' }), status: 400, code: 'E_URL_FORBIDDEN', message: /document_url/u },
@@ -243,7 +243,7 @@ const cases: Case[] = [
     path: '/api/synthesis',
     init: () => multipart({ text: '你好' }, { name: 'a.md', data: Buffer.from('# Hi\n\nThere.'), field: 'document' }),
     status: 400,
-    code: 'E_INVALID_ARGUMENT',
+    code: 'E_TEXT_CONFLICT',
   },
   { name: 'a document of random bytes', path: '/api/synthesis', init: () => multipart({}, { name: 'noise.bin', data: noise(5_000), field: 'document' }), status: 415, code: 'E_DOCUMENT_UNSUPPORTED' },
   {

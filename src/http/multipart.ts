@@ -56,12 +56,9 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore, o
         document = { path: blobs.uploadPath(randomUUID()) };
         if (part.filename) document.name = part.filename.slice(0, 255);
         await blobs.prepareFor(document.path);
-        await pipeline(
-          part.file,
-          capped(options.documentMaxBytes, 'E_DOCUMENT_TOO_LARGE', `The document is larger than ${options.documentMaxBytes} bytes (MAX_DOCUMENT_BYTES).`),
-          createWriteStream(document.path),
-        );
-        if (part.file.truncated) throw new TtsError('E_DOCUMENT_TOO_LARGE', 'The document is larger than the upload cap.');
+        const cap = new ByteCap(options.documentMaxBytes);
+        await pipeline(part.file, cap.stream, createWriteStream(document.path));
+        if (cap.exceeded || part.file.truncated) throw new TtsError('E_DOCUMENT_TOO_LARGE', `The document is larger than ${options.documentMaxBytes} bytes (MAX_DOCUMENT_BYTES).`);
         continue;
       }
       if (part.fieldname !== 'audio') {
@@ -78,11 +75,9 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore, o
       // The name and type the client gave are not trusted: ffprobe decides what the file is.
       uploadPath = blobs.uploadPath(randomUUID());
       await blobs.prepareFor(uploadPath);
-      const audioCap = options.audioMaxBytes;
-      await (audioCap === undefined
-        ? pipeline(part.file, createWriteStream(uploadPath))
-        : pipeline(part.file, capped(audioCap, 'E_BODY_TOO_LARGE', 'The uploaded file is larger than the upload cap (MAX_UPLOAD_BYTES).'), createWriteStream(uploadPath)));
-      if (part.file.truncated) throw new TtsError('E_BODY_TOO_LARGE', 'The uploaded file is larger than the upload cap (MAX_UPLOAD_BYTES).');
+      const cap = new ByteCap(options.audioMaxBytes ?? Number.POSITIVE_INFINITY);
+      await pipeline(part.file, cap.stream, createWriteStream(uploadPath));
+      if (cap.exceeded || part.file.truncated) throw new TtsError('E_BODY_TOO_LARGE', 'The uploaded file is larger than the upload cap (MAX_UPLOAD_BYTES).');
     }
   } catch (error) {
     if (uploadPath !== undefined) await blobs.remove(uploadPath);
@@ -95,13 +90,24 @@ export async function readMultipart(request: FastifyRequest, blobs: BlobStore, o
   return content;
 }
 
-/** Passes a file through, refusing it once it passes `maxBytes`. */
-function capped(maxBytes: number, code: 'E_BODY_TOO_LARGE' | 'E_DOCUMENT_TOO_LARGE', message: string): Transform {
-  let received = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      received += chunk.length;
-      callback(received > maxBytes ? new TtsError(code, message) : null, chunk);
-    },
-  });
+/**
+ * Passes a file through up to `maxBytes`, then drops the rest and says so (`exceeded`). It never
+ * fails the stream: a file cut off midway would leave the rest of the request unread, and the
+ * client's connection stalled until it times out; read to its end, the answer (413) goes out
+ * and the connection serves the client's next request. (The plugin's own fileSize bounds what is read.)
+ */
+class ByteCap {
+  exceeded = false;
+  readonly stream: Transform;
+
+  constructor(maxBytes: number) {
+    let received = 0;
+    this.stream = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        received += chunk.length;
+        if (received > maxBytes) this.exceeded = true;
+        callback(null, this.exceeded ? undefined : chunk);
+      },
+    });
+  }
 }
