@@ -5,12 +5,12 @@
  * file appears whole or not at all.
  */
 
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { ffmpegPath } from './binaries.js';
 import { asFileUrl } from './probe.js';
-import { lastLine, spawnFailure } from './run-binary.js';
+import { lastLine, spawnFailure, spawnPiped } from './run-binary.js';
 import { decodeWav, encodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
 
@@ -150,21 +150,24 @@ class EncoderDestination implements PcmDestination {
     const args = OUTPUT_FORMATS[format].ffmpegArgs ?? PCM_THROUGH_FFMPEG[format]!;
     const tempo = atempoFilters(speed);
     const filters = tempo.length === 0 ? [] : ['-af', tempo.join(',')];
-    let child: ChildProcess;
-    try {
-      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', '-f', 's16le', '-ar', String(sampleRate), '-ac', String(channels), '-i', 'pipe:0', ...filters, ...args, asFileUrl(partialPath)], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-    } catch (error) {
-      throw spawnFailure(ffmpegPath(), error as NodeJS.ErrnoException);
-    }
-    // A spawn that failed (no descriptors left, no binary) has no pid and no pipes: its error comes
-    // as an event, which must be listened for before anything touches the pipes.
-    if (child.pid === undefined) {
-      const [error] = (await once(child, 'error')) as [NodeJS.ErrnoException];
-      throw spawnFailure(ffmpegPath(), error);
-    }
-    return new EncoderDestination(child as ChildProcessWithoutNullStreams, format);
+    const child = await spawnPiped(ffmpegPath(), [
+      '-nostdin',
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      's16le',
+      '-ar',
+      String(sampleRate),
+      '-ac',
+      String(channels),
+      '-i',
+      'pipe:0',
+      ...filters,
+      ...args,
+      asFileUrl(partialPath),
+    ]);
+    return new EncoderDestination(child, format);
   }
 
   async write(bytes: Uint8Array): Promise<void> {

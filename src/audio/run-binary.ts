@@ -3,7 +3,8 @@
  * stdout, keeps the tail of stderr for messages, and ends the program on timeout or abort.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
 import { basename } from 'node:path';
 import { redactPaths, TtsError, isResourceExhaustion } from '../errors.js';
 
@@ -42,6 +43,25 @@ export function spawnFailure(binary: string, error: NodeJS.ErrnoException): TtsE
     return new TtsError('E_RESOURCES_EXHAUSTED', `Cannot start ${program}: the machine is out of file descriptors, processes or memory (${error.code}); try again shortly.`, { cause: error });
   }
   return new TtsError('E_INTERNAL', `Running ${program} failed (${error.code ?? error.message}).`, { cause: error });
+}
+
+/**
+ * Starts a long-lived child with its three pipes, or throws its typed failure (spawnFailure):
+ * a spawn that fails (no descriptors, no binary) has no pid and no pipes, and its error comes
+ * as an event, listened for here before anything touches the pipes.
+ */
+export async function spawnPiped(binary: string, args: readonly string[]): Promise<ChildProcessWithoutNullStreams> {
+  let child: ChildProcess;
+  try {
+    child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (error) {
+    throw spawnFailure(binary, error as NodeJS.ErrnoException);
+  }
+  if (child.pid === undefined) {
+    const [error] = (await once(child, 'error')) as [NodeJS.ErrnoException];
+    throw spawnFailure(binary, error);
+  }
+  return child as ChildProcessWithoutNullStreams;
 }
 
 export async function runBinary(binary: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {

@@ -8,13 +8,13 @@
  * flushes every packet. wav and pcm at speed 1 are written directly.
  */
 
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { setPriority } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import { ffmpegPath } from './binaries.js';
 import { atempoFilters, OUTPUT_FORMATS, type OutputFormat } from './output.js';
-import { lastLine, spawnFailure } from './run-binary.js';
+import { lastLine, spawnFailure, spawnPiped } from './run-binary.js';
 import { streamingWavHeader } from './wav.js';
 import { TtsError } from '../errors.js';
 
@@ -141,21 +141,10 @@ export class StreamEncoder {
     const encoded = OUTPUT_FORMATS[format].ffmpegArgs;
     // wav and pcm through ffmpeg (speed, rate) come out raw: the WAV header is written here, with unknown sizes.
     const args = encoded === null ? ['-f', 's16le'] : [...encoded, ...(STREAMING_ARGS[format] ?? [])];
-    let child: ChildProcess;
-    try {
-      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', '-f', 'wav', '-i', 'pipe:0', ...filters, ...rate, ...args, '-flush_packets', '1', 'pipe:1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    } catch (error) {
-      throw spawnFailure(ffmpegPath(), error as NodeJS.ErrnoException);
-    }
-    // A failed spawn has no pid and no pipes: its error comes as an event.
-    if (child.pid === undefined) {
-      const [error] = (await once(child, 'error')) as [NodeJS.ErrnoException];
-      throw spawnFailure(ffmpegPath(), error);
-    }
-    const running = child as ChildProcessWithoutNullStreams;
+    const running = await spawnPiped(ffmpegPath(), ['-nostdin', '-v', 'error', '-f', 'wav', '-i', 'pipe:0', ...filters, ...rate, ...args, '-flush_packets', '1', 'pipe:1']);
     // The first audio is encoded at the service's priority (a few milliseconds of work on the way
     // of the first bytes); then the encoder yields to the engines. Raising a niceness needs no privilege.
-    const pid = child.pid;
+    const pid = running.pid!;
     running.stdout.once('data', () => {
       try {
         setPriority(pid, this.options.niceness ?? STREAM_ENCODER_NICENESS);

@@ -7,14 +7,13 @@
  * files are then removed) continues from its result, decoded from where the stream was.
  */
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ffmpegPath } from '../audio/binaries.js';
 import { atempoFilters, OUTPUT_FORMATS, type OutputFormat } from '../audio/output.js';
 import { asFileUrl } from '../audio/probe.js';
-import { spawnFailure } from '../audio/run-binary.js';
+import { spawnPiped } from '../audio/run-binary.js';
 import { StreamEncoder, type PcmFormat } from '../audio/stream-encoder.js';
 import { decodeWav } from '../audio/wav.js';
 import type { TaskBackend, TaskRecord } from '../backends/backend.js';
@@ -294,20 +293,9 @@ export class TaskAudioStreamer {
     const format = sent ?? { sampleRate: task.result.sampleRate, channels: 1 };
     const start = Math.round(frames / speed);
     const filters = [`aresample=${format.sampleRate}`, `atrim=start_sample=${start}`, ...(sent === undefined ? [] : atempoFilters(1 / speed))];
-    let child: ChildProcessWithoutNullStreams;
-    try {
-      // A pcm result is raw samples: ffmpeg must be told their form (the others say it in their header).
-      const input = task.result.format === 'pcm' ? ['-f', 's16le', '-ar', String(task.result.sampleRate), '-ac', '1'] : [];
-      child = spawn(ffmpegPath(), ['-nostdin', '-v', 'error', ...input, '-i', asFileUrl(path), '-af', filters.join(','), '-ac', String(format.channels), '-f', 's16le', 'pipe:1'], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-    } catch (error) {
-      throw spawnFailure(ffmpegPath(), error as NodeJS.ErrnoException);
-    }
-    if (child.pid === undefined) {
-      const [error] = (await once(child, 'error')) as [NodeJS.ErrnoException];
-      throw spawnFailure(ffmpegPath(), error);
-    }
+    // A pcm result is raw samples: ffmpeg must be told their form (the others say it in their header).
+    const input = task.result.format === 'pcm' ? ['-f', 's16le', '-ar', String(task.result.sampleRate), '-ac', '1'] : [];
+    const child = await spawnPiped(ffmpegPath(), ['-nostdin', '-v', 'error', ...input, '-i', asFileUrl(path), '-af', filters.join(','), '-ac', String(format.channels), '-f', 's16le', 'pipe:1']);
     const closed = once(child, 'close').catch(() => undefined);
     child.stderr.resume();
     try {
