@@ -20,18 +20,28 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import random
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import ttsq_protocol as protocol
+from glmtts_batch import BatchDecoder
 from glmtts_device import enter_cpu_mode, load_llm_in, release_cached_memory, sample_in_float32
 from glmtts_setup import OPTION_NAMES, GlmttsSettings, SettingsError, enter_repo, job_options, repo_version, run_check
+from glmtts_threads import ReadingsLock, Serialized
 from glmtts_tn_cache import cached_zh_normalizer
 from ttsq_phonemes import PronunciationError, load_inventory, reading_tokens
 from ttsq_protocol import HostError, Job
 from ttsq_wav import write_pcm16
+
+
+def numpy_random_seed(seed: int) -> None:
+    import numpy
+
+    numpy.random.seed(seed)
 
 # What GLM-TTS's normaliser ends a text with (ensure_proper_ending), stripped from a forced
 # reading's key before it is looked for inside a sentence.
@@ -80,6 +90,38 @@ class GlmTtsEngine:
         self.voices: "collections.OrderedDict[tuple, PromptFeatures]" = collections.OrderedDict()
         oom = getattr(torch.cuda, "OutOfMemoryError", None)
         self.oom_types: tuple = (oom,) if isinstance(oom, type) else ()
+        self.decoder: BatchDecoder | None = None
+        if settings.max_batch > 1:
+            self._enter_batch_mode()
+
+    def _enter_batch_mode(self) -> None:
+        """GLMTTS_MAX_BATCH > 1: segments run on threads of their own (protocol.serve_concurrently)
+        and their LLM chunks are decoded together by one BatchDecoder. GLM-TTS's shared parts are
+        guarded (glmtts_threads.py), and its per-chunk set_seed, which would reseed the global
+        generators under another segment's flow, is replaced: each chunk's LLM draws come from
+        the row's own generator, and its flow runs under a lock from that generator's state
+        (`_flow_forward`), which is where GLM-TTS's own flow would start drawing."""
+        frontend_lock = threading.RLock()
+        self.frontend = Serialized(self.frontend, frontend_lock)
+        self.text_frontend = Serialized(self.text_frontend, frontend_lock)
+        self.voices_lock = threading.Lock()
+        self.readings_lock = ReadingsLock()
+        self.rng_lock = threading.Lock()
+        self.chunk = threading.local()
+        self.glm.seed_util.set_seed = lambda _seed: None
+        self.decoder = BatchDecoder(
+            self.llm,
+            self.device,
+            self.settings.max_batch,
+            wait_seconds=self.settings.batch_wait_seconds,
+            log=protocol.log,
+            thread_setup=self.thread_setup,
+        )
+
+    def thread_setup(self) -> None:
+        """What each thread running GLM-TTS needs: CPU mode is a torch mode, held per thread."""
+        if self.settings.device == "cpu":
+            enter_cpu_mode()
 
     @property
     def capabilities(self) -> dict:
@@ -92,7 +134,7 @@ class GlmTtsEngine:
             "phonemeControl": self.settings.use_phoneme,
             "languages": ["zh", "en"],
             "maxSegmentChars": self.settings.max_segment_chars,
-            "maxBatch": 1,
+            "maxBatch": self.settings.max_batch,
             "requiresVoice": True,
             "options": list(OPTION_NAMES),
             # The same seed, text and voice give the same audio; without a seed, results are not reused.
@@ -141,7 +183,7 @@ class GlmTtsEngine:
             "use_cache": use_cache,
         }
         flow_prompt_token = self.torch.tensor([list(features.speech_token)], dtype=self.torch.int32).to(self.device)
-        with self._forced_readings(readings):
+        with self._readings_guard(readings, use_phoneme), self._forced_readings(readings):
             speech, _, _, _ = self.glm.generate_long(
                 frontend=self.frontend,
                 text_frontend=self.text_frontend,
@@ -156,6 +198,7 @@ class GlmTtsEngine:
                 flow_prompt_token=flow_prompt_token,
                 speech_feat=features.speech_feat,
                 local_llm_forward=self._llm_forward(job),
+                local_flow_forward=self._flow_forward(job),
                 use_phoneme=use_phoneme,
             )
         return (speech.squeeze(0).clamp(-1.0, 1.0) * 32767.0).to(self.torch.int16).cpu().numpy().tobytes()
@@ -226,6 +269,13 @@ class GlmTtsEngine:
             applicable[match] = tokens
         return applicable
 
+    def _readings_guard(self, readings: dict[str, str], use_phoneme: bool):
+        """In batch mode, the replace dictionary is changed by one segment at a time, and read
+        by no other segment meanwhile (glmtts_threads.ReadingsLock)."""
+        if self.decoder is None or not use_phoneme:
+            return contextlib.nullcontext()
+        return self.readings_lock.exclusive() if readings else self.readings_lock.shared()
+
     @contextlib.contextmanager
     def _forced_readings(self, readings: dict[str, str]):
         """Adds this job's readings to GLM-TTS's replace dictionary and restores it afterwards."""
@@ -246,6 +296,12 @@ class GlmTtsEngine:
 
     def _prompt_features(self, voice: dict) -> PromptFeatures:
         """Extracted once per (audio hash, prompt text, sample rate); least recently used go first."""
+        if self.decoder is None:
+            return self._extract_prompt_features(voice)
+        with self.voices_lock:  # one extraction per voice, however many segments ask at once
+            return self._extract_prompt_features(voice)
+
+    def _extract_prompt_features(self, voice: dict) -> PromptFeatures:
         key = (voice["sha256"], voice.get("promptText", ""), self.settings.sample_rate)
         cached = self.voices.get(key)
         if cached is not None:
@@ -271,14 +327,54 @@ class GlmTtsEngine:
         return features
 
     def _llm_forward(self, job: Job):
-        """GLM-TTS's own LLM step, with a cancel check before each of its text chunks."""
+        """GLM-TTS's own LLM step, with a cancel check before each of its text chunks; in batch
+        mode the chunk is decoded in the batch instead, and a cancel takes its row out at once."""
         forward = self.glm.local_llm_forward
+        decoder = self.decoder
 
         def checked(**kwargs: Any):
             job.check_canceled()
-            return forward(**kwargs)
+            if decoder is None:
+                return forward(**kwargs)
+            decoded = decoder.decode(
+                kwargs["prompt_text_token"],
+                kwargs["tts_text_token"],
+                kwargs["prompt_speech_token"],
+                seed=self._seed(job),
+                sample_method=kwargs.get("sample_method", "ras"),
+                sampling_k=kwargs.get("sampling", 25),
+                canceled=job.canceled,
+            )
+            self.chunk.generator = decoded.generator
+            return decoded.tokens
 
         return checked
+
+    def _flow_forward(self, job: Job):
+        """GLM-TTS's flow for one chunk. In batch mode it runs under the random-state lock, from
+        the state GLM-TTS's own flow would start from: the seed's, advanced by the chunk's LLM
+        draws (on CUDA, where those draws are taken on the CPU, the GPU generator starts from
+        the seed)."""
+        forward = self.glm.local_flow_forward
+        if self.decoder is None:
+            return forward
+        torch = self.torch
+
+        def seeded(**kwargs: Any):
+            seed = self._seed(job)
+            with self.rng_lock:
+                random.seed(seed)
+                numpy_random_seed(seed)
+                torch.default_generator.set_state(self.chunk.generator.get_state())
+                if self.decoder.on_cuda:
+                    torch.cuda.manual_seed(seed)
+                return forward(**kwargs)
+
+        return seeded
+
+    @staticmethod
+    def _seed(job: Job) -> int:
+        return job.seed if job.seed is not None else 0
 
     # -- memory ----------------------------------------------------------------------------------
 
@@ -303,7 +399,13 @@ def main(argv: list[str]) -> int:
     except Exception as error:  # a missing package or checkpoint: say which, then exit
         protocol.fail_start(f"GLM-TTS could not load: {type(error).__name__}: {error} (run with --check)")
     protocol.announce_ready(engine.capabilities)
-    protocol.HostLoop().serve(engine.synthesize, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds)
+    loop = protocol.HostLoop()
+    if engine.decoder is None:
+        loop.serve(engine.synthesize, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds)
+    else:
+        loop.serve_concurrently(
+            engine.synthesize, settings.max_batch, thread_setup=engine.thread_setup, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds
+        )
     return 0
 
 

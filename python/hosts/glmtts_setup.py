@@ -104,6 +104,8 @@ class GlmttsSettings:
     python: str
     cli_batch: int
     tn_cache: Optional[str]
+    max_batch: int = 1
+    batch_wait_seconds: float = 0.0
 
     @staticmethod
     def from_env(env: Mapping[str, str]) -> "GlmttsSettings":
@@ -155,6 +157,8 @@ class GlmttsSettings:
             python=env.get("GLMTTS_PYTHON", "").strip() or sys.executable,
             cli_batch=_integer(env, "GLMTTS_CLI_BATCH", 8, 1, 64),
             tn_cache=_tn_cache(env),
+            max_batch=_integer(env, "GLMTTS_MAX_BATCH", 1, 1, 256),
+            batch_wait_seconds=_integer(env, "GLMTTS_BATCH_WAIT_MS", 10, 0, 1000) / 1000,
         )
 
 

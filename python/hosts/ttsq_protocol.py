@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn, Optional, TextIO
 
@@ -148,7 +149,8 @@ Answer = Callable[[Job, "dict | HostError"], None]
 
 class HostLoop:
     """Reads requests on a thread; runs jobs on the caller's thread, one at a time (`serve`) or
-    in batches of up to the host's maxBatch (`serve_batches`)."""
+    in batches of up to the host's maxBatch (`serve_batches`), or each on a thread of its own
+    (`serve_concurrently`)."""
 
     def __init__(self) -> None:
         self._jobs: "queue.Queue[Optional[Job]]" = queue.Queue()
@@ -236,6 +238,62 @@ class HostLoop:
                 return
             idle_since = time.monotonic()
             idle_done = on_idle is None or idle_seconds <= 0
+
+    def serve_concurrently(
+        self,
+        synthesize: Callable[[Job], dict],
+        max_jobs: int,
+        thread_setup: Callable[[], None] = lambda: None,
+        on_idle: Optional[Callable[[], None]] = None,
+        idle_seconds: float = 0.0,
+        stdin: TextIO = sys.stdin,
+    ) -> None:
+        """Runs each job on a thread of its own as soon as it arrives, up to `max_jobs` at once
+        (the supervisor sends no more than the host's maxBatch): for an engine that batches its
+        jobs' work internally, continuously, rather than in fixed groups. `thread_setup` runs
+        first on each of those threads. On end of input, what is running finishes first."""
+        threading.Thread(target=self._read, args=(stdin,), name="protocol-reader", daemon=True).start()
+        running = threading.BoundedSemaphore(max_jobs)
+        idle = threading.Condition()
+        in_flight = [0]
+
+        def one(jobs: list[Job], answer: Answer) -> None:
+            answer(jobs[0], synthesize(jobs[0]))
+
+        def run(job: Job) -> None:
+            try:
+                self._run([job], one)
+            finally:
+                with idle:
+                    in_flight[0] -= 1
+                    idle.notify_all()
+                running.release()
+
+        executor = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="job", initializer=thread_setup)
+        idle_since, idle_done = time.monotonic(), on_idle is None or idle_seconds <= 0
+        try:
+            while True:
+                try:
+                    timeout = None if idle_done else max(0.0, idle_since + idle_seconds - time.monotonic())
+                    job = self._jobs.get(timeout=timeout)
+                except queue.Empty:
+                    with idle:
+                        quiet = in_flight[0] == 0
+                    if quiet:
+                        on_idle()  # type: ignore[misc]
+                        idle_done = True
+                    else:
+                        idle_since = time.monotonic()
+                    continue
+                if job is None:
+                    return
+                running.acquire()
+                with idle:
+                    in_flight[0] += 1
+                executor.submit(run, job)
+                idle_since, idle_done = time.monotonic(), on_idle is None or idle_seconds <= 0
+        finally:
+            executor.shutdown(wait=True)
 
     def _gather(self, first: Job, max_batch: int, gather_seconds: float) -> tuple[list[Job], bool]:
         """The first job and whatever else arrives in time; True if input ended meanwhile."""
