@@ -25,7 +25,8 @@ REPETITION_RATIO = 0.1
 
 def nucleus(scores: Any, generator: Any, top_p: float = TOP_P, top_k: int = TOP_K) -> int:
     """The most probable tokens up to `top_p` of the mass (at most `top_k` of them), one drawn."""
-    ranked, order = scores.softmax(dim=0).sort(descending=True, stable=True)
+    probabilities = scores.softmax(dim=0)
+    ranked, order = _most_probable(probabilities, top_k)
     # GLM-TTS accumulates the mass one float32 addition at a time and compares it with top_p
     # as float32 (a Python float beside a float32 tensor); numpy.float32 rounds the same way.
     limit = numpy.float32(top_p)
@@ -38,6 +39,18 @@ def nucleus(scores: Any, generator: Any, top_p: float = TOP_P, top_k: int = TOP_
         kept += 1
     drawn = ranked[:kept].clone().multinomial(1, replacement=True, generator=generator)
     return int(order[drawn].item())
+
+
+def _most_probable(probabilities: Any, count: int) -> tuple[Any, Any]:
+    """The `count` most probable tokens, in the order GLM-TTS's full stable sort gives them. A
+    top-k is that order whenever no two of the first count + 1 values are equal (the order is
+    then unique); where two are, the whole vocabulary is sorted stably, as GLM-TTS does. The
+    top-k costs a fraction of sorting tens of thousands of tokens for every row at every step."""
+    if probabilities.shape[0] > count:
+        ranked, order = probabilities.topk(count + 1)
+        if bool((ranked[1:] != ranked[:-1]).all()):
+            return ranked[:count], order[:count]
+    return probabilities.sort(descending=True, stable=True)
 
 
 def plain(scores: Any, generator: Any) -> int:
