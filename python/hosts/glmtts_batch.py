@@ -109,6 +109,11 @@ class BatchDecoder:
         self.llama = llm.llama
         self.device = device
         self.on_cuda = getattr(device, "type", str(device)).startswith("cuda")
+        if self.on_cuda:
+            # With a padding mask, torch picks cuDNN's attention, which builds a graph for every new
+            # key length (each step's), 70 ms a step on an H200, and fails when short of workspace
+            # memory; the memory-efficient and flash kernels take the mask as it is.
+            torch.backends.cuda.enable_cudnn_sdp(False)
         self.max_rows = max_rows
         self.limit = max_rows  # lowered by out-of-memory errors, regrown slowly
         self.wait_seconds = wait_seconds
