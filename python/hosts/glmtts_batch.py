@@ -121,6 +121,7 @@ class BatchDecoder:
         self.stats = DecoderStats()
         self.pending: "collections.deque[Row]" = collections.deque()
         self.active: list[Row] = []
+        self.joining: Optional[Row] = None  # taken from `pending`, not yet in `active`
         self.cache: Any = None  # the batch's DynamicCache, left-padded to `mask`'s width
         self.mask: Any = None  # [rows, width]: 1 where a row has a real position
         self.clean_steps = 0
@@ -209,11 +210,27 @@ class BatchDecoder:
 
     def _after_failure(self, error: BaseException) -> None:
         """Outside the except block: an out-of-memory error's frames (the step's activations) are
-        gone by now, so emptying the cache gives their memory back."""
+        gone by now, so emptying the cache gives their memory back. A row that was joining
+        starts again later, or fails with the error."""
+        joining, self.joining = self.joining, None
+        if self._is_oom(error) and joining is not None:
+            self._free_memory()
+            if not self.active:
+                self._finish(joining, HostError("E_ENGINE_OOM", f"GPU out of memory starting one request alone: {error}", True))
+                return
+            # The rows decoding are not at fault: the batch stops growing at its size for now.
+            joining.restart(self.torch)
+            with self.wake:
+                self.pending.appendleft(joining)
+            self.limit = len(self.active)
+            self.stats.halvings += 1
+            self.clean_steps = 0
+            self.log(f"GPU out of memory adding a row to {len(self.active)}: the batch stays at {self.limit} for now")
+            return
         if self._is_oom(error):
             self._halve(error)
             return
-        for row in list(self.active):
+        for row in list(self.active) + ([joining] if joining is not None else []):
             self._finish(row, error)
         self._reset_batch()
 
@@ -268,11 +285,12 @@ class BatchDecoder:
                 if self.active and not self._fits(row):
                     return
                 self.pending.popleft()
+                self.joining = row
             cache, logits = self._prefill(row)
             self._sample(row, logits[0])
-            if row.done.is_set():
-                continue
-            self._merge(row, cache)
+            if not row.done.is_set():
+                self._merge(row, cache)
+            self.joining = None
 
     def _fits(self, row: Any) -> bool:
         if not self.on_cuda:

@@ -177,9 +177,18 @@ class BatchDecoderTest(unittest.TestCase):
     def test_rows_joining_between_steps_and_a_canceled_row_leave_the_others_unchanged(self) -> None:
         decoder = BatchDecoder(self.llm, torch.device("cpu"), max_rows=8)
         stop = threading.Event()
-        threading.Timer(0.15, stop.set).start()
+        # A row that cannot end before step 80 (twice its text), canceled once it is decoding.
+        doomed = (request(40, 3, 10, 9), 5, "ras")
+
+        def cancel_when_decoding() -> None:
+            while not any(row.canceled is stop and len(row.tokens) >= 5 for row in list(decoder.active)):
+                time.sleep(0.001)
+            stop.set()
+
+        watcher = threading.Thread(target=cancel_when_decoding, daemon=True)
+        watcher.start()
         try:
-            results = in_threads(decoder, MIXED, canceled={2: stop}, stagger=0.02)
+            results = in_threads(decoder, MIXED[:2] + [doomed] + MIXED[3:], canceled={2: stop}, stagger=0.02)
         finally:
             decoder.close()
         self.assertIsInstance(results[2], Canceled)
@@ -207,6 +216,27 @@ class BatchDecoderTest(unittest.TestCase):
             self.assertEqual(results[index].tokens, tokens, f"row {index}")
         self.assertGreaterEqual(decoder.stats.halvings, 2, logs)
         self.assertTrue(any("halved" in line for line in logs), logs)
+
+    def test_out_of_memory_while_a_row_joins_takes_it_back_and_it_still_gets_its_tokens(self) -> None:
+        class FailsJoiningTwice(BatchDecoder):
+            """Fault injection: the first two prompts run beside other rows run out of memory."""
+
+            failures = 0
+
+            def _forward(self, **inputs):
+                if inputs.get("past_key_values") is None and self.active and self.failures < 2:
+                    self.failures += 1
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+                return super()._forward(**inputs)
+
+        decoder = FailsJoiningTwice(self.llm, torch.device("cpu"), max_rows=8, wait_seconds=0.2)
+        try:
+            results = in_threads(decoder, MIXED)
+        finally:
+            decoder.close()
+        self.assertEqual(decoder.failures, 2)
+        for index, (tokens, _state) in enumerate(self.expected):
+            self.assertEqual(results[index].tokens, tokens, f"row {index}")
 
     def test_out_of_memory_on_one_row_alone_is_a_retryable_error(self) -> None:
         class AlwaysOutOfMemory(BatchDecoder):
