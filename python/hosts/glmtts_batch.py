@@ -246,6 +246,10 @@ class BatchDecoder:
             self.limit = max(1, self.limit // 2)
             self._reset_batch()
             return
+        # The failed step may have appended its keys and values to some layers already.
+        width = self.mask.shape[1]
+        for layer in self._layers(self.cache):
+            layer.keys, layer.values = layer.keys[:, :, :width], layer.values[:, :, :width]
         self.limit = max(1, rows // 2)
         self.stats.halvings += 1
         self.clean_steps = 0

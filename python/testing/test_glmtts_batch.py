@@ -198,13 +198,20 @@ class BatchDecoderTest(unittest.TestCase):
 
     def test_out_of_memory_halves_the_batch_and_every_row_still_gets_its_tokens(self) -> None:
         class FailsAboveTwoRows(BatchDecoder):
-            """Fault injection (a test double of CUDA's allocator): a step of more than two
-            rows raises the out-of-memory error CUDA would."""
+            """Fault injection (a test double of CUDA's allocator): a step of more than two rows
+            raises the out-of-memory error CUDA would, in its last layer, after the first layers
+            have added the step's keys and values to the cache (as a real one can)."""
 
             def _forward(self, **inputs):
-                if inputs["inputs_embeds"].shape[0] > 2:
-                    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
-                return super()._forward(**inputs)
+                def fail(_module, args):
+                    if args[0].shape[0] > 2:
+                        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+
+                hook = self.llama.model.layers[-1].register_forward_pre_hook(fail)
+                try:
+                    return super()._forward(**inputs)
+                finally:
+                    hook.remove()
 
         logs: list = []
         decoder = FailsAboveTwoRows(self.llm, torch.device("cpu"), max_rows=8, wait_seconds=0.2, log=logs.append)
