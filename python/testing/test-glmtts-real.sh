@@ -10,6 +10,7 @@ if [[ -z "${GLMTTS_REPO:-}" ]]; then
 fi
 GLMTTS_PYTHON="${GLMTTS_PYTHON:-$(bash python/make-glmtts-venv.sh | tail -n 1)}"
 export GLMTTS_PYTHON
+"$GLMTTS_PYTHON" -m unittest python/testing/test_glmtts_batch.py
 npx tsc -p tsconfig.json
 exec node --test --test-concurrency=1 \
   dist/src/engines/hosts/glmtts-drift.test.js \

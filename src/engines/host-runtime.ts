@@ -1,6 +1,6 @@
 /**
  * The host side of the engine-host protocol, for hosts written in TypeScript: reads requests
- * from stdin, runs one at a time, answers on stdout. An engine plugs in through `HostEngine`.
+ * from stdin, runs up to the engine's maxBatch at once, answers on stdout. An engine plugs in through `HostEngine`.
  */
 
 import { createInterface } from 'node:readline';
@@ -47,31 +47,35 @@ export async function runHost(createEngine: () => Promise<HostEngine>): Promise<
   send({ type: 'ready', protocol: PROTOCOL_VERSION, capabilities: engine.capabilities });
 
   const queue: SynthesizeRequest[] = [];
-  let current: { id: string; controller: AbortController } | undefined;
+  /** Segments being synthesised, up to the engine's maxBatch at once, by id. */
+  const running = new Map<string, AbortController>();
   let shuttingDown = false;
 
   const finishIfIdle = (): void => {
-    if (shuttingDown && current === undefined && queue.length === 0) {
+    if (shuttingDown && running.size === 0 && queue.length === 0) {
       lines.close();
       process.stdin.destroy();
     }
   };
 
+  const run = async (request: SynthesizeRequest): Promise<void> => {
+    const controller = new AbortController();
+    running.set(request.id, controller);
+    try {
+      const outcome = await engine.synthesize(request, controller.signal);
+      if (controller.signal.aborted) throw new TtsError('E_CANCELED', 'The segment was canceled.');
+      send({ type: 'done', id: request.id, outPath: request.outPath, ...outcome });
+    } catch (error) {
+      const failure = controller.signal.aborted ? new TtsError('E_CANCELED', 'The segment was canceled.') : toTtsError(error);
+      send({ type: 'error', id: request.id, ...failure.toWire(), retryable: failure.retryable });
+    } finally {
+      running.delete(request.id);
+    }
+  };
+
   const work = async (): Promise<void> => {
-    while (current === undefined && queue.length > 0) {
-      const request = queue.shift()!;
-      const controller = new AbortController();
-      current = { id: request.id, controller };
-      try {
-        const outcome = await engine.synthesize(request, controller.signal);
-        if (controller.signal.aborted) throw new TtsError('E_CANCELED', 'The segment was canceled.');
-        send({ type: 'done', id: request.id, outPath: request.outPath, ...outcome });
-      } catch (error) {
-        const failure = controller.signal.aborted ? new TtsError('E_CANCELED', 'The segment was canceled.') : toTtsError(error);
-        send({ type: 'error', id: request.id, ...failure.toWire(), retryable: failure.retryable });
-      } finally {
-        current = undefined;
-      }
+    while (running.size < engine.capabilities.maxBatch && queue.length > 0) {
+      void run(queue.shift()!).then(work);
     }
     finishIfIdle();
   };
@@ -99,8 +103,9 @@ export async function runHost(createEngine: () => Promise<HostEngine>): Promise<
         void work();
         return;
       case 'cancel': {
-        if (current?.id === message.id) {
-          current.controller.abort();
+        const controller = running.get(message.id);
+        if (controller !== undefined) {
+          controller.abort();
           return;
         }
         const queued = queue.findIndex((r) => r.id === message.id);

@@ -18,52 +18,66 @@ async function withService(env: Record<string, string>, body: (service: TestServ
 
 const submit = async (service: TestService, body: Record<string, unknown>): Promise<string> => (await service.request('/api/synthesis', jsonPost(body))).body.id as string;
 
-test('a one-sentence task submitted while a 100-segment task runs finishes within a few segment-times', () =>
-  withService({ BENCH_SLEEP_COST_MS: '40' }, async (service) => {
-    const long = await submit(service, { text: longText(100) });
-    await waitForTask(service, long, (t) => t.progress.segments_done >= 5);
-    const short = await submit(service, { text: '短句。' });
-    const longWhenSubmitted = (await service.request(`/api/task/${long}`)).body.progress.segments_done as number;
-    await waitForTask(service, short, (t) => t.status === 'completed');
-    const longWhenShortDone = (await service.request(`/api/task/${long}`)).body;
-    assert.equal(longWhenShortDone.progress.segments_total, 100);
-    const overtaken = longWhenShortDone.progress.segments_done - longWhenSubmitted;
-    assert.ok(overtaken <= 4, `the long task ran ${overtaken} segments before the short one finished`);
-    assert.notEqual(longWhenShortDone.status, 'completed');
-  }));
+// Each case runs against a host that takes one segment at a time, and against a batched one
+// (four at once, each as slow as alone, as a batched model on a GPU): the pool fills the batch
+// from the queue in the scheduler's order, so fairness and priority hold the same.
+for (const maxBatch of [1, 4]) {
+  const batch = { BENCH_SLEEP_MAX_BATCH: String(maxBatch) };
+  const named = (name: string): string => (maxBatch === 1 ? name : `${name} (host batches ${maxBatch})`);
 
-test('a higher priority goes first', () =>
-  withService({ BENCH_SLEEP_COST_MS: '40' }, async (service) => {
-    const long = await submit(service, { text: longText(20) });
-    await waitForTask(service, long, (t) => t.progress.segments_done >= 1);
-    const low = await submit(service, { text: longText(3), priority: 0 });
-    const high = await submit(service, { text: longText(3), priority: 5 });
-    const highDone = await waitForTask(service, high);
-    const lowNow = (await service.request(`/api/task/${low}`)).body;
-    assert.equal(highDone.status, 'completed');
-    assert.notEqual(lowNow.status, 'completed', 'the low-priority task, submitted first, is still running');
-    const lowDone = await waitForTask(service, low);
-    assert.ok(Date.parse(highDone.finished_at) < Date.parse(lowDone.finished_at));
-  }));
+  test(named('a one-sentence task submitted while a 100-segment task runs finishes within a few segment-times'), () =>
+    withService({ BENCH_SLEEP_COST_MS: '40', ...batch }, async (service) => {
+      const long = await submit(service, { text: longText(100) });
+      await waitForTask(service, long, (t) => t.progress.segments_done >= 5);
+      const short = await submit(service, { text: '短句。' });
+      const longWhenSubmitted = (await service.request(`/api/task/${long}`)).body.progress.segments_done as number;
+      await waitForTask(service, short, (t) => t.status === 'completed');
+      const longWhenShortDone = (await service.request(`/api/task/${long}`)).body;
+      assert.equal(longWhenShortDone.progress.segments_total, 100);
+      const overtaken = longWhenShortDone.progress.segments_done - longWhenSubmitted;
+      // A few segment-times: a batched host finishes maxBatch segments in each.
+      assert.ok(overtaken <= 4 * maxBatch, `the long task ran ${overtaken} segments before the short one finished`);
+      assert.notEqual(longWhenShortDone.status, 'completed');
+    }),
+  );
 
-test('a long task runs on several engine hosts at once', () =>
-  withService({ BENCH_SLEEP_COST_MS: '100', ENGINE_HOSTS: '2' }, async (service) => {
-    let mostBusy = 0;
-    const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.engines!.pools()[0]!.pool.busy)), 10);
-    const id = await submit(service, { text: longText(8) });
-    await waitForTask(service, id);
-    clearInterval(watch);
-    assert.equal(mostBusy, 2);
-  }));
+  test(named('a higher priority goes first'), () =>
+    withService({ BENCH_SLEEP_COST_MS: '40', ...batch }, async (service) => {
+      const long = await submit(service, { text: longText(20) });
+      await waitForTask(service, long, (t) => t.progress.segments_done >= 1);
+      const low = await submit(service, { text: longText(3), priority: 0 });
+      const high = await submit(service, { text: longText(3), priority: 5 });
+      const highDone = await waitForTask(service, high);
+      const lowNow = (await service.request(`/api/task/${low}`)).body;
+      assert.equal(highDone.status, 'completed');
+      assert.notEqual(lowNow.status, 'completed', 'the low-priority task, submitted first, is still running');
+      const lowDone = await waitForTask(service, low);
+      assert.ok(Date.parse(highDone.finished_at) < Date.parse(lowDone.finished_at));
+    }),
+  );
 
-test('a segment whose host dies is retried and the task completes', () =>
-  withService({ BENCH_SLEEP_COST_MS: '300' }, async (service) => {
-    const id = await submit(service, { text: longText(4) });
-    const { pool } = service.engines!.pools()[0]!;
-    // Killed while it holds a segment: that segment is lost and retried.
-    await waitUntil(() => pool.busy === 1, 'the host to work on a segment');
-    process.kill(pool.pids[0]!, 'SIGKILL');
-    const task = await waitForTask(service, id);
-    assert.equal(task.status, 'completed', JSON.stringify(task.error));
-    assert.equal(task.attempts, 2);
-  }));
+  test(named('a long task runs on several engine hosts at once'), () =>
+    withService({ BENCH_SLEEP_COST_MS: '100', ENGINE_HOSTS: '2', ...batch }, async (service) => {
+      let mostBusy = 0;
+      const watch = setInterval(() => (mostBusy = Math.max(mostBusy, service.engines!.pools()[0]!.pool.busy)), 10);
+      const id = await submit(service, { text: longText(8 * maxBatch) });
+      await waitForTask(service, id);
+      clearInterval(watch);
+      assert.equal(mostBusy, 2);
+    }),
+  );
+
+  test(named('a segment whose host dies is retried and the task completes'), () =>
+    withService({ BENCH_SLEEP_COST_MS: '300', ...batch }, async (service) => {
+      const id = await submit(service, { text: longText(4) });
+      const { pool } = service.engines!.pools()[0]!;
+      // Killed while it holds segments: they are lost and retried.
+      await waitUntil(() => pool.busy === 1, 'the host to work on a segment');
+      process.kill(pool.pids[0]!, 'SIGKILL');
+      const task = await waitForTask(service, id);
+      assert.equal(task.status, 'completed', JSON.stringify(task.error));
+      // Each segment the host held (up to its batch) was lost once and tried again.
+      assert.ok(task.attempts >= 2 && task.attempts <= 1 + maxBatch, `attempts: ${task.attempts}`);
+    }),
+  );
+}

@@ -8,7 +8,9 @@
  * BENCH_SLEEP_MS_PER_CHAR (audio per character, default 250), BENCH_SLEEP_LOG (a file to which
  * the path of every segment written is appended: tests use it to count syntheses),
  * BENCH_SLEEP_DETERMINISTIC (what its capabilities claim: always, the default, since its audio
- * follows the text only; seeded; or never, to test result reuse with engines that sample).
+ * follows the text only; seeded; or never, to test result reuse with engines that sample),
+ * BENCH_SLEEP_MAX_BATCH (segments it takes at once, default 1: each costs BENCH_SLEEP_COST_MS
+ * however many run beside it, as a step of a batched model on a GPU does).
  */
 
 import { appendFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +32,8 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
   const sampleRate = envNumber('BENCH_SLEEP_SAMPLE_RATE', 24_000);
   const msPerChar = envNumber('BENCH_SLEEP_MS_PER_CHAR', 250);
   const loadMs = envNumber('BENCH_SLEEP_LOAD_MS', 0);
+  const maxBatch = envNumber('BENCH_SLEEP_MAX_BATCH', 1);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`Expected BENCH_SLEEP_MAX_BATCH to be an integer from 1 and up, got "${maxBatch}"`);
   const log = process.env.BENCH_SLEEP_LOG;
   const determinism = process.env.BENCH_SLEEP_DETERMINISTIC ?? 'always';
   if (!['always', 'seeded', 'never'].includes(determinism)) throw new Error(`Expected BENCH_SLEEP_DETERMINISTIC to be always, seeded or never, got "${determinism}"`);
@@ -44,7 +48,7 @@ async function createBenchSleepEngine(): Promise<HostEngine> {
       phonemeControl: false,
       languages: ['zh', 'en'],
       maxSegmentChars: 200,
-      maxBatch: 1,
+      maxBatch,
       requiresVoice: false,
       options: [],
       ...(determinism === 'never' ? {} : { deterministic: determinism as 'always' | 'seeded' }),

@@ -88,6 +88,50 @@ if (REAL_GLMTTS_SKIP) {
     slowText: '第一句话比较长，用来测试取消是否在两个文本块之间生效。'.repeat(8),
   });
 
+  runHostConformance('glm-tts batched (real code)', () => hostSpec('glm-tts', { ...real.env, GLMTTS_MAX_BATCH: '4' }), {
+    sampleText: '你好，世界。',
+    slowText: '第一句话比较长，用来测试取消是否在两个文本块之间生效。'.repeat(8),
+  });
+
+  // Eight mixed requests: two voices, one to four of GLM-TTS's text chunks, seeds, both samplers, phoneme mode.
+  const mixed: Array<Omit<SegmentRequest, 'outPath'>> = [
+    { text: '今天天气很好。', voice: voiceA, seed: 7 },
+    { text: 'Hello there, this is the second request.', voice: voiceB, seed: 8 },
+    { text: '第一句话比较长，用来测试批处理。第二句话也不短，它会成为另一个文本块。第三句话结束了。', voice: voiceA, seed: 2 ** 32 - 1 },
+    { text: '你好。', voice: voiceB, seed: 0, options: { sample_method: 'topk' } },
+    { text: '重庆的弦乐。', voice: voiceA, seed: 3, options: { use_phoneme: true } },
+    { text: 'A short one.', voice: voiceA },
+    { text: '我们一起去公园散步吧，那里的风景非常美丽，还有很多人在跑步。', voice: voiceB, seed: 12_345, options: { use_cache: false } },
+    { text: '最后一个请求。', voice: voiceA, seed: 31_337 },
+  ];
+
+  test('glm-tts batched (real code): each of 8 mixed requests sent together gives exactly the audio it gives alone on the unbatched host; a canceled one leaves the others unchanged', async () => {
+    const alone = await withRealPool('glm-tts', {}, async (pool) => {
+      const made: Int16Array[] = [];
+      for (const request of mixed) made.push(await samples(pool, request));
+      return made;
+    });
+    const together = await withRealPool('glm-tts', { GLMTTS_MAX_BATCH: '8' }, async (pool, logs) => {
+      assert.equal(pool.capacity, 8);
+      const made = await Promise.all(mixed.map((request) => samples(pool, request)));
+      return { made, logs };
+    });
+    for (const [index, audio] of together.made.entries()) assert.deepEqual(audio, alone[index], `request ${index}: ${mixed[index]?.text}`);
+
+    await withRealPool('glm-tts', { GLMTTS_MAX_BATCH: '8' }, async (pool) => {
+      const canceled = new AbortController();
+      const runs = mixed.map((request, index) => (index === 2 ? pool.synthesize({ ...request, outPath: outPath() }, { signal: canceled.signal }) : samples(pool, request)));
+      setTimeout(() => canceled.abort(), 300);
+      const settled = await Promise.allSettled(runs);
+      assert.equal(settled[2]?.status, 'rejected');
+      for (const [index, outcome] of settled.entries()) {
+        if (index === 2) continue;
+        assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
+        assert.deepEqual((outcome as PromiseFulfilledResult<Int16Array>).value, alone[index], `request ${index} beside a canceled one`);
+      }
+    });
+  });
+
   test('glm-tts (real code): extracts a voice once, the same seed gives the same samples, another seed others', async () => {
     await withRealPool('glm-tts', {}, async (pool, logs) => {
       const first = await samples(pool, { text: '今天天气很好。', voice: voiceA, seed: 7 });
