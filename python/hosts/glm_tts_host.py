@@ -8,8 +8,9 @@ the demo, it keeps each voice's prompt features (bounded LRU), honours forced re
 job at a time (refusing one GLM-TTS would not match), stops between GLM-TTS's text chunks when
 canceled, turns CUDA out-of-memory into a retryable error while it keeps serving, breaks runs
 of words GLM-TTS's splitter fails on, keeps the text normaliser's FST between starts, and runs
-on the CPU with GLMTTS_DEVICE=cpu (glmtts_device.py). Settings come from the environment
-(glmtts_setup.GlmttsSettings).
+on the CPU with GLMTTS_DEVICE=cpu (glmtts_device.py). With GLMTTS_MAX_BATCH > 1 it takes that
+many segments at once, each on a thread of its own, and decodes their LLM stage together
+(glmtts_batch.py). Settings come from the environment (glmtts_setup.GlmttsSettings).
 
     GLMTTS_REPO=/opt/GLM-TTS python3 glm_tts_host.py            # serve (stdin/stdout)
     GLMTTS_REPO=/opt/GLM-TTS python3 glm_tts_host.py --check    # what is missing, no model load
@@ -137,8 +138,10 @@ class GlmTtsEngine:
             "maxBatch": self.settings.max_batch,
             "requiresVoice": True,
             "options": list(OPTION_NAMES),
-            # The same seed, text and voice give the same audio; without a seed, results are not reused.
-            "deterministic": "seeded",
+            # The same seed, text and voice give the same audio; without a seed, results are not
+            # reused. Not so for a batch on a GPU: its reduced-precision sums depend on the rows
+            # beside a request, so a seed no longer names one result there.
+            **({} if self.decoder is not None and self.decoder.on_cuda else {"deterministic": "seeded"}),
         }
 
     # -- per segment ---------------------------------------------------------------------------

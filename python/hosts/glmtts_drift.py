@@ -195,6 +195,7 @@ class InFunction:
 
 Entry = Union[Function, Attribute, Options, InFunction]
 LLM_KEYWORDS = ("llm", "prompt_text_token", "tts_text_token", "prompt_speech_token", "sample_method")
+FLOW_KEYWORDS = ("flow", "token_list", "prompt_speech_tokens", "speech_feat", "embedding")
 
 MANIFEST: tuple[Entry, ...] = (
     # glmtts_inference.py as the glm-tts host drives it (glm_tts_host.py, GlmTtsEngine)
@@ -202,9 +203,14 @@ MANIFEST: tuple[Entry, ...] = (
     Function(INFERENCE, "load_models", HOST, keywords=("use_phoneme", "sample_rate"), returns=5),
     Function(INFERENCE, "generate_long", HOST, returns=4, keywords=(
         "frontend", "text_frontend", "llm", "flow", "text_info", "cache", "device", "embedding", "seed",
-        "sample_method", "flow_prompt_token", "speech_feat", "local_llm_forward", "use_phoneme")),
+        "sample_method", "flow_prompt_token", "speech_feat", "local_llm_forward", "local_flow_forward", "use_phoneme")),
     Function(INFERENCE, "local_llm_forward", HOST, keywords=LLM_KEYWORDS),  # through the host's wrapper
     InFunction(INFERENCE, "generate_long", HOST, call="local_llm_forward", keywords=LLM_KEYWORDS),
+    # GLMTTS_MAX_BATCH: the flow runs through the host's wrapper, from the chunk's random state
+    Function(INFERENCE, "local_flow_forward", HOST, keywords=FLOW_KEYWORDS),
+    InFunction(INFERENCE, "generate_long", HOST, call="local_flow_forward", keywords=FLOW_KEYWORDS),
+    # ...and the per-chunk reseeding, looked up on the module at each call, is replaced
+    InFunction(INFERENCE, "generate_long", HOST, code="seed_util.set_seed(seed)"),
     InFunction(INFERENCE, "generate_long", HOST, variable="cache",
                keys=("cache_text", "cache_text_token", "cache_speech_token", "use_cache")),
     Function("utils/seed_util.py", "set_seed", "generate_long", positional=1, called_by="generate_long"),
