@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks: `npm run bench` for all of them, or `npm run bench -- NAME ...` for some
- * (names: reference, split, subtitles, protocol, espeak, say, http, busy, auth, scale, glm, first-audio, redis-scale-out,
+ * (names: reference, split, subtitles, protocol, espeak, say, http, busy, auth, scale, glm, glm-batch (needs GLMTTS_REPO), first-audio, redis-scale-out,
  * redis-accept, redis-busy, redis-tasks, redis-auth, queue-position; the redis ones and queue-position use the Redis at REDIS_URL).
  * Each prints its figures beside a baseline measured in the same run.
  */
@@ -10,6 +10,7 @@ import { benchAuthOverhead, benchAuthOverheadRedis } from './auth-overhead.js';
 import { benchEngineBusy } from './engine-busy.js';
 import { benchEspeakScaling } from './espeak-scaling.js';
 import { benchGlmTtsHost } from './glm-tts-host.js';
+import { benchGlmTtsBatch } from './glm-tts-batch.js';
 import { benchHttpThroughput } from './http-throughput.js';
 import { benchProtocolThroughput } from './protocol-throughput.js';
 import { benchQueuePosition } from './queue-position.js';
@@ -33,6 +34,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   auth: () => benchAuthOverhead(),
   scale: () => benchScale(),
   glm: () => benchGlmTtsHost(),
+  'glm-batch': () => benchGlmTtsBatch(),
   'first-audio': () => benchTimeToFirstAudio(),
   'redis-scale-out': () => benchScaleOut(),
   'redis-accept': () => benchAccepting(),
