@@ -406,9 +406,14 @@ def main(argv: list[str]) -> int:
     if engine.decoder is None:
         loop.serve(engine.synthesize, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds)
     else:
-        loop.serve_concurrently(
-            engine.synthesize, settings.max_batch, thread_setup=engine.thread_setup, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds
-        )
+        try:
+            loop.serve_concurrently(
+                engine.synthesize, settings.max_batch, thread_setup=engine.thread_setup, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds
+            )
+        finally:
+            # Joined before the interpreter exits: a daemon thread still inside torch while
+            # Python finalises can take the process down with a signal (seen on shutdown).
+            engine.decoder.close()
     return 0
 
 

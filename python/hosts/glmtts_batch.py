@@ -178,7 +178,7 @@ class BatchDecoder:
         with self.wake:
             self.closed = True
             self.wake.notify_all()
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=30)
 
     # -- the decoding thread --------------------------------------------------------------------
 
