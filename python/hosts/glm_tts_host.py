@@ -411,9 +411,12 @@ def main(argv: list[str]) -> int:
                 engine.synthesize, settings.max_batch, thread_setup=engine.thread_setup, on_idle=engine.free_gpu_memory, idle_seconds=settings.idle_free_seconds
             )
         finally:
-            # Joined before the interpreter exits: a daemon thread still inside torch while
-            # Python finalises can take the process down with a signal (seen on shutdown).
             engine.decoder.close()
+        # Every job is answered and flushed. A batched host leaves by os._exit: native threads
+        # (torch's, onnxruntime's) started from the job threads can abort Python's finalisation
+        # ("terminate called without an active exception", a signal instead of exit status 0).
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
