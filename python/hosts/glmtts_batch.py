@@ -43,6 +43,10 @@ from ttsq_protocol import Canceled, HostError
 REGROW_AFTER_STEPS = 64
 # Share of free GPU memory a joining row's keys and values may take.
 MEMORY_HEADROOM = 0.8
+# GLMTTS.inference's bounds on speech tokens per text token, which local_llm_forward leaves at
+# their defaults: the end of audio is masked before min, decoding stops at max.
+MIN_TOKEN_TEXT_RATIO = 2
+MAX_TOKEN_TEXT_RATIO = 20
 
 
 @dataclass
@@ -157,7 +161,7 @@ class BatchDecoder:
             begin = torch.tensor([llm.boa], device=tts_text_token.device).unsqueeze(0)
             input_ids = torch.cat([prompt_text_token, tts_text_token, begin, speech], dim=1).to(torch.long)
             embeds = llm.llama_embedding(input_ids.to(self.device))
-        row = Row(embeds=embeds, min_len=int(text_len * 2), max_len=int(text_len * 20), sample_method=sample_method, top_k=sampling_k, seed=seed, canceled=canceled)
+        row = Row(embeds=embeds, min_len=int(text_len * MIN_TOKEN_TEXT_RATIO), max_len=int(text_len * MAX_TOKEN_TEXT_RATIO), sample_method=sample_method, top_k=sampling_k, seed=seed, canceled=canceled)
         row.restart(torch)
         if row.max_len == 0:
             return Decoded([], row.generator)
