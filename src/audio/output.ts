@@ -198,11 +198,11 @@ export interface AudioSinkOptions {
 
 /**
  * Receives segment WAVs in order and writes `outPath` in `format`. Call `finish()` after the
- * last segment, or `abort()` to stop and remove everything written.
+ * last segment, or `abort()` to stop and remove everything written. Until `finish()` the file
+ * is written at `partialPath` (absent: beside `outPath`), on the same file system as `outPath`.
  */
 export class AudioSink {
   private destination: PcmDestination | undefined;
-  private readonly partialPath: string;
   private sampleRate = 0;
   private channels = 0;
   private dataBytes = 0;
@@ -216,9 +216,8 @@ export class AudioSink {
     readonly format: OutputFormat,
     readonly outPath: string,
     private readonly options: AudioSinkOptions,
-  ) {
-    this.partialPath = `${outPath}.partial`;
-  }
+    private readonly partialPath = `${outPath}.partial`,
+  ) {}
 
   /** Appends the next segment (a 16-bit PCM WAV file), then `pauseAfterMs` of silence if another segment follows (absent: the sink's pause). */
   async append(segmentPath: string, pauseAfterMs?: number): Promise<void> {
@@ -294,17 +293,29 @@ export interface WriteSegmentsOptions extends AudioSinkOptions {
   chapterStarts?: ReadonlyArray<{ title: string; segment: number }>;
 }
 
+export type WrittenSegments = EncodedAudio & { chapters: ChapterMark[] };
+
 /** Writes segments already on disk to `outPath` (see AudioSink); with chapters, their times. */
-export async function writeSegments(paths: readonly string[], format: OutputFormat, outPath: string, options: WriteSegmentsOptions): Promise<EncodedAudio & { chapters: ChapterMark[] }> {
+export async function writeSegments(paths: readonly string[], format: OutputFormat, outPath: string, options: WriteSegmentsOptions): Promise<WrittenSegments> {
   const sink = new AudioSink(format, outPath, options);
-  let encoded: EncodedAudio;
   try {
-    for (const [index, path] of paths.entries()) await sink.append(path, options.pausesAfterMs?.[index]);
-    encoded = await sink.finish();
+    for (const [index, path] of paths.entries()) await appendSegment(sink, path, index, options);
   } catch (error) {
     await sink.abort();
     throw error;
   }
+  return await finishSegments(sink, options);
+}
+
+/** Appends segment `index` to a sink with the pause `options` give after it: what writeSegments does, and an assembly begun before the last segment (worker/early-assembly.ts). */
+export async function appendSegment(sink: AudioSink, path: string, index: number, options: WriteSegmentsOptions): Promise<void> {
+  await sink.append(path, options.pausesAfterMs?.[index]);
+}
+
+/** Finishes a sink every segment was appended to (appendSegment) and marks its chapters: the end of writeSegments, shared with an assembly begun early. */
+export async function finishSegments(sink: AudioSink, options: WriteSegmentsOptions): Promise<WrittenSegments> {
+  const encoded = await sink.finish(); // removes what it wrote if it fails
+  const { format, outPath } = sink;
   const chapters = chapterTimes(options.chapterStarts ?? [], encoded);
   if (chapters.length > 0 && CHAPTER_FORMATS[format] !== undefined) {
     try {

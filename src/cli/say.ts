@@ -245,7 +245,13 @@ async function runLocalSay(
 
   // The service's pipeline on this machine: the request is checked as the API checks it, and
   // the worker prepares, synthesises and assembles it over an in-memory backend.
-  const local = await LocalSynthesis.create({ pauseMs, maxTextChars, logger: pino({ level: values.quiet ? 'silent' : 'error' }, pino.destination(2)) });
+  const local = await LocalSynthesis.create({
+    pauseMs,
+    maxTextChars,
+    logger: pino({ level: values.quiet ? 'silent' : 'error' }, pino.destination(2)),
+    // For `npm run bench -- say` only: the same run timed with encoding after the last segment.
+    earlyAssembly: process.env.TTS_QUEUE_BENCH_EARLY_ASSEMBLY !== 'off',
+  });
   const bar = createProgressBar(process.stderr, !values.quiet);
   let engines: EngineSet | undefined;
   const started = performance.now();

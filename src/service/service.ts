@@ -119,7 +119,10 @@ export async function startService(config: ServiceConfig, options: StartServiceO
   const engineReports = (): EngineReport[] => (engines === undefined ? reported : localReports());
   if (engines === undefined) await refreshReports();
 
-  const worker = engines === undefined ? undefined : new Worker({ backend, engines, blobs, logger, metrics, ...workerSettings(config) });
+  // Encoding as segments finish needs every segment made here, in a file that stays put: a
+  // backend this process owns alone, and local files (an S3 store's cache may fetch one again).
+  const earlyAssembly = opened.exclusive && config.blobStore === 'local';
+  const worker = engines === undefined ? undefined : new Worker({ backend, engines, blobs, logger, metrics, ...workerSettings(config), earlyAssembly });
   let ready = false;
   let closing = false;
   const isReady = (): boolean => ready && !closing;

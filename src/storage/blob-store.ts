@@ -34,6 +34,8 @@ export interface BlobStore {
   resultPath(taskId: string, extension: string): string;
   /** The result's timeline (JSON of TimelineEntry[]), kept beside the result and deleted with it. */
   timelinePath(taskId: string): string;
+  /** The result while it is encoded before its last segment is done (worker/early-assembly.ts): a working file of this machine, never saved, removed with the task's scratch. */
+  encodingPath(taskId: string, extension: string): string;
   /** Creates the folder that will hold `path`; E_STORAGE_FULL when there is no room. */
   prepareFor(path: string): Promise<void>;
   /** After writing `path`: makes it readable from every node (a shared folder: nothing to do). */
@@ -115,6 +117,11 @@ export abstract class BlobLayout {
 
   timelinePath(taskId: string): string {
     return join(this.root, 'results', `${checkId(taskId)}.timeline.json`);
+  }
+
+  encodingPath(taskId: string, extension: string): string {
+    if (!/^[a-z0-9]{1,5}$/u.test(extension)) throw new Error(`bad extension ${extension}`);
+    return join(this.root, 'tasks', checkId(taskId), `result.${extension}.partial`);
   }
 
   /** Where the file of `path` (possibly another node's) is on this machine. */

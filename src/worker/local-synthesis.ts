@@ -36,6 +36,8 @@ export interface LocalSynthesisOptions {
   /** Longest text accepted (default: the service's). */
   maxTextChars?: number;
   logger?: Logger;
+  /** Encode as segments finish (default: true; the backend is this process's alone). false only to compare, as the benchmark does. */
+  earlyAssembly?: boolean;
 }
 
 export interface LocalResult {
@@ -62,6 +64,7 @@ export class LocalSynthesis {
     private readonly voices: VoiceService,
     private readonly config: ServiceConfig,
     private readonly logger: Logger,
+    private readonly earlyAssembly: boolean,
   ) {}
 
   static async create(options: LocalSynthesisOptions = {}): Promise<LocalSynthesis> {
@@ -81,7 +84,7 @@ export class LocalSynthesis {
     let local: LocalSynthesis | undefined;
     const logger = options.logger ?? createLogger('silent');
     const { deps } = await wireApi(config, { backend, blobs, logger, engines: () => local?.engines?.configured() ?? [] });
-    local = new LocalSynthesis(scratch, backend, blobs, deps.tasks, deps.voices, config, logger);
+    local = new LocalSynthesis(scratch, backend, blobs, deps.tasks, deps.voices, config, logger, options.earlyAssembly ?? true);
     return local;
   }
 
@@ -118,7 +121,7 @@ export class LocalSynthesis {
   /** Starts working, with the service's worker settings, once `engines` have started. */
   start(engines: EngineSet): void {
     this.engines = engines;
-    this.worker = new Worker({ backend: this.backend, engines, blobs: this.blobs, logger: this.logger, ...workerSettings(this.config) });
+    this.worker = new Worker({ backend: this.backend, engines, blobs: this.blobs, logger: this.logger, ...workerSettings(this.config), earlyAssembly: this.earlyAssembly });
     this.worker.start();
   }
 

@@ -6,7 +6,8 @@
  * only segments routed to its engine (the next one the moment the last is done, so the engine
  * never waits on us), and `assemble` (join and encode), which runs beside the
  * engine instead of in front of it. Leases are renewed while work runs; a canceled task's
- * running segment is stopped.
+ * running segment is stopped. Where every segment runs here, assembling begins with the first
+ * segment finished (early-assembly.ts), so that encoding overlaps synthesis.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -16,15 +17,28 @@ import { DEFAULT_DOCUMENT_CAPS, documentTextPath, partsText } from '../documents
 import { DEFAULT_MAX_TEXT_CHARS, prepareText } from '../text/prepare.js';
 import { isSpeakable } from '../text/normalize.js';
 import { splitText } from '../text/segment.js';
-import { OUTPUT_FORMATS, writeSegments } from '../audio/output.js';
+import { OUTPUT_FORMATS, writeSegments, type WriteSegmentsOptions, type WrittenSegments } from '../audio/output.js';
 import { normalizeReference } from '../audio/reference.js';
-import { WORK_KINDS, type PreparedReference, type PreparedTask, type TaskBackend, type TaskRequest, type TaskResult, type TimelineEntry, type WorkKind, type WorkUnit } from '../backends/backend.js';
+import {
+  WORK_KINDS,
+  isFinal,
+  type PreparedReference,
+  type PreparedTask,
+  type TaskBackend,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskResult,
+  type TimelineEntry,
+  type WorkKind,
+  type WorkUnit,
+} from '../backends/backend.js';
 import type { EnginePool } from '../engines/engine-pool.js';
 import type { EngineSet } from '../engines/engine-set.js';
 import { chooseEngine } from '../engines/routing.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { fetchAudioUrl } from '../net/fetch-audio-url.js';
 import { engineNeeds } from '../service/synthesis-request.js';
+import { EarlyAssembly } from './early-assembly.js';
 import { reuseKey } from './reuse-key.js';
 import { segmentLayout, segmentReference } from './segment-layout.js';
 import { TtsError, isStorageFull, storageFullError, toTtsError } from '../errors.js';
@@ -61,6 +75,12 @@ export interface WorkerOptions {
   pollMs?: number;
   /** Told of failures, finished tasks and lost leases. */
   metrics?: WorkerMetrics;
+  /**
+   * Begin assembling a task with its first finished segment (early-assembly.ts). Only where every
+   * segment runs in this process and its file stays where it was written: a backend this
+   * process owns alone, with local files.
+   */
+  earlyAssembly?: boolean;
 }
 
 /** The worker's settings from the service's configuration: the service and `say` take them from here, so both run it alike. */
@@ -80,6 +100,8 @@ export class Worker {
   private readonly wakeGeneration: Record<WorkKind, number> = { prepare: 0, segment: 0, assemble: 0 };
   /** Abort controllers of running units, by task id. */
   private readonly running = new Map<string, Set<AbortController>>();
+  /** Assemblies begun before their task's last segment, by task id, until assembling takes them. */
+  private readonly early = new Map<string, EarlyAssembly>();
   private unsubscribe: Array<() => void> = [];
 
   constructor(options: WorkerOptions) {
@@ -91,9 +113,12 @@ export class Worker {
     this.unsubscribe.push(backend.onWork((kind) => this.wake(kind)));
     this.unsubscribe.push(
       backend.subscribe((event) => {
-        if (event.type !== 'status' || (event.status !== 'canceled' && event.status !== 'failed')) return;
+        if (event.type !== 'status' || !isFinal(event.status)) return;
+        // An early assembly that assembling did not take (the task ended first) is stopped, before the scratch goes.
+        const dropped = this.dropEarly(event.taskId);
+        if (event.status === 'completed') return;
         for (const controller of this.running.get(event.taskId) ?? []) controller.abort();
-        void this.removeScratch(event.taskId);
+        void dropped.then(() => this.removeScratch(event.taskId));
       }),
     );
     const loop = (kind: WorkKind, count: number, engine?: { engine: string; pool: EnginePool }): void => {
@@ -119,7 +144,45 @@ export class Worker {
     }, graceMs);
     await finished;
     clearTimeout(timer);
+    // The loops are done: nothing more is offered, and assemblies begun early go (their segments are kept).
+    await Promise.all([...this.early.keys()].map((taskId) => this.dropEarly(taskId)));
     for (const off of this.unsubscribe) off();
+  }
+
+  /**
+   * Hands a finished segment to its task's early assembly, begun with the first segment finished
+   * here. Before the segment is recorded: once the last one is, assembling may take it.
+   */
+  private offerEarly(task: TaskRecord, index: number, path: string): void {
+    if (this.options.earlyAssembly !== true || this.stopping) return;
+    let early = this.early.get(task.id);
+    if (early === undefined) {
+      const { blobs, backend } = this.options;
+      const { extension } = OUTPUT_FORMATS[task.request.format];
+      const begun = new EarlyAssembly(task.request.format, blobs.resultPath(task.id, extension), blobs.encodingPath(task.id, extension), this.assemblyOptions(task, task.segmentsTotal));
+      this.early.set(task.id, begun);
+      // A task that ended before this was set up is not seen by the event handler.
+      void backend.getTask(task.id).then(
+        (now) => (now === undefined || isFinal(now.status) ? this.dropEarly(task.id, begun) : undefined),
+        () => this.dropEarly(task.id, begun),
+      );
+      early = begun;
+    }
+    early.offer(index, path);
+  }
+
+  /** Stops a task's early assembly (only `which`, when given) and removes what it wrote. Never rejects. */
+  private async dropEarly(taskId: string, which?: EarlyAssembly): Promise<void> {
+    const early = this.early.get(taskId);
+    if (early === undefined || (which !== undefined && early !== which)) return;
+    this.early.delete(taskId);
+    await early.abort().catch((error: unknown) => this.options.logger.warn({ err: error, task: taskId }, 'stopping an early assembly failed'));
+  }
+
+  /** How a task's segments are joined: assembling and early assembly take it from here, so that both write the same bytes. */
+  private assemblyOptions(task: TaskRecord, segments: number): WriteSegmentsOptions {
+    const layout = segmentLayout(task, segments, this.options.pauseMs);
+    return { pauseMs: this.options.pauseMs, speed: task.request.speed, pausesAfterMs: layout.pausesAfterMs, chapterStarts: layout.chapterStarts };
   }
 
   /** A task that ended without a result leaves no working files behind. */
@@ -441,10 +504,22 @@ export class Worker {
     );
     // Saved before it counts as done: another node may assemble the task.
     await blobs.save(outPath);
+    this.offerEarly(task, segment.index, outPath);
     await backend.completeSegment(unit, { audioPath: outPath, durationMs: done.durationMs });
   }
 
   private async assemble(unit: WorkUnit & { kind: 'assemble' }, signal: AbortSignal): Promise<void> {
+    // Taken: every segment is done, so nothing more is offered to it.
+    const early = this.early.get(unit.task.id);
+    this.early.delete(unit.task.id);
+    try {
+      await this.assembleWith(unit, early, signal);
+    } finally {
+      await early?.abort(); // nothing to do once its output became the result
+    }
+  }
+
+  private async assembleWith(unit: WorkUnit & { kind: 'assemble' }, early: EarlyAssembly | undefined, signal: AbortSignal): Promise<void> {
     const { backend, blobs } = this.options;
     const { task } = unit;
     // A finished segment whose file is gone (scratch cleaned by hand, a disk replaced) is made
@@ -453,15 +528,10 @@ export class Worker {
     if (segmentPaths === undefined) return;
     const resultPath = blobs.resultPath(task.id, OUTPUT_FORMATS[task.request.format].extension);
     await blobs.prepareFor(resultPath);
-    const layout = segmentLayout(task, segmentPaths.length, this.options.pauseMs);
-    let encoded: Awaited<ReturnType<typeof writeSegments>>;
+    const options = this.assemblyOptions(task, segmentPaths.length);
+    let encoded: WrittenSegments;
     try {
-      encoded = await writeSegments(segmentPaths, task.request.format, resultPath, {
-        pauseMs: this.options.pauseMs,
-        speed: task.request.speed,
-        pausesAfterMs: layout.pausesAfterMs,
-        chapterStarts: layout.chapterStarts,
-      });
+      encoded = (await this.completeEarly(early, task.id, segmentPaths, options, signal)) ?? (await writeSegments(segmentPaths, task.request.format, resultPath, options));
     } catch (error) {
       if (!signal.aborted && (await this.loadSegments(unit)) === undefined) return; // deleted while being joined
       throw error;
@@ -486,6 +556,18 @@ export class Worker {
     await backend.completeAssemble(unit, result, this.options.resultTtlMs);
     this.options.metrics?.taskFinished(task, 'completed');
     await blobs.removeTaskScratch(task.id);
+  }
+
+  /** The output of the task's early assembly, if there is one and it can be used (else it is removed). */
+  private async completeEarly(early: EarlyAssembly | undefined, taskId: string, paths: string[], options: WriteSegmentsOptions, signal: AbortSignal): Promise<WrittenSegments | undefined> {
+    if (early === undefined) return undefined;
+    const outcome = await early.complete(paths, options, signal);
+    if ('written' in outcome) {
+      this.options.logger.debug({ task: taskId, segments: paths.length, appendedEarly: outcome.appendedEarly }, 'output encoded as its segments finished');
+      return outcome.written;
+    }
+    this.options.logger.info({ task: taskId, reason: outcome.discarded }, 'the output encoded early cannot be used; encoding it again');
+    return undefined;
   }
 
   /**
