@@ -279,3 +279,27 @@ test('the embedded service encodes early, and stopping it mid-task leaves no enc
     await rm(service.dataDir, { recursive: true, force: true });
   }
 });
+
+test('many tasks served in turns hold no more encoders than early assembly allows at once (4), and all complete', async () => {
+  const service = await startTestService({ BENCH_SLEEP_COST_MS: '60', BENCH_SLEEP_MS_PER_CHAR: '20' });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await service.request('/api/synthesis', jsonPost({ text: sentences(4), format: 'mp3' }))).body.id as string);
+    let most = 0;
+    let done = false;
+    const watching = (async () => {
+      while (!done) {
+        most = Math.max(most, (await ffmpegChildren()).length);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    for (const id of ids) assert.equal((await waitForTask(service, id)).status, 'completed');
+    done = true;
+    await watching;
+    // Four tasks encoded early, plus the one assembly that runs at a time (ASSEMBLE_CONCURRENCY).
+    assert.ok(most >= 1 && most <= 5, `at most ${most} encoders ran at once`);
+  } finally {
+    await service.close();
+    await rm(service.dataDir, { recursive: true, force: true });
+  }
+});

@@ -83,6 +83,13 @@ export interface WorkerOptions {
   earlyAssembly?: boolean;
 }
 
+/**
+ * Tasks encoded early at once: each holds an encoder from its first segment to its last, and a
+ * queue served in turns starts many tasks together. Past it, a task's output is encoded after
+ * its last segment, as where early assembly is off.
+ */
+const MAX_EARLY_ASSEMBLIES = 4;
+
 /** The worker's settings from the service's configuration: the service and `say` take them from here, so both run it alike. */
 export function workerSettings(config: ServiceConfig): Omit<WorkerOptions, 'backend' | 'engines' | 'blobs' | 'logger' | 'pollMs' | 'metrics'> {
   const { leaseMs, maxAttempts, pauseMs, prepareConcurrency, assembleConcurrency, resultTtlMs, maxUploadBytes, audioUrlTimeoutMs, audioUrlAllowPrivate, maxTextChars } = config;
@@ -157,6 +164,7 @@ export class Worker {
     if (this.options.earlyAssembly !== true || this.stopping) return;
     let early = this.early.get(task.id);
     if (early === undefined) {
+      if (this.early.size >= MAX_EARLY_ASSEMBLIES) return;
       const { blobs, backend } = this.options;
       const { extension } = OUTPUT_FORMATS[task.request.format];
       const begun = new EarlyAssembly(task.request.format, blobs.resultPath(task.id, extension), blobs.encodingPath(task.id, extension), this.assemblyOptions(task, task.segmentsTotal));
