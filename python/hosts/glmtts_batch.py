@@ -187,7 +187,19 @@ class BatchDecoder:
     # -- the decoding thread --------------------------------------------------------------------
 
     def _run(self, thread_setup: Callable[[], None]) -> None:
-        thread_setup()
+        try:
+            thread_setup()
+            self._loop()
+        finally:
+            # However the loop ended (closed, or a fault in the decoder itself), no request is
+            # left waiting for tokens that will never come.
+            with self.wake:
+                self.closed = True
+                rows = list(self.active) + list(self.pending) + ([self.joining] if self.joining is not None else [])
+            for row in rows:
+                self._finish(row, HostError("E_ENGINE_FAILED", "the batch decoder stopped", True))
+
+    def _loop(self) -> None:
         while True:
             with self.wake:
                 while not self.closed and not self.pending and not self.active:
@@ -209,8 +221,6 @@ class BatchDecoder:
             else:
                 continue
             self._after_failure(failure)
-        for row in list(self.active) + list(self.pending):
-            self._finish(row, HostError("E_ENGINE_FAILED", "the host is stopping", True))
 
     def _after_failure(self, error: BaseException) -> None:
         """Outside the except block: an out-of-memory error's frames (the step's activations) are
@@ -295,7 +305,7 @@ class BatchDecoder:
                 self.pending.popleft()
                 self.joining = row
             cache, logits = self._prefill(row)
-            self._sample(row, logits[0])
+            self._sample_alone(row, logits[0])
             if not row.done.is_set():
                 self._merge(row, cache)
             self.joining = None
@@ -353,10 +363,20 @@ class BatchDecoder:
         if self.on_cuda:
             logits = logits.cpu()
         for index, row in enumerate(self.active):
-            self._sample(row, logits[index])
+            self._sample_alone(row, logits[index])
         finished = [index for index, row in enumerate(self.active) if row.done.is_set()]
         if finished:
             self._select([index for index in range(len(self.active)) if index not in finished])
+
+    def _sample_alone(self, row: Row, logp: Any) -> None:
+        """Samples one row; a fault in its sampling (a row's own logits, say) fails that row
+        only, while the others carry on. Out of memory goes to the batch's handling."""
+        try:
+            self._sample(row, logp)
+        except Exception as error:  # noqa: BLE001
+            if self._is_oom(error):
+                raise
+            self._finish(row, HostError("E_ENGINE_FAILED", f"sampling failed: {type(error).__name__}: {error}", False))
 
     def _sample(self, row: Row, logp: Any) -> None:
         """One token for the row, as GLM-TTS's loop takes it at step len(row.tokens)."""

@@ -245,6 +245,45 @@ class BatchDecoderTest(unittest.TestCase):
         for index, (tokens, _state) in enumerate(self.expected):
             self.assertEqual(results[index].tokens, tokens, f"row {index}")
 
+    def test_a_row_whose_sampling_fails_fails_alone_and_the_others_get_their_tokens(self) -> None:
+        class SamplingFailsForOneSeed(BatchDecoder):
+            """Fault injection: sampling for the row of seed 8 raises after a few tokens."""
+
+            def _sample(self, row, logp):
+                if row.seed == 8 and len(row.tokens) >= 3:
+                    raise RuntimeError("probability tensor contains either inf, nan or element < 0 (injected)")
+                return super()._sample(row, logp)
+
+        decoder = SamplingFailsForOneSeed(self.llm, torch.device("cpu"), max_rows=8, wait_seconds=0.2)
+        try:
+            results = in_threads(decoder, MIXED)
+        finally:
+            decoder.close()
+        self.assertIsInstance(results[1], HostError)
+        self.assertEqual(results[1].code, "E_ENGINE_FAILED")
+        for index, (tokens, _state) in enumerate(self.expected):
+            if index != 1:
+                self.assertEqual(results[index].tokens, tokens, f"row {index}")
+
+    def test_a_fault_in_the_decoder_itself_fails_every_waiting_request_instead_of_leaving_it_waiting(self) -> None:
+        class BrokenAfterFailure(BatchDecoder):
+            """Fault injection: every step fails, and handling the failure fails too."""
+
+            def _step(self):
+                raise RuntimeError("a step failed (injected)")
+
+            def _after_failure(self, error):
+                raise RuntimeError("handling it failed too (injected)")
+
+        decoder = BrokenAfterFailure(self.llm, torch.device("cpu"), max_rows=4)
+        try:
+            results = in_threads(decoder, MIXED[:3])
+        finally:
+            decoder.close()
+        for index in range(3):
+            self.assertIsInstance(results[index], HostError, f"row {index}")
+            self.assertTrue(results[index].retryable)
+
     def test_out_of_memory_on_one_row_alone_is_a_retryable_error(self) -> None:
         class AlwaysOutOfMemory(BatchDecoder):
             """Fault injection: every decoding step runs out of memory."""
