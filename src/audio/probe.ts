@@ -7,6 +7,8 @@ import { TtsError } from '../errors.js';
 export interface ProbeResult {
   /** ffprobe's demuxer names, e.g. ["mov", "mp4", "m4a", ...] or ["wav"]. */
   containers: string[];
+  /** How sure ffprobe is of the demuxer, 0–100: under 50 it is a guess from a few bytes. */
+  probeScore: number;
   /** Duration the container announces, when it announces one. */
   durationMs: number | undefined;
   /** True when ffprobe guessed the duration from the bitrate (raw AAC, mp3 without a Xing header). */
@@ -16,7 +18,7 @@ export interface ProbeResult {
 }
 
 interface FfprobeJson {
-  format?: { format_name?: string; duration?: string };
+  format?: { format_name?: string; duration?: string; probe_score?: number };
   streams?: Array<{ codec_type?: string; codec_name?: string; sample_rate?: string; channels?: number; duration?: string; disposition?: { attached_pic?: number } }>;
 }
 
@@ -47,6 +49,7 @@ export async function probeMedia(path: string, options: { signal?: AbortSignal }
   const durationSeconds = Number.isFinite(streamDuration) && streamDuration > 0 ? streamDuration : formatDuration;
   return {
     containers: (parsed.format?.format_name ?? '').split(',').filter(Boolean),
+    probeScore: parsed.format?.probe_score ?? 0,
     durationMs: Number.isFinite(durationSeconds) && durationSeconds > 0 ? durationSeconds * 1000 : undefined,
     audio: audioStream && {
       codec: audioStream.codec_name ?? 'unknown',

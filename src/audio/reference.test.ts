@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURE_FORMATS, makeSilentVideo, makeTone, type FixtureFormat } from './testing/fixtures.js';
@@ -54,11 +54,38 @@ test('the same reference always gives the same hash', async () => {
   assert.equal(a.sha256, b.sha256);
 });
 
-test('random bytes are refused as unreadable', async () => {
-  const input = join(dir, 'random.wav');
-  await writeFile(input, randomBytes(64 * 1024));
-  await refused(input, 'E_AUDIO_UNREADABLE');
-});
+/** 64 KiB of noise, the same for a seed on every run. */
+function noise(seed: number): Buffer {
+  const blocks = Array.from({ length: 2048 }, (_, i) => createHash('sha256').update(`noise-${seed}-${i}`).digest());
+  return Buffer.concat(blocks);
+}
+
+// ffprobe names a demuxer for about one file of random bytes in 150: these seeds give noise it
+// guesses as LRC lyrics (score 5) and as raw H.263 video (score 25). Both were once answered as
+// unsupported media instead of as unreadable.
+for (const [seed, guess] of [
+  [0, 'nothing'],
+  [86, 'lrc'],
+  [572, 'h263'],
+] as const) {
+  test(`noise that ffprobe guesses as ${guess} is refused as unreadable`, async () => {
+    const input = join(dir, `noise-${seed}.wav`);
+    await writeFile(input, noise(seed));
+    await refused(input, 'E_AUDIO_UNREADABLE');
+  });
+}
+
+// Text formats ffprobe recognises (LRC lyrics, SRT subtitles) hold neither sound nor picture.
+for (const [name, text] of [
+  ['lyrics.wav', '[00:01.00]These are lyrics\n[00:05.50]not a recording\n'.repeat(50)],
+  ['subtitles.wav', '1\n00:00:01,000 --> 00:00:02,000\nNot a recording\n\n'.repeat(50)],
+] as const) {
+  test(`a text format ffprobe knows (${name}) is refused as unreadable, not as other media`, async () => {
+    const input = join(dir, name);
+    await writeFile(input, text);
+    await refused(input, 'E_AUDIO_UNREADABLE');
+  });
+}
 
 test('a text file named .wav is refused by its content', async () => {
   const input = join(dir, 'notes.wav');

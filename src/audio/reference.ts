@@ -54,6 +54,8 @@ const TARGET_RMS_DB = -20;
 const PEAK_CEILING = 0.89; // -1 dBFS
 /** Decoded audio shorter than this share of the announced duration means the file is cut short. */
 const TRUNCATION_RATIO = 0.9;
+/** ffprobe's AVPROBE_SCORE_EXTENSION: below it a demuxer was guessed, not recognised. */
+const PROBE_SCORE_RECOGNISED = 50;
 
 function frameLevelsDb(samples: Int16Array, frameSize: number): Float64Array {
   const frames = Math.ceil(samples.length / frameSize);
@@ -73,6 +75,11 @@ function frameLevelsDb(samples: Int16Array, frameSize: number): Float64Array {
 
 function checkSource(source: ProbeResult, limits: ReferenceLimits): void {
   if (!source.containers.some((c) => (REFERENCE_CONTAINERS as readonly string[]).includes(c))) {
+    // ffprobe names a demuxer for one file of random bytes in a few hundred (lyrics at score 5,
+    // raw H.263 at 25): a guess, or a format with neither sound nor picture, is not media.
+    if (source.probeScore < PROBE_SCORE_RECOGNISED || (source.audio === undefined && !source.hasVideo)) {
+      throw new TtsError('E_AUDIO_UNREADABLE', 'The reference is not an audio recording; send a wav, mp3, m4a/aac, ogg/opus, webm or flac file.');
+    }
     throw new TtsError('E_AUDIO_UNSUPPORTED_FORMAT', `The reference is "${source.containers.join(',') || 'unknown'}" media; send wav, mp3, m4a/aac, ogg/opus, webm or flac.`);
   }
   if (source.audio === undefined) {
