@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURE_FORMATS, makeSilentVideo, makeTone, type FixtureFormat } from './testing/fixtures.js';
+import { FIXTURE_FORMATS, makeSilentVideo, makeTone, noise, type FixtureFormat } from './testing/fixtures.js';
 import { normalizeReference } from './reference.js';
 import { decodeWav } from './wav.js';
 import { TtsError } from '../errors.js';
@@ -53,12 +52,6 @@ test('the same reference always gives the same hash', async () => {
   const b = await normalizeReference(input, { sampleRate: 22_050, outPath: join(dir, 'same-b.wav') });
   assert.equal(a.sha256, b.sha256);
 });
-
-/** 64 KiB of noise, the same for a seed on every run. */
-function noise(seed: number): Buffer {
-  const blocks = Array.from({ length: 2048 }, (_, i) => createHash('sha256').update(`noise-${seed}-${i}`).digest());
-  return Buffer.concat(blocks);
-}
 
 // ffprobe names a demuxer for about one file of random bytes in 150: these seeds give noise it
 // guesses as LRC lyrics (score 5) and as raw H.263 video (score 25). Both were once answered as

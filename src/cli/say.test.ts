@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeSilentVideo, makeTone } from '../audio/testing/fixtures.js';
+import { makeSilentVideo, makeTone, noise } from '../audio/testing/fixtures.js';
 import { probeMedia } from '../audio/probe.js';
 import { decodeWav } from '../audio/wav.js';
 import { charCount } from '../text/normalize.js';
@@ -213,7 +212,7 @@ const badInputs: Array<{ name: string; args: () => Promise<string[]>; code: stri
   { name: 'punctuation-only text', args: async () => ['。，！？……'], code: 'E_TEXT_EMPTY', exit: 3 },
   { name: 'a 1 MB text', args: async () => ['--file', await writeText('huge.txt', '语'.repeat(350_000))], code: 'E_TEXT_TOO_LONG', exit: 3 },
   { name: 'a missing text file', args: async () => ['--file', join(dir, 'nope.txt')], code: 'E_FILE_NOT_FOUND', exit: 3 },
-  { name: 'random bytes as reference', args: async () => ['你好', '--voice', await writeBytes('random.wav', randomBytes(50_000))], code: 'E_AUDIO_UNREADABLE', exit: 3 },
+  { name: 'random bytes as reference', args: async () => ['你好', '--voice', await writeBytes('random.wav', noise(1))], code: 'E_AUDIO_UNREADABLE', exit: 3 },
   { name: 'a truncated mp3', args: async () => ['你好', '--voice', await truncatedMp3()], code: 'E_AUDIO_TRUNCATED', exit: 3 },
   { name: 'a 0.2 s clip', args: async () => ['你好', '--voice', await makeTone(join(dir, 'short.wav'), { seconds: 0.2 })], code: 'E_AUDIO_TOO_SHORT', exit: 3 },
   { name: 'a 10-minute clip', args: async () => ['你好', '--voice', await makeTone(join(dir, 'long.mp3'), { seconds: 600, format: 'mp3', sampleRate: 8_000 })], code: 'E_AUDIO_TOO_LONG', exit: 3 },

@@ -3,6 +3,7 @@
  * amplitude-modulated tone framed by silence, in any container the service accepts.
  */
 
+import { createHash } from 'node:crypto';
 import { ffmpegPath } from '../binaries.js';
 import { asFileUrl } from '../probe.js';
 import { lastLine, runBinary } from '../run-binary.js';
@@ -52,4 +53,13 @@ export async function makeSilentVideo(path: string): Promise<string> {
 async function ffmpeg(args: string[]): Promise<void> {
   const result = await runBinary(ffmpegPath(), ['-nostdin', '-v', 'error', '-y', ...args], { timeoutMs: 60_000 });
   if (result.exitCode !== 0) throw new Error(`fixture ffmpeg failed: ${lastLine(result.stderr)}`);
+}
+
+/**
+ * 64 KiB of noise, the same for a seed on every run: random bytes would make a flaky test, since
+ * ffprobe guesses a demuxer for about one file of noise in 150.
+ */
+export function noise(seed: number): Buffer {
+  const blocks = Array.from({ length: 2048 }, (_, i) => createHash('sha256').update(`noise-${seed}-${i}`).digest());
+  return Buffer.concat(blocks);
 }
