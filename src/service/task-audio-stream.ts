@@ -155,7 +155,8 @@ export class TaskAudioStreamer {
       await source.return(undefined);
       await encoder.destroy();
       release();
-      if (signal.aborted) throw new TtsError('E_CANCELED', 'The client went away before the audio began.');
+      // Aborted with a reason of our own (the service closing), or by a client that went away.
+      if (signal.aborted) throw signal.reason instanceof TtsError ? signal.reason : new TtsError('E_CANCELED', 'The client went away before the audio began.');
       throw error;
     }
     signal.addEventListener('abort', stop, { once: true });

@@ -6,6 +6,7 @@ import { ErrorBody, IdParams, StreamQuery } from '../schemas.js';
 import type { AppDependencies } from '../app.js';
 import type { OutputFormat } from '../../audio/output.js';
 import { actorOf } from '../access.js';
+import { TtsError } from '../../errors.js';
 import type { TaskAudioStreamer, OpenedAudioStream } from '../../service/task-audio-stream.js';
 
 /** Opens a task's audio stream for a reply (see `streamOpener`). */
@@ -19,8 +20,10 @@ export function streamOpener(app: FastifyInstance): StreamOpener {
   // Every stream, from the request on: one still waiting for its first segment is stopped too.
   const streams = new Set<{ controller: AbortController; body?: Readable }>();
   app.addHook('preClose', async () => {
+    // A stream still waiting is answered as any request that comes while the service closes.
+    const closing = new TtsError('E_NOT_READY', 'The service is shutting down; open the stream again in a moment (to another instance, if there is one).');
     for (const stream of streams) {
-      stream.controller.abort();
+      stream.controller.abort(closing);
       stream.body?.destroy();
     }
   });
