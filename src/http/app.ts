@@ -9,6 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import { answerClientError, registerErrorHandling, sendError } from './error-handler.js';
+import { dropIdleConnectionsWhileClosing } from './close-idle.js';
 import { AJV_OPTIONS, schemaAnnotations } from './schema-validation.js';
 import { readTextValues } from './text-values.js';
 import { TtsError } from '../errors.js';
@@ -117,16 +118,11 @@ export async function createApp(deps: AppDependencies): Promise<FastifyInstance>
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  dropIdleConnectionsWhileClosing(app);
   let closing = false;
-  // A connection kept alive holds the server's close for its keep-alive time (72 s), and closing
-  // drops only those idle at that moment: one whose answer ends later (a stream stopped by the
-  // close, a download finishing) is dropped as soon as it is idle too.
-  let closeIdle: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     closing = true;
-    closeIdle = setInterval(() => app.server.closeIdleConnections(), 50);
   });
-  app.addHook('onClose', async () => clearInterval(closeIdle));
   app.addHook('onRequest', async (_request, reply) => {
     if (closing)
       return sendError(reply.header('connection', 'close'), new TtsError('E_NOT_READY', 'The service is shutting down; send the request again in a moment (to another instance, if there is one).'));

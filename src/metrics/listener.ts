@@ -6,6 +6,7 @@
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerErrorHandling } from '../http/error-handler.js';
+import { dropIdleConnectionsWhileClosing } from '../http/close-idle.js';
 import { TtsError } from '../errors.js';
 import { checkMetricsToken } from '../access/metrics-token.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -30,6 +31,7 @@ export interface MetricsListener {
 export function createMetricsApp(options: Pick<MetricsListenerOptions, 'metrics' | 'isReady' | 'metricsToken'>): FastifyInstance {
   const app = Fastify({ logger: false, return503OnClosing: true });
   registerErrorHandling(app);
+  dropIdleConnectionsWhileClosing(app);
   app.get('/healthz', async () => ({ status: 'ok' as const }));
   app.get('/readyz', async () => {
     if (!(await options.isReady())) throw new TtsError('E_NOT_READY', 'This worker is starting, shutting down, or has no engine host up.');

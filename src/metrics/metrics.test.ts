@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
 import type { WorkUnit } from '../backends/backend.js';
 import { jsonPost, startTestService, waitForTask, waitUntil } from '../service/testing/test-service.js';
-import { startMetricsListener } from './listener.js';
+import { createMetricsApp, startMetricsListener } from './listener.js';
+import { closeIsHeld, stoppedListening } from '../http/testing/close.js';
 import { METRIC_PREFIX, SEGMENTS_QUEUED_METRIC, ServiceMetrics } from './metrics.js';
 import { parseExposition, sampleValue, type Sample } from './testing/exposition.js';
 
@@ -187,4 +188,25 @@ test("the worker's listener serves /metrics, /healthz and /readyz, and refuses o
     await listener.close();
     await backend.close();
   }
+});
+
+test("a scrape in flight when the worker's listener closes is answered, and its kept-alive connection does not hold the close", async () => {
+  let started!: () => void;
+  const scraping = new Promise<void>((resolve) => (started = resolve));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const render = async (): Promise<string> => {
+    started();
+    await gate;
+    return '# nothing yet\n';
+  };
+  const app = createMetricsApp({ metrics: { contentType: 'text/plain; version=0.0.4', render }, isReady: () => true });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const scrape = fetch(`${url}/metrics`).then((response) => response.status);
+  await scraping;
+  const closing = app.close();
+  await stoppedListening(app);
+  release();
+  assert.equal(await scrape, 200);
+  assert.equal(await closeIsHeld(app, closing), false, "the close waited for the scraper's kept-alive connection");
 });
