@@ -53,7 +53,7 @@ test('the same reference always gives the same hash', async () => {
   assert.equal(a.sha256, b.sha256);
 });
 
-// ffprobe names a demuxer for about one file of random bytes in 150: these seeds give noise it
+// ffprobe names a demuxer for about one file of random bytes in a hundred: these seeds give noise it
 // guesses as LRC lyrics (score 5) and as raw H.263 video (score 25). Both were once answered as
 // unsupported media instead of as unreadable.
 for (const [seed, guess] of [

@@ -75,7 +75,7 @@ function frameLevelsDb(samples: Int16Array, frameSize: number): Float64Array {
 
 function checkSource(source: ProbeResult, limits: ReferenceLimits): void {
   if (!source.containers.some((c) => (REFERENCE_CONTAINERS as readonly string[]).includes(c))) {
-    // ffprobe names a demuxer for one file of random bytes in a few hundred (lyrics at score 5,
+    // ffprobe names a demuxer for about one file of random bytes in a hundred (lyrics at score 5,
     // raw H.263 at 25): a guess, or a format with neither sound nor picture, is not media.
     if (source.probeScore < PROBE_SCORE_RECOGNISED || (source.audio === undefined && !source.hasVideo)) {
       throw new TtsError('E_AUDIO_UNREADABLE', 'The reference is not an audio recording; send a wav, mp3, m4a/aac, ogg/opus, webm or flac file.');

@@ -57,7 +57,7 @@ async function ffmpeg(args: string[]): Promise<void> {
 
 /**
  * 64 KiB of noise, the same for a seed on every run: random bytes would make a flaky test, since
- * ffprobe guesses a demuxer for about one file of noise in 150.
+ * ffprobe guesses a demuxer for about one file of noise in a hundred.
  */
 export function noise(seed: number): Buffer {
   const blocks = Array.from({ length: 2048 }, (_, i) => createHash('sha256').update(`noise-${seed}-${i}`).digest());
