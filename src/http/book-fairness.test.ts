@@ -2,13 +2,15 @@
  * Fairness holds for books (issue 13): a book of about 100,000 characters in twenty chapters,
  * sent as one task of parts, and a one-line task from another key submitted while the book is
  * being read: the one-line task finishes within a few segment-times, not after the book's
- * hundreds of segments. Counted from the backend's own events, never timed.
+ * hundreds of segments. Counted from the backend's own events, never timed, from the moment its
+ * segment is queued (it is prepared and encoded beside the engine).
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { charCount } from '../text/normalize.js';
 import { jsonPost, startTestService, waitForTask } from '../service/testing/test-service.js';
+import { recordEvents, segmentsWhileWaiting } from '../service/testing/event-log.js';
 
 const CHAPTERS = 20;
 /** Characters of each chapter's text: twenty of them and their separators stay under the 100,000-character limit. */
@@ -34,8 +36,7 @@ test("a 100,000-character book does not hold up another key's one-line task", as
     assert.equal(book.status, 202, JSON.stringify(book.body));
     const bookId = book.body.id as string;
 
-    const events: Array<{ id: number; taskId: string; type: string; status: string }> = [];
-    const unsubscribe = service.backend.subscribe((event) => events.push({ id: event.id, taskId: event.taskId, type: event.type, status: event.status }));
+    const log = recordEvents(service.backend);
     // The book is being read (the engine is busy with it) when the other key submits.
     const started = await waitForTask(service, bookId, (task) => task.progress.segments_done >= 3, 120_000, { authorization: `Bearer ${reader}` });
     assert.ok(started.progress.segments_total > 400, `the book has ${started.progress.segments_total} segments`);
@@ -43,15 +44,11 @@ test("a 100,000-character book does not hold up another key's one-line task", as
     assert.equal(line.status, 202, JSON.stringify(line.body));
     const lineId = line.body.id as string;
     const done = await waitForTask(service, lineId, (task) => ['completed', 'failed', 'canceled'].includes(task.status), 120_000, { authorization: `Bearer ${other}` });
-    unsubscribe();
+    log.stop();
     assert.equal(done.status, 'completed');
 
-    events.sort((a, b) => a.id - b.id);
-    const submitted = events.findIndex((e) => e.taskId === lineId);
-    const completed = events.findIndex((e) => e.taskId === lineId && e.status === 'completed');
-    assert.ok(submitted >= 0 && completed > submitted);
-    const overtaken = events.slice(submitted, completed).filter((e) => e.taskId === bookId && e.type === 'progress').length;
-    t.diagnostic(`the book read ${overtaken} segments while the one-line task waited and ran`);
+    const overtaken = segmentsWhileWaiting(log, lineId, (taskId) => taskId === bookId);
+    t.diagnostic(`the book read ${overtaken} segments while the one-line task's segment waited and ran`);
     // One host: the line waits for the segment running when it came (in Redis mode a few may be handed out already).
     assert.ok(overtaken <= 6, `the book read ${overtaken} segments before the one-line task finished`);
     const bookNow = (await service.request(`/api/task/${bookId}`, { headers: { authorization: `Bearer ${reader}` } })).body;

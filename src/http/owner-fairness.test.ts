@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jsonPost, startTestService, waitForTask } from '../service/testing/test-service.js';
+import { recordEvents, segmentsWhileWaiting } from '../service/testing/event-log.js';
 
 // bench-sleep takes up to 200 characters a segment: each of these sentences is one segment.
 const sentence = (i: number): string => `第${i}段：${'这是一段用来测试公平调度的长文本内容'.repeat(8)}。`;
@@ -29,25 +30,20 @@ test("one key's 200 queued segments do not starve another key's single task", as
     const busyTasks = [long];
     for (let i = 0; i < 100; i++) busyTasks.push(await submit(busy, sentence(i)));
     // The order in which segments finished, from the backend's own events (exact, whatever the polling costs).
-    const finished: Array<{ id: number; taskId: string; type: string; status: string }> = [];
-    const unsubscribe = service.backend.subscribe((event) => finished.push({ id: event.id, taskId: event.taskId, type: event.type, status: event.status }));
+    const log = recordEvents(service.backend);
     // The busy key's work is under way (the engine is busy) when the quiet key submits.
     await waitForTask(service, long, (t) => t.progress.segments_done >= 3, 60_000, { authorization: `Bearer ${busy}` });
     const mine = await submit(quiet, '只有一句。');
     const done = await waitForTask(service, mine, (t) => ['completed', 'failed', 'canceled'].includes(t.status), 60_000, { authorization: `Bearer ${quiet}` });
-    unsubscribe();
+    log.stop();
     assert.equal(done.status, 'completed');
-    finished.sort((a, b) => a.id - b.id);
-    const submitted = finished.findIndex((e) => e.taskId === mine);
-    const completed = finished.findIndex((e) => e.taskId === mine && e.status === 'completed');
-    assert.ok(submitted >= 0 && completed > submitted);
     const busySet = new Set(busyTasks);
-    const overtaken = finished.slice(submitted, completed).filter((e) => busySet.has(e.taskId) && e.type === 'progress').length;
+    const overtaken = segmentsWhileWaiting(log, mine, (taskId) => busySet.has(taskId));
     // One host: the quiet key waits for the segment running when it came, then takes its turn
     // (in Redis mode a few segments may already be handed to the host's queue). Far from 200.
-    t.diagnostic(`the busy key ran ${overtaken} segments while the quiet key's task waited and ran`);
+    t.diagnostic(`the busy key ran ${overtaken} segments while the quiet key's segment waited and ran`);
     assert.ok(overtaken <= 6, `the busy key ran ${overtaken} segments before the quiet key's single task finished`);
-    const busyDone = finished.filter((e) => busySet.has(e.taskId) && e.type === 'progress').length;
+    const busyDone = log.events.filter((e) => busySet.has(e.taskId) && e.type === 'progress').length;
     assert.ok(busyDone < 150, `the busy key still had work queued (${busyDone} segments done)`);
   } finally {
     await service.stop();
