@@ -12,9 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServiceProcess } from './testing/service-process.js';
 
-// The issue asks for 100 ms; this machine is shared and noisy, so the test allows 250 ms and
-// prints the figure. The old code missed it by seconds.
-const MAX_HEALTHZ_MS = 250;
+// The issue asks for 100 ms, which the benchmark shows (docs/benchmarks.md). The test prints the
+// figure and fails only far above it: a blocked event loop (the old code blocked for 24–74 s),
+// not a slow moment on a shared machine, where CI runs have reached 114 ms.
+const MAX_HEALTHZ_MS = 1_000;
 const POLL_EVERY_MS = 20;
 
 /** Words without any punctuation, about `length` characters, ending in a word. */
