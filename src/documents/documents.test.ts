@@ -216,6 +216,25 @@ test('a document that takes longer than the time cap is ended, and the event loo
   assert.ok(ticks > 0, 'the event loop ran while the document was read');
 });
 
+// Readability's cost over linkedom grows with depth times size: these few kilobytes kept a reader
+// busy until its deadline (5 KB of 1,000 nested divs: 9.5 s; 2,000: over a minute).
+test('deep nesting: past 512 levels it is refused at once; a deep page within them is read without Readability, well inside the deadline', async () => {
+  const chain = (depth: number, inner: string): string => '<div>'.repeat(depth) + inner + '</div>'.repeat(depth);
+  const tooDeep = await refused(read(`<html><body>${chain(2_000, 'deep')}</body></html>`, 'html'), 'E_DOCUMENT_UNREADABLE');
+  assert.match(tooDeep.message, /nests elements 200\d levels deep; at most 512/u);
+  const deepEpub = await makeEpub([{ file: 'a.xhtml', body: chain(1_000, '<p>deep</p>') }]);
+  assert.match((await refused(read(deepEpub, 'epub'), 'E_DOCUMENT_UNREADABLE')).message, /levels deep/u);
+
+  // Each took Readability 2–20 s; the deadline here is far above what reading them takes now.
+  const limits = { ...LIMITS, timeoutMs: 10_000 };
+  const chains = `<html><body><p>Before the chains.</p>${chain(100, 'link').repeat(300)}<p>After the chains.</p></body></html>`;
+  const text = allText((await read(chains, 'html', {}, limits)).document.parts);
+  assert.match(text, /Before the chains\./u);
+  assert.match(text, /After the chains\./u);
+  const oneChain = allText((await read(`<html><body>${chain(500, '<p>At the bottom.</p>')}</body></html>`, 'html', {}, limits)).document.parts);
+  assert.match(oneChain, /At the bottom\./u);
+});
+
 test('nothing to read is E_TEXT_EMPTY', async () => {
   await refused(read('<html><body><script>x()</script></body></html>', 'html'), 'E_TEXT_EMPTY');
   await refused(read(await makePdf([[]])), 'E_TEXT_EMPTY');
