@@ -150,7 +150,7 @@ export const ERROR_CATALOGUE = {
   E_DOCUMENT_UNREADABLE: {
     status: 422,
     retryable: false,
-    summary: 'The document is malformed for its kind (a broken PDF, an EPUB without container.xml, package or spine, binary data named as text).',
+    summary: 'The document is malformed for its kind (a broken PDF, an EPUB without container.xml, package or spine, binary data named as text, HTML nested more than 512 levels deep).',
   },
   E_DOCUMENT_TOO_LARGE: {
     status: 413,
