@@ -71,6 +71,12 @@ export function checkId(id: string): string {
   return id;
 }
 
+/** An output format's file extension (audio/output.ts), never user input. */
+function checkExtension(extension: string): string {
+  if (!/^[a-z0-9]{1,5}$/u.test(extension)) throw new Error(`bad extension ${extension}`);
+  return extension;
+}
+
 /** The key of a stored file's path (made by any node's store, whatever its root); throws for any other path. */
 export function keyOf(path: string): string {
   const match = KEY.exec(path);
@@ -111,8 +117,7 @@ export abstract class BlobLayout {
   }
 
   resultPath(taskId: string, extension: string): string {
-    if (!/^[a-z0-9]{1,5}$/u.test(extension)) throw new Error(`bad extension ${extension}`);
-    return join(this.root, 'results', `${checkId(taskId)}.${extension}`);
+    return join(this.root, 'results', `${checkId(taskId)}.${checkExtension(extension)}`);
   }
 
   timelinePath(taskId: string): string {
@@ -120,8 +125,7 @@ export abstract class BlobLayout {
   }
 
   encodingPath(taskId: string, extension: string): string {
-    if (!/^[a-z0-9]{1,5}$/u.test(extension)) throw new Error(`bad extension ${extension}`);
-    return join(this.root, 'tasks', checkId(taskId), `result.${extension}.partial`);
+    return join(this.root, 'tasks', checkId(taskId), `result.${checkExtension(extension)}.partial`);
   }
 
   /** Where the file of `path` (possibly another node's) is on this machine. */
